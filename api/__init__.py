@@ -1,0 +1,1 @@
+"""api: the golfcheck HTTP service (FastAPI), its settings, database layer and command line."""

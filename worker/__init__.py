@@ -1,0 +1,1 @@
+"""worker: Celery application and thin tasks that call plain functions."""
