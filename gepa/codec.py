@@ -180,6 +180,7 @@ def write_artifact(path: str | Path, obj: Mapping[str, Any], compression: str = 
     data = serialize(obj, compression)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; published files should be world-readable
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
