@@ -1,0 +1,208 @@
+"""Parse training logs into the numbers the consistency rules compare.
+
+Logs come from many forks of the reference script, so the parser looks for line shapes rather
+than exact formats: metric lines (`<label> val_loss:X val_bpb:Y`, `=` or `:`), size lines
+(`Code size...`, `Serialized model...`, `Total submission size...`), timing lines
+(`stopping_early ... train_time`, `total_eval_time`, `eval_time:...ms`), the seed, and the
+hyperparameter dump (an indented `Hyperparameters:` block, a one-line `k=v` dump, or `k:v`
+header lines before training starts).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gepa.compliance import policy
+
+_TS_PREFIX = re.compile(r"^\d{9,}(?:\.\d+)?\s+")
+_BPB = re.compile(r"val_bpb\s*[:=]\s*([-+]?\d+(?:\.\d+)?)")
+_LOSS = re.compile(r"val_loss\s*[:=]\s*([-+]?\d+(?:\.\d+)?)")
+_EVAL_MS = re.compile(r"(?:eval_time|time)\s*[:=]\s*(\d+(?:\.\d+)?)ms")
+_EVAL_S = re.compile(r"(?:eval_time|elapsed)\s*[:=]\s*(\d+(?:\.\d+)?)s\b")
+_TOTAL_EVAL = re.compile(r"total_eval_time\s*[:=]\s*(\d+(?:\.\d+)?)\s*s")
+_TRAIN_TIME = re.compile(r"train_time\s*[:=]\s*(\d+(?:\.\d+)?)\s*ms")
+_CODE = re.compile(r"^Code size(?:\s*\((\w+)\))?\s*:\s*(\d+)\s*bytes")
+_TOTAL = re.compile(r"^Total submission size([^:]*):\s*(\d+)\s*bytes")
+_MODEL = re.compile(r"^Serialized model([^:]*):\s*(\d+)\s*bytes")
+_SEED_LINE = re.compile(r"^\s*seed\s*[:=]\s*(\d+)\s*$")
+_SEED_FILE = re.compile(r"(?:seed[_-]?|_s)(\d+)(?=\D|$)", re.I)
+_KV_COLON = re.compile(r"^([a-z_][a-z0-9_]*):(\S+)$")
+_KV_EQ = re.compile(r"^([a-z_][a-z0-9_]*)=(\S*)$")
+_WORLD = re.compile(r"world_size\s*[:=]\s*(\d+)")
+_GPU = re.compile(r"NVIDIA\s+(H100|H200|B200|A100|L40S|GeForce RTX 5090|RTX 5090)", re.I)
+_NOT_FINAL = ("pre-quant", "pre_quant", "prequant", "diagnostic", "warmup")
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    val_bpb: float
+    bpb_text: str
+    val_loss: float | None
+    line: int
+    eval_time_s: float | None
+    final: bool
+
+
+@dataclass
+class ParsedLog:
+    file: str
+    seed: str | None = None
+    file_seed: str | None = None  # the seed the file name claims, if any
+    metrics: list[Metric] = field(default_factory=list)
+    code_bytes: int | None = None  # the counted code size (compressed wrapper if logged)
+    code_bytes_raw: int | None = None  # the uncompressed source size, if logged separately
+    code_line: int | None = None
+    total_bytes: int | None = None
+    total_line: int | None = None
+    model_bytes: int | None = None
+    train_time_s: float | None = None
+    train_time_line: int | None = None
+    total_eval_s: float | None = None
+    total_eval_line: int | None = None
+    hyperparams: dict[str, str] = field(default_factory=dict)
+    world_size: int | None = None
+    gpu: str | None = None
+
+    @property
+    def final_metrics(self) -> list[Metric]:
+        return [m for m in self.metrics if m.final]
+
+    def find_bpb(self, value: float) -> Metric | None:
+        """The last final metric line that reports `value` (up to the rounding of either side)."""
+        hits = [m for m in self.final_metrics if bpb_equal(m.bpb_text, value)]
+        return hits[-1] if hits else None
+
+    @property
+    def eval_time_s(self) -> float | None:
+        if self.total_eval_s is not None:
+            return self.total_eval_s
+        finals = [m for m in self.final_metrics if m.eval_time_s is not None]
+        return finals[-1].eval_time_s if finals else None
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def bpb_equal(logged_text: str, claimed: float) -> bool:
+    """Equal up to the coarser of the two roundings (a json 1.1239 matches a log 1.12387)."""
+    claimed_text = repr(float(claimed))
+    dec = min(_decimals(logged_text), _decimals(claimed_text))
+    return abs(float(logged_text) - float(claimed)) <= 0.5 * 10.0 ** (-dec) + 1e-9
+
+
+def seed_from_name(name: str) -> str | None:
+    m = _SEED_FILE.search(Path(name).stem)
+    return m.group(1) if m else None
+
+
+def parse_log(text: str, file: str) -> ParsedLog:
+    out = ParsedLog(file=file)
+    in_hp_block = False
+    training_started = False
+    for no, raw_line in enumerate(text.splitlines(), start=1):
+        line = _TS_PREFIX.sub("", raw_line.rstrip())
+        stripped = line.strip()
+        if in_hp_block:
+            if raw_line[:1] in (" ", "\t") and ":" in stripped:
+                k, _, v = stripped.partition(":")
+                out.hyperparams[k.strip().lower()] = v.strip()
+                continue
+            in_hp_block = False
+        if stripped == "Hyperparameters:":
+            in_hp_block = True
+            continue
+        if stripped.startswith("step:") or stripped.startswith("warmup_step"):
+            training_started = True
+            m = _TRAIN_TIME.search(stripped)
+            if m:
+                out.train_time_s, out.train_time_line = float(m.group(1)) / 1000.0, no
+            continue
+        if out.seed is None:
+            m = _SEED_LINE.match(stripped)
+            if m:
+                out.seed = m.group(1)
+        bpb = _BPB.search(stripped)
+        if bpb:
+            label = stripped[: stripped.find("val_")].strip() or stripped[:40]
+            loss = _LOSS.search(stripped)
+            ev = _EVAL_MS.search(stripped)
+            ev_s = float(ev.group(1)) / 1000.0 if ev else None
+            if ev_s is None:
+                ev2 = _EVAL_S.search(stripped)
+                ev_s = float(ev2.group(1)) if ev2 else None
+            low = label.lower()
+            out.metrics.append(Metric(
+                label=label, val_bpb=float(bpb.group(1)), bpb_text=bpb.group(1),
+                val_loss=float(loss.group(1)) if loss else None, line=no, eval_time_s=ev_s,
+                final=not any(t in low for t in _NOT_FINAL),
+            ))
+            continue
+        if "stopping_early" in stripped:
+            m = _TRAIN_TIME.search(stripped.replace("train_time: ", "train_time:"))
+            if m:
+                out.train_time_s, out.train_time_line = float(m.group(1)) / 1000.0, no
+        m = _TOTAL_EVAL.search(stripped)
+        if m:
+            out.total_eval_s, out.total_eval_line = float(m.group(1)), no
+        m = _CODE.match(stripped)
+        if m:
+            kind = (m.group(1) or "").lower()
+            if kind == "uncompressed":
+                out.code_bytes_raw = int(m.group(2))
+                if out.code_bytes is None:
+                    out.code_bytes, out.code_line = int(m.group(2)), no
+            else:
+                out.code_bytes, out.code_line = int(m.group(2)), no
+        m = _TOTAL.match(stripped)
+        if m:
+            out.total_bytes, out.total_line = int(m.group(2)), no
+        m = _MODEL.match(stripped)
+        if m:
+            out.model_bytes = int(m.group(2))
+        m = _WORLD.search(stripped)
+        if m and out.world_size is None:
+            out.world_size = int(m.group(1))
+        m = _GPU.search(stripped)
+        if m and out.gpu is None:
+            out.gpu = m.group(1).lower().replace("geforce ", "").replace(" ", "")
+        if not training_started:
+            _header_pairs(stripped, out.hyperparams)
+    out.file_seed = seed_from_name(file)
+    if out.seed is None:
+        out.seed = out.hyperparams.get("seed") or out.file_seed
+    return out
+
+
+def _header_pairs(line: str, into: dict[str, str]) -> None:
+    """Collect `k:v` / `k=v` pairs from pre-training header lines (one-line config dumps)."""
+    tokens = line.split()
+    eq = [_KV_EQ.match(t) for t in tokens]
+    if len(tokens) >= 4 and sum(1 for m in eq if m) >= 0.8 * len(tokens):
+        for m in eq:
+            if m:
+                into.setdefault(m.group(1), m.group(2))
+        return
+    for t in tokens:
+        m = _KV_COLON.match(t)
+        if m and not m.group(2).startswith("//"):
+            into.setdefault(m.group(1), m.group(2))
+
+
+def is_log_file(path: Path) -> bool:
+    return path.suffix in policy.LOG_SUFFIXES and path.name not in policy.NOT_LOGS
+
+
+def parse_logs(folder: Path) -> list[ParsedLog]:
+    logs = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and is_log_file(p):
+            try:
+                text = p.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            logs.append(parse_log(text, str(p.relative_to(folder))))
+    return logs

@@ -1,0 +1,605 @@
+"""Static review of submitted training/evaluation code (parse with `ast`; never import or run it).
+
+Families detected, each only in code reachable under the defaults or a logged configuration:
+  code.ttt-pre-eval      weights updated on validation tokens before they are scored
+  code.rescore           validation scored per epoch / again after adaptation, later pass reported
+  code.target-in-key     a table lookup or gate at scoring time keyed by the target token
+  code.slot              a per-batch delta optimised on the targets it then scores
+  code.val-in-training   validation data used to train or to calibrate quantisation
+  code.network           downloads or sockets
+  code.val-warmup        (warning) backward/step on validation tokens followed by a restore
+  code.opaque            (warning) an `exec` payload that could not be decoded statically
+
+Vocabulary: a *scoring* function accumulates a loss sum (`loss_sum += ...`, or passes it to a
+helper that does); a *val read* subscripts or iterates validation tokens; a *val update* is a
+`backward()`/`optimizer.step()` whose loop reads validation tokens outside `no_grad`. Score-first
+TTT is a scoring loop whose body scores a chunk before the update on it; phased/global TTT
+called from inside such a loop after scoring is legal.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gepa.compliance.reach import Env, FuncInfo, Program, dotted, reach
+from gepa.compliance.wrapper import unwrap
+
+RULE_TEXT = {
+    "code.ttt-pre-eval": "Weights are updated on validation tokens before those tokens are scored "
+                         "(pre-eval / pre-quant TTT), so the score is not a prediction of unseen text.",
+    "code.rescore": "Validation tokens are scored more than once and a later pass is reported; "
+                    "only the first score-before-update pass counts.",
+    "code.target-in-key": "A lookup or gate used at scoring time reads the target token being predicted, "
+                          "so the probability depends on the answer.",
+    "code.slot": "A per-batch delta or bias is optimised against the targets it then scores (SLOT), "
+                 "which breaks causality.",
+    "code.val-in-training": "Validation data feeds training or quantisation calibration, which the rules forbid.",
+    "code.network": "The code can reach the network (downloads or sockets); submissions must be self-contained.",
+    "code.val-warmup": "A backward/step on validation tokens runs before scoring; it is legal only if the "
+                       "weights and optimizer state are restored before the first score.",
+    "code.opaque": "An exec'd payload could not be decoded statically, so the code it runs was not reviewed.",
+}
+WARNING_RULES = {"code.val-warmup", "code.opaque"}
+CODE_RULES = tuple(RULE_TEXT)
+
+_VAL = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|data|ids|seqs?|stream|np|arr|set|buf|docs?|files|loader|shards?)(_|$)|^val$|fineweb_val")
+_TGT = re.compile(r"^(tgt|tgts|target|targets|target_ids|y|ys|y_b|yb|y_batch|ybatch|labels?|gold|next_toks?|next_tokens?|true_toks?)$")
+_ACC = re.compile(r"(loss|nll|logp|logprob|bits|xent)_?(sum|total|acc|accum|tot)|(sum|total|tot|running)_?(loss|nll|logp|logprob|bits|xent)")
+_EPOCH = re.compile(r"^_?(ep|epoch|epochs|ep_i|epoch_idx|pass_idx|pass_i|rep|sweep)$")
+_OPT = re.compile(r"opt")
+_CALIB = re.compile(r"hessian|calib|gptq|awq|act(ivation)?_?stats|collect_stats")
+_BYTE_LUT = re.compile(r"byte|leading_space|space_lut|piece_len|utf")
+_READ_METHODS = {"to", "cuda", "view", "reshape", "unfold", "split", "chunk", "narrow", "index_select", "next_batch",
+                 "numpy", "tolist", "flatten", "long", "int", "float", "contiguous", "clone", "pin_memory"}
+_NET_MODULES = ("requests", "urllib.request", "urllib3", "httpx", "aiohttp", "http.client", "huggingface_hub",
+                "wget", "gdown", "ftplib", "paramiko", "boto3", "smart_open")
+_NET_CALLS = {"torch.hub.load", "torch.hub.load_state_dict_from_url", "torch.hub.download_url_to_file",
+              "hf_hub_download", "snapshot_download", "load_dataset", "datasets.load_dataset", "urlopen",
+              "urllib.request.urlopen", "urlretrieve", "socket.create_connection", "socket.socket"}
+_NET_CMD = re.compile(r"\b(curl|wget|git\s+clone|huggingface-cli|hf\s+download|pip\s+install|scp|rsync|aws\s+s3)\b")
+_SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
+          "os.system", "os.popen"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    line: int
+    message: str
+    file: str = "train_gpt.py"
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "line": self.line, "message": self.message, "file": self.file,
+                "severity": "warning" if self.rule in WARNING_RULES else "error"}
+
+
+@dataclass
+class ScanReport:
+    findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    layers: dict[str, list[str]] = field(default_factory=dict)  # file -> wrapper codecs peeled
+    parse_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> bool:
+        return any(f.rule not in WARNING_RULES for f in self.findings)
+
+    @property
+    def verdict(self) -> str:
+        return "flagged" if self.flagged else "clean"
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "findings": [f.to_dict() for f in self.findings],
+                "files": self.files, "decoded_wrappers": self.layers, "parse_errors": self.parse_errors}
+
+
+def _local(node: ast.AST):
+    """Walk a subtree without entering nested function/class/lambda bodies."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        for child in ast.iter_child_nodes(n):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            stack.append(child)
+
+
+def _name_of(node: ast.AST) -> str | None:
+    """The identifying name of an expression: `x`, `a.b.x` -> x, `x[...]` -> x."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _is_val(node: ast.AST, extra: set[str]) -> bool:
+    n = _name_of(node)
+    return bool(n) and (bool(_VAL.search(n.lower())) or n in extra)
+
+
+def _no_grad_ctx(item: ast.withitem) -> bool:
+    d = dotted(item.context_expr.func) if isinstance(item.context_expr, ast.Call) else dotted(item.context_expr)
+    return bool(d) and d.split(".")[-1] in ("no_grad", "inference_mode")
+
+
+class _Analysis:
+    def __init__(self, program: Program, env: Env, entry: set[str]):
+        self.program, self.env = program, env
+        self.r = reach(program, env, entry)
+        self.live = self.r.live
+        self.findings: list[Finding] = []
+        self.val_extra: dict[int, set[str]] = {}
+        self.accumulators: set[str] = set()
+        self._find_accumulators()
+        self._propagate_val()
+        self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
+        self.V = {f.name for f in self.r.reached if self.facts[id(f.node)]["val_updates"] and not self.facts[id(f.node)]["scores"]}
+        self.callers = self._callers()
+
+    # ---------- facts ----------
+    def _find_accumulators(self):
+        for f in self.r.reached:
+            params = {a.arg for a in f.node.args.args + f.node.args.kwonlyargs}
+            for n in _local(f.node):
+                if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
+                    self.accumulators.add(f.name)
+
+    def _calls(self, root):
+        for n in _local(root):
+            if isinstance(n, ast.Call) and id(n) in self.live:
+                yield n
+
+    def _propagate_val(self):
+        by_name: dict[str, list[FuncInfo]] = {}
+        for f in self.r.reached:
+            by_name.setdefault(f.name, []).append(f)
+        roots = [(None, t) for _, t in self.program.modules] + [(f, f.node) for f in self.r.reached]
+        for _ in range(3):
+            changed = False
+            for owner, root in roots:
+                extra = self.val_extra.get(id(owner.node), set()) if owner else set()
+                for call in self._calls(root):
+                    callee = _name_of(call.func)
+                    for g in by_name.get(callee or "", []):
+                        params = [a.arg for a in g.node.args.args]
+                        if g.cls and params and params[0] == "self" and isinstance(call.func, ast.Attribute):
+                            params = params[1:]
+                        hits = {params[i] for i, a in enumerate(call.args) if i < len(params) and _is_val(a, extra)}
+                        hits |= {k.arg for k in call.keywords if k.arg and _is_val(k.value, extra)}
+                        s = self.val_extra.setdefault(id(g.node), set())
+                        if not hits <= s:
+                            s |= hits
+                            changed = True
+            if not changed:
+                break
+
+    def _val_reads(self, f: FuncInfo, include_no_grad: bool) -> list[ast.AST]:
+        extra = self.val_extra.get(id(f.node), set())
+        reads: list[ast.AST] = []
+
+        def visit(stmts, in_ng):
+            for st in stmts:
+                if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    continue
+                if isinstance(st, (ast.With, ast.AsyncWith)):
+                    visit(st.body, in_ng or any(_no_grad_ctx(i) for i in st.items))
+                    continue
+                subs = [getattr(st, p) for p in ("body", "orelse", "finalbody") if isinstance(getattr(st, p, None), list)]
+                heads = [c for c in ast.iter_child_nodes(st) if not isinstance(c, ast.stmt)]
+                for h in heads:
+                    for n in _local(h):
+                        if id(n) not in self.live or (in_ng and not include_no_grad):
+                            continue
+                        if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load) and _is_val(n.value, extra):
+                            reads.append(n)
+                        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _READ_METHODS \
+                                and _is_val(n.func.value, extra):
+                            reads.append(n)
+                if isinstance(st, (ast.For, ast.AsyncFor)) and id(st) in self.live and not (in_ng and not include_no_grad) \
+                        and _is_val(st.iter, extra):
+                    reads.append(st)
+                for s in subs:
+                    visit(s, in_ng)
+                for h in getattr(st, "handlers", []) or []:
+                    visit(h.body, in_ng)
+        visit(f.node.body, False)
+        return reads
+
+    def _train_events(self, root) -> list[ast.Call]:
+        out = []
+        for c in self._calls(root):
+            if isinstance(c.func, ast.Attribute):
+                if c.func.attr == "backward":
+                    out.append(c)
+                elif c.func.attr == "step" and _OPT.search((_name_of(c.func.value) or "").lower()):
+                    out.append(c)
+            if dotted(c.func) in ("torch.autograd.grad", "autograd.grad"):
+                out.append(c)
+        return out
+
+    def _score_events(self, root) -> list[ast.AST]:
+        out = []
+        for n in _local(root):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACC.search((_name_of(n.target) or "").lower()):
+                out.append(n)
+            elif isinstance(n, ast.Call):
+                if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and _ACC.search((_name_of(n.func.value) or "").lower()):
+                    out.append(n)
+                elif _name_of(n.func) in self.accumulators and any(_ACC.search((_name_of(a) or "").lower()) for a in n.args):
+                    out.append(n)
+        return out
+
+    def _facts(self, f: FuncInfo) -> dict:
+        scores = self._score_events(f.node)
+        reads = self._val_reads(f, include_no_grad=bool(scores))
+        reqgrad = any(
+            (isinstance(n, ast.Call) and any(k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True for k in n.keywords))
+            or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "requires_grad_"
+                and isinstance(n.func.value, ast.Name) and not n.args)
+            for n in _local(f.node) if id(n) in self.live)
+        trains = self._train_events(f.node)
+        top_loop = self._top_loops(f.node)
+        read_loops = {top_loop.get(id(r)) for r in reads}
+        val_updates = [t for t in trains if reqgrad or top_loop.get(id(t)) in read_loops]
+        return {"scores": scores, "reads": reads, "val_updates": val_updates, "reqgrad": reqgrad}
+
+    @staticmethod
+    def _top_loops(fn) -> dict[int, int | None]:
+        """Map node id -> id of the outermost loop of the function containing it (None outside loops)."""
+        out: dict[int, int | None] = {}
+
+        def visit(node, loop):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                    continue
+                l2 = loop if loop is not None else (id(child) if isinstance(child, (ast.For, ast.While, ast.AsyncFor)) else None)
+                out[id(child)] = l2
+                visit(child, l2)
+        visit(fn, None)
+        return out
+
+    def _callers(self) -> dict[str, list[FuncInfo | None]]:
+        out: dict[str, list[FuncInfo | None]] = {}
+        for _, tree in self.program.modules:
+            for c in self._calls(tree):
+                if id(c) in self.r.module_live:
+                    out.setdefault(_name_of(c.func) or "", []).append(None)
+        for f in self.r.reached:
+            for c in self._calls(f.node):
+                out.setdefault(_name_of(c.func) or "", []).append(f)
+        return out
+
+    def _within_scoring(self, f: FuncInfo | None, depth: int = 0) -> bool:
+        if f is None or depth > 4:
+            return False
+        if self.facts[id(f.node)]["scores"]:
+            return True
+        callers = self.callers.get(f.name, [])
+        return bool(callers) and all(self._within_scoring(g, depth + 1) for g in callers)
+
+    # ---------- detectors ----------
+    def add(self, rule: str, file: str, line: int, msg: str):
+        self.findings.append(Finding(rule, line, f"{msg} {RULE_TEXT[rule]}", file))
+
+    def run(self) -> list[Finding]:
+        for f in self.r.reached:
+            facts = self.facts[id(f.node)]
+            if facts["scores"]:
+                self._order_function(f, facts)
+                self._target_key(f)
+            self._calibration(f)
+        self._pre_eval_calls()
+        self._train_on_val_files()
+        self._network()
+        return self.findings
+
+    def _pre_eval_calls(self):
+        for name in sorted(self.V):
+            for g in self.callers.get(name, []):
+                if self._within_scoring(g):
+                    continue
+                defs = [f for f in self.r.reached if f.name == name]
+                roots = [g.node] if g else [t for _, t in self.program.modules]
+                file = g.file if g else self.program.modules[0][0]
+                for root in roots:
+                    for c in self._calls(root):
+                        if _name_of(c.func) == name and (g is not None or id(c) in self.r.module_live):
+                            d = defs[0] if defs else None
+                            where = f" (defined at {d.file}:{d.node.lineno})" if d else ""
+                            self.add("code.ttt-pre-eval", file, c.lineno,
+                                     f"`{name}`{where} runs backward/step on validation tokens and is called here outside any score-first loop.")
+
+    def _order_function(self, f: FuncInfo, facts: dict):
+        updates = {id(n) for n in facts["val_updates"]}
+        v_calls = {id(c) for c in self._calls(f.node) if _name_of(c.func) in self.V}
+        train_ids = updates | v_calls
+        if not train_ids:
+            return
+        score_ids = {id(n) for n in facts["scores"]}
+        self._order(f.node.body, f, train_ids, score_ids, facts, loop_vars=[])
+
+    def _has(self, st, ids) -> list[ast.AST]:
+        return [n for n in _local(st) if id(n) in ids]
+
+    def _score_time(self, stmts, i) -> int:
+        st = stmts[i]
+        if not isinstance(st, ast.AugAssign):
+            return i
+        names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
+        times = [j for j in range(i) for t in _assigned(stmts[j]) if t in names]
+        return max(times) if times else i
+
+    def _order(self, stmts, f, train_ids, score_ids, facts, loop_vars):
+        s_idx = [i for i, st in enumerate(stmts) if self._has(st, score_ids)]
+        t_idx = [i for i, st in enumerate(stmts) if self._has(st, train_ids)]
+        if not s_idx or not t_idx:
+            return
+        fs, ft = s_idx[0], t_idx[0]
+        if fs == ft:
+            st = stmts[fs]
+            lv = list(loop_vars)
+            if isinstance(st, (ast.For, ast.AsyncFor)):
+                tname = _name_of(st.target) or ""
+                if _EPOCH.match(tname) or "epoch" in ast.unparse(st.iter).lower():
+                    self.add("code.rescore", f.file, st.lineno,
+                             f"`{f.name}` scores validation tokens inside the epoch loop `for {tname} ...`, so each target is scored once per epoch.")
+                    return
+                lv.append(tname)
+            for part in ("body", "orelse", "finalbody"):
+                sub = getattr(st, part, None)
+                if isinstance(sub, list) and sub:
+                    self._order(sub, f, train_ids, score_ids, facts, lv)
+            for h in getattr(st, "handlers", []) or []:
+                self._order(h.body, f, train_ids, score_ids, facts, lv)
+            later = [i for i in s_idx if i > fs and self._score_time(stmts, i) > fs]
+            if later and isinstance(st, (ast.For, ast.While, ast.AsyncFor)):
+                self.add("code.rescore", f.file, stmts[later[0]].lineno,
+                         f"`{f.name}` scores validation tokens again after its adaptation loop (line {st.lineno}).")
+            return
+        if ft < fs and self._score_time(stmts, fs) >= ft:
+            train_st = stmts[ft]
+            if self._previous_chunk(train_st, loop_vars):
+                return
+            line = self._has(train_st, train_ids)[0].lineno
+            if any(self._restores(stmts[j]) for j in range(ft + 1, fs)):
+                self.add("code.val-warmup", f.file, line, f"`{f.name}` updates on validation tokens at line {line} before scoring at line {stmts[fs].lineno}.")
+            elif facts["reqgrad"] and loop_vars:
+                self.add("code.slot", f.file, line,
+                         f"`{f.name}` optimises a fresh requires_grad tensor at line {line} and then scores the same batch at line {stmts[fs].lineno}.")
+            else:
+                self.add("code.ttt-pre-eval", f.file, line,
+                         f"`{f.name}` updates weights on validation tokens at line {line} before scoring them at line {stmts[fs].lineno}.")
+            return
+        later = [i for i in s_idx if i > ft and self._score_time(stmts, i) > ft]
+        if later:
+            self.add("code.rescore", f.file, stmts[later[0]].lineno,
+                     f"`{f.name}` scores at line {stmts[fs].lineno}, updates at line {stmts[ft].lineno}, then scores again at line {stmts[later[0]].lineno}.")
+
+    @staticmethod
+    def _previous_chunk(st, loop_vars) -> bool:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Name) and ("prev" in n.id.lower() or "scored" in n.id.lower()):
+                return True
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and isinstance(n.left, ast.Name) \
+                    and n.left.id in loop_vars and isinstance(n.right, ast.Constant) and n.right.value == 1:
+                return True
+        return False
+
+    @staticmethod
+    def _restores(st) -> bool:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Call):
+                nm = (_name_of(n.func) or "").lower()
+                if nm == "load_state_dict" or "restore" in nm or nm == "copy_":
+                    return True
+        return False
+
+    def _target_key(self, f: FuncInfo):
+        keys: set[str] = set()
+        for n in _local(f.node):
+            if id(n) in self.live and isinstance(n, ast.Assign) and _hashy_with_target(n.value):
+                keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        for n in _local(f.node):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
+                idx = n.slice
+                if _hashy_with_target(idx) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
+                    self.add("code.target-in-key", f.file, n.lineno,
+                             f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.")
+                    return
+            tests = []
+            if isinstance(n, (ast.If, ast.IfExp, ast.While)):
+                tests = [n.test]
+            elif isinstance(n, ast.Call) and (_name_of(n.func) or "") == "where" and n.args:
+                tests = [n.args[0]]
+            for t in tests:
+                for s in ast.walk(t):
+                    if isinstance(s, ast.Subscript) and _is_target(s.slice) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
+                        self.add("code.target-in-key", f.file, s.lineno,
+                                 f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
+                        return
+
+    def _calibration(self, f: FuncInfo):
+        extra = self.val_extra.get(id(f.node), set())
+        for c in self._calls(f.node):
+            nm = (_name_of(c.func) or "").lower()
+            if _CALIB.search(nm) and any(_is_val(a, extra) for a in list(c.args) + [k.value for k in c.keywords]):
+                self.add("code.val-in-training", f.file, c.lineno, f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.")
+
+    def _train_on_val_files(self):
+        roots = [(file, tree, self.r.module_live) for file, tree in self.program.modules]
+        roots += [(f.file, f.node, self.live) for f in self.r.reached]
+        for cls in (n for _, t in self.program.modules for n in ast.walk(t) if isinstance(n, ast.ClassDef)):
+            roots.append((self.program.modules[0][0], cls, None))
+        for file, root, live in roots:
+            for n in _local(root):
+                if live is not None and id(n) not in live:
+                    continue
+                if isinstance(n, (ast.Assign, ast.AnnAssign)):
+                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                    names = [(_name_of(t) or "").lower() for t in targets]
+                    if any("train" in t and ("file" in t or "path" in t or "pattern" in t or "shard" in t or "loader" in t) for t in names) \
+                            and n.value is not None and _mentions_val_file(n.value):
+                        self.add("code.val-in-training", file, n.lineno, f"`{ast.unparse(targets[0])}` points the training data at validation files.")
+
+    def _network(self):
+        for file, tree in self.program.modules:
+            for n in ast.walk(tree):
+                if not (id(n) in self.live or id(n) in self.r.module_live):
+                    continue
+                mods = []
+                if isinstance(n, ast.Import):
+                    mods = [a.name for a in n.names]
+                elif isinstance(n, ast.ImportFrom) and n.module:
+                    mods = [n.module] + [f"{n.module}.{a.name}" for a in n.names]
+                for m in mods:
+                    if any(m == x or m.startswith(x + ".") for x in _NET_MODULES):
+                        self.add("code.network", file, n.lineno, f"imports `{m}`.")
+                        break
+                if isinstance(n, ast.Call):
+                    d = dotted(n.func) or ""
+                    short = d.split(".")[-1]
+                    if d in _NET_CALLS or short in ("hf_hub_download", "snapshot_download", "urlretrieve", "urlopen", "download_url_to_file", "load_state_dict_from_url"):
+                        self.add("code.network", file, n.lineno, f"calls `{d}`.")
+                    elif d in _SHELL:
+                        text = " ".join(s.value for s in ast.walk(n) if isinstance(s, ast.Constant) and isinstance(s.value, str))
+                        if _NET_CMD.search(text):
+                            self.add("code.network", file, n.lineno, f"runs a shell command that downloads (`{_NET_CMD.search(text).group(0)}`).")
+
+
+def _assigned(st) -> list[str]:
+    out = []
+    if isinstance(st, ast.Assign):
+        for t in st.targets:
+            out += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
+    elif isinstance(st, (ast.AnnAssign, ast.AugAssign)) and isinstance(st.target, ast.Name):
+        out.append(st.target.id)
+    elif isinstance(st, (ast.With, ast.If, ast.For)):
+        for sub in st.body:
+            out += _assigned(sub)
+    return out
+
+
+def _is_target(node: ast.AST) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and _TGT.match(n.id):
+            return True
+        if isinstance(n, ast.Subscript) and re.search(r"tok|val", (_name_of(n.value) or "").lower()):
+            s = n.slice
+            if isinstance(s, ast.BinOp) and isinstance(s.op, ast.Add) and isinstance(s.right, ast.Constant) and s.right.value == 1:
+                return True
+    return False
+
+
+def _hashy_with_target(node: ast.AST) -> bool:
+    """An expression that hashes/mixes values and includes the target token: `ctx ^ (tgt * P)`."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitXor, ast.Mult, ast.LShift)):
+            other = [n.left, n.right]
+            if any(_is_target(o) for o in other):
+                if isinstance(n.op, ast.BitXor) or isinstance(n.op, ast.LShift):
+                    return True
+                if any(isinstance(o, ast.Constant) and isinstance(o.value, int) and o.value > 1000 for o in other) \
+                        or any(re.search(r"prime|mult|hash|mix", (_name_of(o) or "").lower()) for o in other):
+                    return True
+    return False
+
+
+def _mentions_val_file(node: ast.AST) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and ("fineweb_val" in n.value or re.search(r"(^|[/_*])val_\*", n.value)):
+            return True
+        if isinstance(n, (ast.Name, ast.Attribute)) and re.search(r"val_(files|pattern|path|shards)", (_name_of(n) or "").lower()):
+            return True
+    return False
+
+
+# ---------- entry points ----------
+
+def _local_imports(tree: ast.Module) -> set[str]:
+    mods = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            mods |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.module and not n.level:
+            mods.add(n.module.split(".")[0])
+        elif isinstance(n, ast.ImportFrom) and n.level and n.module:
+            mods.add(n.module.split(".")[0])
+    return mods
+
+
+def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
+                 settings: list[dict[str, str]] | None = None) -> ScanReport:
+    """Review `sources` (file name -> text); `entry` is the script that runs.
+
+    Each source is unwrapped first. Findings are the union over the defaults and each logged
+    configuration in `settings` (a finding only needs one configuration to be reachable).
+    """
+    report = ScanReport()
+    modules: list[tuple[str, ast.Module]] = []
+    for name, text in sources.items():
+        un = unwrap(text)
+        if un.layers:
+            report.layers[name] = [l.codec for l in un.layers]
+        if un.opaque_line is not None:
+            report.findings.append(Finding("code.opaque", un.opaque_line, f"{un.opaque_reason}. {RULE_TEXT['code.opaque']}", name))
+        try:
+            tree = ast.parse(un.source, filename=name)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            report.parse_errors[name] = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})"
+            continue
+        modules.append((name, tree))
+        report.files.append(name)
+    if not modules or entry not in dict(modules):
+        return report
+    modules.sort(key=lambda m: m[0] != entry)  # entry first
+    program = Program(modules)
+    trees = [t for _, t in modules]
+    seen = set(report.findings)
+    for overrides in [None] + list(settings or []):
+        env = Env(trees, overrides)
+        for fnd in _Analysis(program, env, {entry} | {m for m, _ in modules if m != entry}).run():
+            if fnd not in seen:
+                seen.add(fnd)
+                report.findings.append(fnd)
+    report.findings.sort(key=lambda f: (f.file != entry, f.file, f.line, f.rule))
+    return report
+
+
+def scan_code(source: str, filename: str = "train_gpt.py") -> ScanReport:
+    return scan_sources({filename: source}, entry=filename)
+
+
+def folder_sources(folder: Path, entry: str = "train_gpt.py") -> dict[str, str]:
+    """The entry script plus the local helper modules it imports (transitively), from `folder`."""
+    out: dict[str, str] = {}
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        path = folder / name
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        out[name] = text
+        try:
+            tree = ast.parse(unwrap(text).source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for mod in _local_imports(tree):
+            for cand in (f"{mod}.py", f"{mod}/__init__.py"):
+                if (folder / cand).is_file() and cand not in out:
+                    todo.append(cand)
+    return out
