@@ -95,13 +95,27 @@ def _quantize_int8_per_tensor(t32: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return q.contiguous(), scale
 
 
+def _row_quantile(sorted_rows: torch.Tensor, p: float) -> torch.Tensor:
+    """torch.quantile(x, p, dim=1) (linear) on pre-sorted rows, with the same float32 arithmetic."""
+    n = sorted_rows.shape[1]
+    rank = torch.tensor(p, dtype=sorted_rows.dtype) * (n - 1)
+    below = rank.to(torch.long)
+    above = torch.ceil(rank).to(torch.long)
+    weight = rank - below
+    lo = sorted_rows[:, int(below)]
+    hi = sorted_rows[:, min(int(above), n - 1)]
+    return torch.lerp(lo, hi, weight.expand_as(lo))
+
+
 def _quantize_per_row(t32: torch.Tensor, qmax: int) -> tuple[torch.Tensor, torch.Tensor]:
     """GPTQ-lite: one clip percentile per tensor, chosen by whole-tensor MSE (ties: earlier)."""
     qmin = -(qmax + 1) if qmax == 31 else -qmax
     a = t32.abs()
+    # One sort serves every candidate; torch.quantile would re-sort the tensor per call.
+    sorted_abs = torch.sort(a, dim=1).values
     best: tuple[float, torch.Tensor, torch.Tensor] | None = None
     for p in CLIP_PERCENTILES:
-        clip = a.amax(dim=1) if p == 1.0 else torch.quantile(a, p, dim=1)
+        clip = a.amax(dim=1) if p == 1.0 else _row_quantile(sorted_abs, p)
         scale = torch.clamp_min(clip / qmax, 1.0 / qmax)
         q = torch.clamp(torch.round(t32 / scale[:, None]), qmin, qmax)
         err = float(((q * scale[:, None] - t32) ** 2).mean().item())
@@ -243,11 +257,15 @@ def _decompress_zstd(data: bytes, cap: int) -> bytes:
     if params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN) and params.content_size > cap:
         raise _too_big(cap)
     dobj = zstandard.ZstdDecompressor(max_window_size=1 << 27).decompressobj()
-    out = bytearray()
+    out: list[bytes] = []  # pieces, joined once: a growing bytearray would copy on realloc
+    total = 0
     try:
         for i in range(0, len(data), _ZSTD_INPUT_SLICE):
-            out += dobj.decompress(data[i:i + _ZSTD_INPUT_SLICE])
-            if len(out) > cap:
+            piece = dobj.decompress(data[i:i + _ZSTD_INPUT_SLICE])
+            out.append(piece)
+            total += len(piece)
+            if total > cap:
+                out.clear()
                 raise _too_big(cap)
             if dobj.eof:
                 if i + _ZSTD_INPUT_SLICE < len(data) or dobj.unused_data:
@@ -257,17 +275,20 @@ def _decompress_zstd(data: bytes, cap: int) -> bytes:
         raise ArtifactFormatError(f"corrupt zstd stream: {e}") from None
     if not dobj.eof:
         raise ArtifactFormatError("zstd stream ends early (truncated artifact)")
-    return bytes(out)
+    return b"".join(out)
 
 
 def _decompress_zlib(data: bytes, cap: int) -> bytes:
     dobj = zlib.decompressobj()
-    out = bytearray()
+    out: list[bytes] = []
+    total = 0
     try:
         chunk = dobj.decompress(data, _PIECE)
         while True:
-            out += chunk
-            if len(out) > cap:
+            out.append(chunk)
+            total += len(chunk)
+            if total > cap:
+                out.clear()
                 raise _too_big(cap)
             if not dobj.unconsumed_tail:
                 break
@@ -278,7 +299,7 @@ def _decompress_zlib(data: bytes, cap: int) -> bytes:
         raise ArtifactFormatError("zlib stream ends early (truncated artifact)")
     if dobj.unused_data:
         raise ArtifactFormatError("trailing bytes after the zlib stream")
-    return bytes(out)
+    return b"".join(out)
 
 
 def _detect(data: bytes) -> str:
