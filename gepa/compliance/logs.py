@@ -127,6 +127,7 @@ def parse_log(text: str, file: str) -> ParsedLog:
                 out.seed = m.group(1)
         bpb = _BPB.search(stripped)
         if bpb:
+            training_started = True  # header dumps end before the first metric line
             label = stripped[: stripped.find("val_")].strip() or stripped[:40]
             loss = _LOSS.search(stripped)
             ev = _EVAL_MS.search(stripped)
@@ -186,9 +187,9 @@ def _header_pairs(line: str, into: dict[str, str]) -> None:
             if m:
                 into.setdefault(m.group(1), m.group(2))
         return
-    for t in tokens:
-        m = _KV_COLON.match(t)
-        if m and not m.group(2).startswith("//"):
+    pairs = [m for m in (_KV_COLON.match(t) for t in tokens) if m and len(m.group(1)) >= 3 and not m.group(2).startswith("//")]
+    for m in pairs:
+        if not re.fullmatch(r"[\d.]+m?s", m.group(2)):  # timings are not configuration
             into.setdefault(m.group(1), m.group(2))
 
 

@@ -76,11 +76,19 @@ class Record:
             pick = None
             if claim and claim.val_bpb is not None:
                 pick = next((lg for lg in reversed(cands) if lg.find_bpb(claim.val_bpb)), None)
-                if pick is None and not cands:
+                if pick is None:
                     # A log whose seed line disagrees with its name can still carry the number.
-                    pick = next((lg for lg in self.logs if lg.find_bpb(claim.val_bpb)), None)
+                    taken = {id(v) for v in out.values() if v is not None}
+                    pick = next((lg for lg in self.logs if id(lg) not in taken and lg.find_bpb(claim.val_bpb)), None)
             out[seed] = pick or (cands[-1] if cands else None)
         return out
+
+    def headline_log(self) -> ParsedLog | None:
+        """The log whose final metric line reports the headline val_bpb (the last such log)."""
+        if self.val_bpb is None:
+            return None
+        hits = [lg for lg in self.logs if lg.find_bpb(self.val_bpb)]
+        return hits[-1] if hits else None
 
     def result_logs(self) -> list[ParsedLog]:
         """Logs of the submitted runs: the seed logs if seeds are known, else every log with a final metric."""

@@ -1,0 +1,35 @@
+"""Run the rule set on a records folder: the one entry point shared by CLI and worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gepa.compliance.engine import Verdict, run_rules
+from gepa.compliance.record import Record, load_record
+from gepa.compliance.review import folder_sources, scan_sources
+from gepa.compliance.rules import RULES, RuleContext
+from gepa.errors import InputError
+
+
+def build_context(record: Record, artifact: str | Path | None = None, measured: dict[str, Any] | None = None,
+                  current_best: dict[str, Any] | None = None, config: str | Path | None = None) -> RuleContext:
+    art = Path(artifact) if artifact is not None else None
+    if art is not None and not art.is_file():
+        raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
+    sources = folder_sources(record.folder) if record.code_path else {}
+    # Reachability is also evaluated under each logged configuration (the runs that made the score).
+    settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
+    scan = scan_sources(sources, settings=settings) if sources else None
+    return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art,
+                       config_path=Path(config) if config is not None else None,
+                       measured=measured, current_best=current_best)
+
+
+def check_record(folder_or_record: str | Path | Record, artifact: str | Path | None = None, *,
+                 measured: dict[str, Any] | None = None, current_best: dict[str, Any] | None = None,
+                 config: str | Path | None = None) -> Verdict:
+    """All rules v1 on one records folder. Never raises on malformed content (only on a bad path)."""
+    record = folder_or_record if isinstance(folder_or_record, Record) else load_record(folder_or_record)
+    ctx = build_context(record, artifact, measured, current_best, config)
+    return run_rules(RULES, ctx, folder=record.folder)

@@ -1,0 +1,92 @@
+"""`golfcheck check` and `golfcheck scan-code`: the reviewer's static checks, runnable before submitting.
+
+Exit codes: 0 nothing failed, 1 a rule failed (check) or the code was flagged (scan-code),
+2 bad input (raised as `InputError`, turned into exit 2 by the dispatcher in api/cli.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gepa.errors import InputError
+
+_MAX_CODE_BYTES = 20_000_000
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("check", help="run every static compliance rule on a records folder (no GPU)")
+    p.add_argument("record_dir", help="the records folder (holding submission.json, logs, train_gpt.py)")
+    p.add_argument("--artifact", help="compressed model file to size-check and validate")
+    p.add_argument("--config", help="evaluation config JSON (defaults to eval_config.json/config.json in the folder)")
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.set_defaults(func=cmd_check)
+
+    s = subparsers.add_parser("scan-code", help="static review of a train_gpt.py (never imports or runs it)")
+    s.add_argument("file", help="the Python file to review (self-extracting wrappers are decoded statically)")
+    s.add_argument("--json", action="store_true", help='print {"verdict", "findings": [{"rule", "line", "message"}]}')
+    s.set_defaults(func=cmd_scan_code)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gepa.compliance.check import check_record
+
+    folder = Path(args.record_dir)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a directory; pass a records folder")
+    if args.config and not Path(args.config).is_file():
+        raise InputError(f"config {args.config} does not exist")
+    verdict = check_record(folder, args.artifact, config=args.config)
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2, default=str))
+    else:
+        _print_verdict(verdict)
+    return 1 if verdict.status == "fail" else 0
+
+
+def _print_verdict(verdict) -> None:
+    print(f"{verdict.folder}  [{verdict.ruleset}]  {verdict.status.upper()}")
+    for r in verdict.results:
+        print(f"  {r.status.upper():4}  {r.rule:24} {r.summary}")
+        if r.status in ("fail", "warn"):
+            for e in r.evidence[:5]:
+                where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or "")
+                seen = "" if e.value is None else f" seen={e.value}"
+                lim = "" if e.limit is None else f" limit={e.limit}"
+                print(f"          - {where} {e.message}{seen}{lim}".rstrip())
+    c = verdict.counts()
+    print(f"  {c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip")
+
+
+def cmd_scan_code(args: argparse.Namespace) -> int:
+    from gepa.compliance.review import folder_sources, scan_sources
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"{path} is not a file; pass the train_gpt.py to review")
+    if path.stat().st_size > _MAX_CODE_BYTES:
+        raise InputError(f"{path} is {path.stat().st_size} bytes; a training script is far smaller")
+    sources = folder_sources(path.parent, path.name)
+    report = scan_sources(sources, entry=path.name)
+    if path.name in report.parse_errors:
+        raise InputError(f"{path} is not valid Python: {report.parse_errors[path.name]}")
+    if args.json:
+        print(json.dumps({"verdict": report.verdict,
+                          "findings": [{"rule": f.rule, "line": f.line, "message": f.message, "file": f.file,
+                                        "severity": f.to_dict()["severity"]} for f in report.findings]}, indent=2))
+    else:
+        for name, codecs in report.layers.items():
+            print(f"{name}: decoded a {'+'.join(codecs)} wrapper; reviewing the code inside")
+        for f in report.findings:
+            print(f"{f.file}:{f.line}: {f.rule}: {f.message}")
+        print(report.verdict)
+    return 1 if report.flagged else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(prog="golfcheck")
+    register(parser.add_subparsers(dest="command", required=True))
+    ns = parser.parse_args()
+    sys.exit(ns.func(ns))
