@@ -1,0 +1,69 @@
+import json
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+RECORDS = HERE.parent / "data" / "records"
+SAMPLES = HERE / "samples"
+
+
+def all_record_folders() -> list[Path]:
+    return sorted(p for p in RECORDS.glob("*/*") if p.is_dir())
+
+
+LOG_TEMPLATE = """Hyperparameters:
+  seed: {seed}
+  ttt_enabled: True
+  matrix_lr: 0.02
+seed:{seed}
+world_size:8 grad_accum_steps:1
+step:100/20000 val_loss:2.9 val_bpb:1.7 train_time:1000ms
+stopping_early: wallclock_cap train_time:599500ms step:5000/20000
+Serialized model: 135000000 bytes
+Code size: {code} bytes
+Serialized model int6+brotli: {model} bytes
+Total submission size int6+brotli: {total} bytes
+final_int6_roundtrip val_loss:2.55 val_bpb:1.1090 eval_time:7000ms
+legal_ttt_exact val_loss:2.79 val_bpb:{bpb:.8f} eval_time:{eval_ms}ms
+"""
+
+
+@pytest.fixture
+def make_record(tmp_path):
+    """Build a records folder: make_record(submission=dict, logs={name: text}, code=str|None)."""
+    def build(submission=None, logs=None, code=None, track="track_10min_16mb", name="2026-04-01_Test", readme=True):
+        folder = tmp_path / track / name
+        k = 1
+        while folder.exists():  # several records per test get distinct folders
+            k += 1
+            folder = tmp_path / track / f"{name}_{k}"
+        folder.mkdir(parents=True)
+        if submission is not None:
+            (folder / "submission.json").write_text(json.dumps(submission) if not isinstance(submission, str) else submission)
+        for fname, text in (logs or {}).items():
+            (folder / fname).parent.mkdir(parents=True, exist_ok=True)
+            (folder / fname).write_text(text)
+        if code is not None:
+            (folder / "train_gpt.py").write_text(code)
+        if readme:
+            (folder / "README.md").write_text("# test\n")
+        return folder
+    return build
+
+
+def seed_log(seed, bpb, total=15_900_000, code=20_000, eval_ms=400_000, extra=""):
+    return LOG_TEMPLATE.format(seed=seed, bpb=bpb, total=total, code=code, model=total - code, eval_ms=eval_ms) + extra
+
+
+def good_submission(seeds=(("42", 1.08), ("314", 1.081), ("999", 1.082)), **over):
+    sr = {s: {"val_bpb": b, "artifact_bytes": 15_900_000} for s, b in seeds}
+    vals = [b for _, b in seeds]
+    d = {"name": "Test", "author": "tester", "github_id": "tester", "date": "2026-04-01", "track": "10min_16mb",
+         "val_bpb": sum(vals) / len(vals), "seeds": [int(s) for s, _ in seeds], "seed_results": sr, "bytes_total": 15_900_000}
+    d.update(over)
+    return d
+
+
+def good_logs(seeds=(("42", 1.08), ("314", 1.081), ("999", 1.082)), **kw):
+    return {f"train_seed{s}.log": seed_log(s, b, **kw) for s, b in seeds}
