@@ -566,7 +566,14 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     program = Program(modules)
     trees = [t for _, t in modules]
     seen = set(report.findings)
-    for overrides in [None] + list(settings or []):
+    from gepa.compliance.policy import PER_RUN_KEYS
+    distinct, keys = [], set()
+    for st in settings or []:  # seeds of one config differ only in per-run keys: analyse once
+        key = frozenset((k, v) for k, v in st.items() if k not in PER_RUN_KEYS)
+        if key not in keys:
+            keys.add(key)
+            distinct.append(dict(key))
+    for overrides in [None] + distinct:
         env = Env(trees, overrides)
         for fnd in _Analysis(program, env, {entry} | {m for m, _ in modules if m != entry}).run():
             if fnd not in seen:
