@@ -6,6 +6,7 @@ seeds when per-seed results exist (the README's criterion is a mean over runs; a
 one seed's or the best seed's number in `val_bpb`), else the submission's `val_bpb`. Ties on
 score go to the earlier submission (records are accepted chronologically, R14); equal scores
 share a rank. Records without a score are listed after the ranked ones with rank None.
+Every folder is one row (a `record_support` folder too, marked by `submission_type`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Entry:
     seeds: int
     bytes_total: int | None
     date: str | None
+    submission_type: str | None  # "record_support" rows back another PR's claim; the service may fold them
     record: Record
 
 
@@ -58,4 +60,5 @@ def rank_entries(records: Iterable[Record]) -> dict[str, list[Entry]]:
 
 def _entry(rank, track, r: Record) -> Entry:
     return Entry(rank=rank, track=track, folder=r.folder.name, name=r.name, author=r.author, score=r.score,
-                 val_bpb=r.val_bpb, seeds=len(r.seeds), bytes_total=r.bytes_total, date=r.date, record=r)
+                 val_bpb=r.val_bpb, seeds=len(r.seeds), bytes_total=r.bytes_total, date=r.date,
+                 submission_type=r.submission.submission_type, record=r)
