@@ -18,6 +18,7 @@ import math
 import os
 import pickletools
 import tempfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -388,7 +389,14 @@ def _check_zip(raw: bytes) -> None:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
+    text = [line.strip() for line in str(e).strip().splitlines()]
+    # torch wraps weights-only refusals in a long generic preamble; keep the actual reason.
+    for i, line in enumerate(text):
+        if "WeightsUnpickler error:" in line:
+            rest = [t for t in [line.split("WeightsUnpickler error:", 1)[1].strip()] + text[i + 1:] if t]
+            if rest:
+                return rest[0][:200]
+    text = [t for t in text if t]
     msg = text[0] if text else type(e).__name__
     return msg[:200]
 
@@ -404,7 +412,9 @@ def read_artifact(source: str | Path | bytes, *, max_compressed_bytes: int = DEF
         raw = _decompress_zlib(data, max_decompressed_bytes)
     _check_zip(raw)
     try:
-        obj = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's protocol/format chatter; errors still raise
+            obj = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except Exception as e:
         raise ArtifactFormatError(f"cannot load the artifact's tensors: {_one_line(e)}") from None
     if not isinstance(obj, dict):

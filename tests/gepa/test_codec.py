@@ -248,14 +248,26 @@ def test_load_state_dict_orders_like_expected():
     assert list(codec.load_state_dict(art, expected)) == list(expected)
 
 
-def test_model_expected_state_matches_fixture_if_available():
+def _expected_state_or_skip():
     model = pytest.importorskip("gepa.model")
-    config = pytest.importorskip("gepa.config")
-    if not hasattr(model, "expected_state") or not hasattr(config, "load_config"):
+    if not hasattr(model, "expected_state"):
         pytest.skip("gepa.model.expected_state not available yet")
-    try:
-        cfg = config.load_config(FIXTURE / "eval_standard.json")
-        expected = model.expected_state(cfg.model if hasattr(cfg, "model") else cfg)
-    except Exception as e:  # the lead's API may still be moving
-        pytest.skip(f"expected_state not usable yet: {e}")
-    codec.load_state_dict(ARTIFACT, expected)
+    return model.expected_state
+
+
+def test_model_expected_state_matches_fixture_if_available():
+    from gepa import config
+
+    expected_state = _expected_state_or_skip()
+    cfg = config.load(FIXTURE / "eval_standard.json")
+    codec.load_state_dict(ARTIFACT, expected_state(cfg.model))
+
+
+def test_model_expected_state_matches_spec_table_if_available():
+    from gepa.config import ModelConfig
+
+    expected_state = _expected_state_or_skip()
+    got = expected_state(ModelConfig())
+    want = run_config_shapes()
+    assert list(got) == list(want)
+    assert {k: (tuple(s), d) for k, (s, d) in got.items()} == want
