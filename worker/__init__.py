@@ -1,1 +1,1 @@
-"""worker: Celery application and thin tasks that call plain functions."""
+"""worker: Celery app and thin tasks; the work itself is in `worker.pipeline` (plain functions)."""

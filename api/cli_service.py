@@ -1,0 +1,525 @@
+"""Service commands of `golfcheck`: serve, migrate, token, submit, status, ingest, leaderboard.
+
+Every command reads the same settings (`api.settings.get_settings()`), so `golfcheck token create`
+and `golfcheck ingest` act on the database `golfcheck serve` uses. Commands that touch the
+database bring its schema to head first (idempotent). `submit` and `status` talk HTTP to a
+server (`--server`, default GOLFCHECK_SERVER) with a token (`--token`, default GOLFCHECK_TOKEN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gepa.errors import InputError
+
+ARTIFACT_SUFFIXES = (".ptz", ".pt")
+CONFIG_NAMES = ("eval.json", "eval_config.json", "config.json", "golfcheck.json")
+FINAL = ("published", "rejected", "failed")
+
+
+class ServiceError(InputError):
+    kind = "service"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the service (embedded default: SQLite, local files, in-process worker)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--worker", dest="worker", action="store_true", default=None,
+                   help="run the in-process worker (default: only with the in-memory broker)")
+    g.add_argument("--no-worker", dest="worker", action="store_false", help="API only")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="bring the database schema to the newest revision")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("token", help="manage API tokens")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION")
+    tsub.required = True
+    t = tsub.add_parser("create", help="create a token; it is printed once, alone on the last line of stdout")
+    t.add_argument("--role", required=True, choices=("submitter", "reviewer", "admin"))
+    t.add_argument("--name", required=True, help="the user the token belongs to (created if new)")
+    t.set_defaults(func=cmd_token_create)
+    t = tsub.add_parser("revoke", help="revoke a token by id or value, or all tokens of a user")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--id", type=int, dest="token_id")
+    g.add_argument("--token", dest="token_value")
+    g.add_argument("--name", dest="user_name", help="revoke every token of this user")
+    t.add_argument("--reason")
+    t.set_defaults(func=cmd_token_revoke)
+    t = tsub.add_parser("list", help="list tokens (prefix, user, role, state)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_token_list)
+
+    p = sub.add_parser("submit", help="upload a records folder or files to a golfcheck server")
+    p.add_argument("paths", nargs="+", metavar="DIR_OR_FILES")
+    p.add_argument("--server", help="server URL (default GOLFCHECK_SERVER or http://127.0.0.1:8000)")
+    p.add_argument("--token", help="API token (default GOLFCHECK_TOKEN)")
+    p.add_argument("--config", type=Path, help="evaluation config JSON (default: eval.json in the folder, else defaults)")
+    p.add_argument("--track", help="leaderboard track")
+    p.add_argument("--wait", action="store_true", help="follow the submission until it finishes")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between status polls with --wait")
+    p.add_argument("--json", action="store_true", help="print the final submission as JSON")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("status", help="show a submission's state, verdict and progress")
+    p.add_argument("submission_id", metavar="ID")
+    p.add_argument("--server")
+    p.add_argument("--token")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("ingest", help="load historical record folders (claimed numbers) into the leaderboard")
+    p.add_argument("records_root", type=Path, metavar="RECORDS_ROOT")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("leaderboard", help="print the leaderboard from the service database")
+    p.add_argument("--track", help="track (default GOLFCHECK_DEFAULT_TRACK)")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+# -- database commands ---------------------------------------------------------------------------
+
+
+def _settings() -> Any:
+    from api.settings import SettingsError, get_settings
+
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _ready_db() -> Any:
+    from api import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings)
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from api import logsetup, migrate
+
+    settings = _settings()
+    logsetup.configure(settings.log_level, settings.log_json)
+    migrate.upgrade(settings)
+    print(f"database at revision {migrate.head_revision(settings)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api import logsetup, migrate
+    from api.main import create_app
+
+    settings = _settings()
+    logsetup.configure(settings.log_level, settings.log_json)
+    migrate.upgrade(settings)
+    app = create_app(settings, embedded_worker=args.worker)
+    print(f"golfcheck serving on http://{args.host}:{args.port} (data in {settings.data_dir.resolve()})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from api.auth import create_token, parse_role
+    from api.db import session_scope
+
+    settings = _ready_db()
+    with session_scope(settings) as session:
+        try:
+            user, row, token = create_token(session, name=args.name, role=parse_role(args.role))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        print(f"token {row.id} for {user.name} (role {user.role}); it is shown only once:")
+        print(token)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from api.auth import revoke_tokens
+    from api.db import session_scope
+
+    settings = _ready_db()
+    with session_scope(settings) as session:
+        rows = revoke_tokens(session, token_id=args.token_id, token=args.token_value, name=args.user_name,
+                             reason=args.reason)
+    if not rows:
+        raise InputError("no matching active token")
+    for r in rows:
+        print(f"revoked token {r.id} ({r.prefix}…)")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from api.db import session_scope
+    from api.models import ApiToken, User
+
+    settings = _ready_db()
+    with session_scope(settings) as session:
+        rows = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)).all()
+        out = [{"id": t.id, "prefix": t.prefix, "user": u.name, "role": u.role,
+                "created_at": t.created_at.isoformat(), "revoked": t.revoked_at is not None,
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None} for t, u in rows]
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        for r in out:
+            print(f"{r['id']:>4}  {r['prefix']}…  {r['user']:<20} {r['role']:<9} {'revoked' if r['revoked'] else 'active'}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from api.crud import normalise_track
+    from api.db import session_scope
+    from api.leaderboard import build_leaderboard
+
+    settings = _ready_db()
+    track = normalise_track(args.track, settings.default_track)
+    with session_scope(settings) as session:
+        board = build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0)
+    if args.json:
+        print(json.dumps(board, indent=1))
+        return 0
+    print(f"{board['track']}: verified results")
+    if not board["verified"]["entries"]:
+        print("  (none yet)")
+    for e in board["verified"]["entries"]:
+        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'})")
+    print("claimed only (not measured by golfcheck):")
+    if not board["claimed_only"]["entries"]:
+        print("  (none)")
+    for e in board["claimed_only"]["entries"]:
+        bpb = f"{e['val_bpb']:.5f}" if e["val_bpb"] is not None else "   -   "
+        rank = f"{e['rank']:>3}." if e["rank"] is not None else "   -"
+        print(f"  {rank} {bpb}  {e['folder']}  ({e['author'] or '-'})  verdict {e['verdict'] or '-'}")
+    return 0
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def _folder_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(folder)).encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _record_folders(root: Path) -> list[Path]:
+    """Record folders under RECORDS_ROOT (a `records/` dir with track dirs, a track dir, or one folder)."""
+    if not root.is_dir():
+        raise InputError(f"{root} is not a directory")
+
+    def is_record(p: Path) -> bool:
+        return p.is_dir() and any((p / n).is_file() for n in ("submission.json", "README.md", "train_gpt.py")) \
+            or p.is_dir() and any(p.glob("submission*.json"))
+
+    if is_record(root):
+        return [root]
+    out: list[Path] = []
+    for child in sorted(root.iterdir()):
+        if is_record(child):
+            out.append(child)
+        elif child.is_dir():
+            out.extend(sorted(c for c in child.iterdir() if is_record(c)))
+    return out
+
+
+def compliance_api() -> tuple[Any, Any, Any]:
+    """`load_record`, `check_record`, `rank_entries` from gepa.compliance (the one place to adapt)."""
+    try:
+        import gepa.compliance as comp
+    except ImportError:
+        comp = None  # type: ignore[assignment]
+    fns = [getattr(comp, n, None) for n in ("load_record", "check_record", "rank_entries")] if comp else [None] * 3
+    if any(f is None for f in fns):
+        missing = [n for n, f in zip(("load_record", "check_record", "rank_entries"), fns) if f is None]
+        raise InputError(f"ingest needs gepa.compliance.{', '.join(missing)}, which this build does not have yet")
+    return fns[0], fns[1], fns[2]
+
+
+def ingest(settings: Any, root: Path) -> dict[str, Any]:
+    """Upsert every record folder under `root`; unchanged folders are skipped (idempotent)."""
+    from sqlalchemy import select
+
+    from api.crud import normalise_track
+    from api.db import session_scope, utcnow
+    from api.models import AuditLog, Record
+
+    load_record, check_record, rank_entries = compliance_api()
+    folders = _record_folders(root)
+    summary: dict[str, Any] = {"root": str(root), "folders": len(folders), "added": [], "updated": [], "unchanged": []}
+    with session_scope(settings) as session:
+        for folder in folders:
+            digest = _folder_hash(folder)
+            rec = load_record(folder)
+            track = normalise_track(getattr(rec, "track", None) or folder.parent.name, settings.default_track)
+            row = session.scalar(select(Record).where(Record.track == track, Record.folder == folder.name))
+            if row is not None and row.source_sha256 == digest:
+                summary["unchanged"].append(folder.name)
+                continue
+            verdict = check_record(rec)
+            vd = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
+            status = getattr(verdict, "status", None) or (vd.get("status") if isinstance(vd, dict) else None)
+            data = rec.to_dict() if hasattr(rec, "to_dict") else {}
+            values = dict(track=track, folder=folder.name, name=_s(getattr(rec, "name", None)),
+                          author=_s(getattr(rec, "author", None)), github_id=_s(data.get("github_id")),
+                          date=_s(getattr(rec, "date", None)), claimed_val_bpb=_f(getattr(rec, "val_bpb", None)),
+                          claimed_val_loss=_f(getattr(rec, "val_loss", None)),
+                          bytes_total=getattr(rec, "bytes_total", None), verdict=status,
+                          data=json.dumps(data, default=str), rule_results=json.dumps(vd, default=str),
+                          source_sha256=digest, updated_at=utcnow())
+            if row is None:
+                session.add(Record(**values))
+                summary["added"].append(folder.name)
+            else:
+                for k, v in values.items():
+                    setattr(row, k, v)
+                summary["updated"].append(folder.name)
+        session.flush()
+        _rerank(session, load_record, rank_entries, root)
+        if summary["added"] or summary["updated"]:
+            session.add(AuditLog(actor="cli", action="records.ingested",
+                                 details=json.dumps({k: summary[k] for k in ("root", "added", "updated")})))
+    return summary
+
+
+def _rerank(session: Any, load_record: Any, rank_entries: Any, root: Path) -> None:
+    """Store the compliance ranking (per track) on every record row."""
+    from sqlalchemy import select
+
+    from api.models import Record
+
+    rows = list(session.scalars(select(Record)))
+    by_track: dict[str, list[Any]] = {}
+    for r in rows:
+        by_track.setdefault(r.track, []).append(r)
+    for track, recs in by_track.items():
+        entries = [{"track": r.track, "folder": r.folder, "name": r.name, "author": r.author,
+                    "val_bpb": r.claimed_val_bpb, "date": r.date, "verdict": r.verdict} for r in recs]
+        ranked = rank_entries(entries)
+        ranks = {e.get("folder"): e.get("rank") for e in ranked}
+        for r in recs:
+            r.rank = ranks.get(r.folder)
+
+
+def _s(v: Any) -> str | None:
+    return str(v)[:300] if v not in (None, "") else None
+
+
+def _f(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _ready_db()
+    summary = ingest(settings, args.records_root)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"{summary['folders']} folders: {len(summary['added'])} added, {len(summary['updated'])} updated, "
+              f"{len(summary['unchanged'])} unchanged")
+    return 0
+
+
+# -- HTTP client -------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    settings = _settings()
+    server = (args.server or settings.server).rstrip("/")
+    token = args.token or settings.token
+    if not token:
+        raise InputError("no token: pass --token or set GOLFCHECK_TOKEN (golfcheck token create prints one)")
+    return httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"},
+                        timeout=httpx.Timeout(30.0, write=300.0))
+
+
+def _check(resp: Any) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if resp.status_code >= 400:
+        detail = body.get("detail") or body.get("title") or resp.text[:200]
+        msg = f"server answered {resp.status_code} ({body.get('kind', 'error')}): {detail}"
+        if resp.status_code >= 500:
+            raise RuntimeError(msg)
+        raise ServiceError(msg)
+    return body  # type: ignore[no-any-return]
+
+
+def _request(fn: Any, *a: Any, **kw: Any) -> Any:
+    import httpx
+
+    try:
+        return fn(*a, **kw)
+    except httpx.TransportError as exc:
+        raise ServiceError(f"cannot reach the server: {type(exc).__name__}: {exc}") from None
+
+
+def classify_paths(paths: list[Path], config: Path | None) -> list[tuple[str, Path]]:
+    """(form field, file) pairs for a records folder or a list of files."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"{p} does not exist")
+    if len(files) == 1 and files[0].name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        return [("bundle", files[0])]
+    fields: list[tuple[str, Path]] = []
+    artifacts = [f for f in files if f.suffix in ARTIFACT_SUFFIXES or f.name.startswith("final_model")]
+    if len(artifacts) != 1:
+        raise InputError(f"need exactly one artifact (*.ptz); found {', '.join(map(str, artifacts)) or 'none'}")
+    codes = [f for f in files if f.name == "train_gpt.py"] or [f for f in files if f.suffix == ".py"]
+    if len(codes) != 1:
+        raise InputError("need the training script train_gpt.py")
+    fields += [("artifact", artifacts[0]), ("code", codes[0])]
+    if config is not None:
+        fields.append(("config", config))
+    for f in files:
+        if f in (artifacts[0], codes[0]):
+            continue
+        if f.name == "submission.json":
+            fields.append(("submission_json", f))
+        elif f.name in CONFIG_NAMES and config is None:
+            fields.append(("config", f))
+        elif f.suffix in (".log", ".txt") and f.name != "requirements.txt":
+            fields.append(("logs", f))
+    return fields
+
+
+class _Progress:
+    """A file object that advances a progress bar as httpx reads it."""
+
+    def __init__(self, fh: Any, bar: Any):
+        self._fh, self._bar = fh, bar
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._bar.update(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    fields = classify_paths(list(map(Path, args.paths)), args.config)
+    total = sum(f.stat().st_size for _, f in fields)
+    quiet = not sys.stderr.isatty()
+    with _client(args) as client:
+        handles = []
+        try:
+            with tqdm(total=total, unit="B", unit_scale=True, desc="upload", disable=quiet, file=sys.stderr) as bar:
+                multipart = []
+                for name, path in fields:
+                    fh = open(path, "rb")
+                    handles.append(fh)
+                    multipart.append((name, (path.name, _Progress(fh, bar), "application/octet-stream")))
+                data = {"track": args.track} if args.track else None
+                resp = _request(client.post, "/api/v1/submissions", files=multipart, data=data)
+        finally:
+            for fh in handles:
+                fh.close()
+        sub = _check(resp)
+        print(f"submission {sub['id']}: {sub['state']}" + (" (identical submission already existed)"
+                                                           if sub.get("duplicate") else ""), file=sys.stderr)
+        if args.wait:
+            sub = _follow(client, sub["id"], args.interval, quiet)
+    return _finish_output(sub, args.json, waited=args.wait)
+
+
+def _follow(client: Any, sid: str, interval: float, quiet: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    bar = None
+    last_state = None
+    try:
+        while True:
+            sub = _check(_request(client.get, f"/api/v1/submissions/{sid}"))
+            if sub["state"] != last_state:
+                last_state = sub["state"]
+                pos = f" (position {sub['queue_position']} in {sub['queue']})" if sub.get("queue_position") else ""
+                print(f"state: {last_state}{pos}", file=sys.stderr)
+            prog = sub.get("progress")
+            if prog and prog.get("chunks_total"):
+                if bar is None:
+                    bar = tqdm(total=prog["chunks_total"], unit="chunk", desc="evaluate", disable=quiet, file=sys.stderr)
+                bar.update(prog["chunks_done"] - bar.n)
+            if sub["state"] in FINAL or (sub["state"] == "scored" and sub["verdict"]["status"] != "pending"):
+                if bar is not None:
+                    bar.update(bar.total - bar.n if sub["state"] != "failed" else 0)
+                return sub
+            time.sleep(interval)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _finish_output(sub: dict[str, Any], as_json: bool, waited: bool) -> int:
+    if as_json:
+        print(json.dumps(sub, indent=1))
+    else:
+        _print_summary(sub)
+        print(sub["id"])
+    if not waited:
+        return 0
+    return 0 if sub["state"] in ("published", "scored") and sub["verdict"]["status"] == "pass" else 1
+
+
+def _print_summary(sub: dict[str, Any]) -> None:
+    out = sys.stdout
+    print(f"id:        {sub['id']}", file=out)
+    print(f"state:     {sub['state']}" + (f" (attempt {sub['attempt']})" if sub.get("attempt") else ""), file=out)
+    if sub.get("queue_position"):
+        print(f"queue:     position {sub['queue_position']} in {sub['queue']}", file=out)
+    prog = sub.get("progress")
+    if prog:
+        eta = f", ETA {prog['eta_s']:.0f} s" if prog.get("eta_s") is not None else ""
+        print(f"progress:  {prog['chunks_done']}/{prog['chunks_total'] or '?'} chunks{eta}", file=out)
+    sizes = sub["sizes"]
+    print(f"size:      {sizes['total_bytes']} bytes, headroom {sizes['headroom_bytes']} under {sizes['cap_bytes']}",
+          file=out)
+    if sub.get("measured_val_bpb") is not None:
+        print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}", file=out)
+    if sub.get("claimed_val_bpb") is not None:
+        print(f"claimed:   val_bpb {sub['claimed_val_bpb']:.6f}", file=out)
+    v = sub["verdict"]
+    print(f"verdict:   {v['status']}" + (f" — {v['reason']}" if v.get("reason") else ""), file=out)
+    for r in v.get("rules", []):
+        print(f"  {r['status']:<5} {r['rule']}: {r.get('message') or ''}", file=out)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        sub = _check(_request(client.get, f"/api/v1/submissions/{args.submission_id}"))
+    if args.json:
+        print(json.dumps(sub, indent=1))
+    else:
+        _print_summary(sub)
+    return 0

@@ -1,0 +1,67 @@
+"""FastAPI dependencies: settings, a database session, and the authenticated principal."""
+
+from __future__ import annotations
+
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, authenticate
+from api.db import get_sessionmaker
+from api.problems import Problem
+from api.settings import Settings
+from api.storage import BlobStore
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> BlobStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session = get_sessionmaker(request.app.state.settings)()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="golfcheck"'}
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    """The caller, from `Authorization: Bearer <token>`; 401 problem otherwise.
+
+    Runs before the request body is read, so an unauthenticated upload is refused without
+    receiving the files."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Problem("unauthorized", "send Authorization: Bearer <token>", headers=_CHALLENGE)
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem("unauthorized", "the Authorization header must be 'Bearer <token>'", headers=_CHALLENGE)
+    principal = authenticate(session, token.strip())
+    if principal is None:
+        raise Problem("invalid-token", headers={"WWW-Authenticate": 'Bearer realm="golfcheck", error="invalid_token"'})
+    session.commit()  # last_used_at
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_reviewer(principal: PrincipalDep) -> Principal:
+    if not principal.can_review:
+        raise Problem("forbidden", "this needs the reviewer or admin role")
+    return principal
+
+
+ReviewerDep = Annotated[Principal, Depends(require_reviewer)]

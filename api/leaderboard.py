@@ -1,0 +1,100 @@
+"""The public leaderboard: verified results ranked by measured BPB, plus historical claims.
+
+Verified entries are submissions this service evaluated and published with a passing verdict
+(flagged or disqualified ones drop out). The "claimed only" section lists record folders ingested
+from the challenge repository: their numbers are what the authors reported, not measured here,
+and every entry says so in `status`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.models import Record, State, Submission, Verdict
+
+CLAIMED_NOTE = ("Historical entries ingested from the challenge repository: val_bpb is the number the authors "
+                "claimed; golfcheck did not measure it.")
+
+
+def _competition_ranks(values: list[float]) -> list[int]:
+    """1, 2, 2, 4: equal scores share a rank (values sorted ascending)."""
+    ranks: list[int] = []
+    for i, v in enumerate(values):
+        ranks.append(ranks[-1] if i and v == values[i - 1] else i + 1)
+    return ranks
+
+
+def tracks(session: Session) -> list[str]:
+    a = set(session.scalars(select(Submission.track).distinct()))
+    b = set(session.scalars(select(Record.track).distinct()))
+    return sorted(a | b)
+
+
+def verified_entries(session: Session, track: str) -> list[dict[str, Any]]:
+    rows = list(session.scalars(
+        select(Submission).where(
+            Submission.track == track,
+            Submission.state == State.PUBLISHED.value,
+            Submission.verdict == Verdict.PASS.value,
+            Submission.flagged.is_(False),
+            Submission.disqualified.is_(False),
+            Submission.measured_val_bpb.is_not(None),
+        ).order_by(Submission.measured_val_bpb, Submission.created_at, Submission.id)))
+    ranks = _competition_ranks([float(r.measured_val_bpb or 0.0) for r in rows])
+    return [{
+        "rank": rank,
+        "status": "verified",
+        "track": r.track,
+        "folder": r.folder,
+        "name": r.name,
+        "author": r.author,
+        "val_bpb": r.measured_val_bpb,
+        "claimed_val_bpb": r.claimed_val_bpb,
+        "verdict": r.verdict,
+        "submission_id": r.id,
+        "bytes_total": r.counted_bytes,
+        "submitted_at": r.created_at.isoformat().replace("+00:00", "Z"),
+    } for rank, r in zip(ranks, rows)]
+
+
+def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
+    rows = list(session.scalars(select(Record).where(Record.track == track)))
+    # Ranked by the compliance ranking stored at ingest; unranked entries (no usable claim) last.
+    rows.sort(key=lambda r: (r.rank is None, r.rank if r.rank is not None else 0,
+                             r.claimed_val_bpb if r.claimed_val_bpb is not None else float("inf"), r.folder))
+    out = []
+    for r in rows:
+        out.append({
+            "rank": r.rank,
+            "status": "claimed",
+            "track": r.track,
+            "folder": r.folder,
+            "name": r.name,
+            "author": r.author,
+            "val_bpb": r.claimed_val_bpb,
+            "verdict": r.verdict,
+            "date": r.date,
+            "bytes_total": r.bytes_total,
+        })
+    return out
+
+
+def build_leaderboard(session: Session, *, track: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    verified = verified_entries(session, track)
+    claimed = claimed_entries(session, track)
+    return {
+        "track": track,
+        "tracks": tracks(session),
+        "limit": limit,
+        "offset": offset,
+        "verified": {"total": len(verified), "entries": verified[offset:offset + limit]},
+        "claimed_only": {"total": len(claimed), "note": CLAIMED_NOTE, "entries": claimed[offset:offset + limit]},
+    }
+
+
+def record_data(rec: Record) -> dict[str, Any]:
+    return json.loads(rec.data) if rec.data else {}

@@ -1,0 +1,157 @@
+"""Submissions: upload (streamed to storage), status, per-chunk progress, listing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from api import crud, lifecycle
+from api.auth import Principal
+from api.db import get_sessionmaker
+from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
+from api.logsetup import bind
+from api.models import Blob, Queue, State, Submission
+from api.problems import Problem
+from api.settings import Settings
+from api.storage import BlobStore
+from api.uploads import ParsedUpload, UploadParser
+
+log = logging.getLogger("golfcheck.api")
+router = APIRouter(prefix="/api/v1", tags=["submissions"])
+
+_FILE = {"type": "string", "format": "binary"}
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "properties": {
+                "artifact": {**_FILE, "description": "the compressed model artifact (required unless bundle)"},
+                "code": {**_FILE, "description": "train_gpt.py (required unless bundle)"},
+                "config": {"type": "string", "description": "evaluation config JSON (file or text); defaults if absent"},
+                "submission_json": {"type": "string", "description": "the challenge's submission.json (file or text)"},
+                "logs": {"type": "array", "items": _FILE, "description": "zero or more train logs"},
+                "bundle": {**_FILE, "description": "a .tar.gz or .zip of a records folder, instead of artifact + code"},
+                "track": {"type": "string", "description": "leaderboard track, e.g. track_10min_16mb"},
+            },
+        }}},
+    },
+}
+
+
+def _load_visible(session: Any, principal: Principal, submission_id: str) -> Submission:
+    sub = session.get(Submission, submission_id) if len(submission_id) <= 36 else None
+    if sub is None:
+        raise Problem("not-found", f"no submission {submission_id}")
+    if sub.submitter_id != principal.user_id and not principal.can_review:
+        raise Problem("forbidden", "submitters can only read their own submissions")
+    return sub
+
+
+def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
+                  upload: ParsedUpload) -> tuple[dict[str, Any], bool, bool]:
+    """Commit the submission; returns (view, created, needs_enqueue)."""
+    factory = get_sessionmaker(settings)
+    with factory() as session:
+        try:
+            sub, created = crud.create_submission(session, settings=settings, principal=principal, upload=upload)
+            session.commit()
+        except IntegrityError:
+            # Two identical uploads raced; the other one committed first and is the submission.
+            session.rollback()
+            art, code = upload.one("artifact"), upload.one("code")
+            key = crud.dedupe_key(art.blob.sha256, code.blob.sha256,  # type: ignore[union-attr]
+                                  crud.sha256_text(upload.config_canonical))
+            found = crud.find_duplicate(session, submitter_id=principal.user_id, key=key)
+            if found is None:
+                raise
+            sub, created = found, False
+        if not created:
+            # Files only this request brought (e.g. different logs) are not referenced: remove them.
+            known = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(upload.created))))
+            for sha in upload.created:
+                if sha not in known:
+                    store.remove(sha)
+            upload.created.clear()
+        needs_enqueue = sub.state == State.QUEUED.value and sub.enqueued_at is None
+        view = crud.submission_view(session, sub)
+    return view, created, needs_enqueue
+
+
+@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
+             responses={200: {"description": "an identical submission already exists"},
+                        202: {"description": "accepted and queued"}})
+async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
+                            store: StoreDep) -> JSONResponse:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            declared_n = int(declared)
+        except ValueError:
+            raise Problem("invalid-request", "Content-Length is not a number") from None
+        if declared_n > settings.max_request_bytes:
+            # Refused from the headers alone: not one byte of the body is read.
+            raise Problem("payload-too-large",
+                          f"the request body ({declared_n} bytes) is larger than {settings.max_request_bytes} bytes",
+                          limit_bytes=settings.max_request_bytes)
+    parser = UploadParser(request.headers.get("content-type", ""), store,
+                          max_file_bytes=settings.max_file_bytes, max_request_bytes=settings.max_request_bytes)
+    try:
+        stream = request.stream()
+        try:
+            async for chunk in stream:
+                if chunk:
+                    await run_in_threadpool(parser.feed, chunk)
+        except Problem:
+            if declared is not None:
+                # The client declared a length within the limit: read (and discard) the rest so it
+                # sees the error instead of a reset connection. Bounded by the request limit.
+                async for _ in stream:
+                    pass
+            raise
+        upload = await run_in_threadpool(parser.finish)
+        view, created, needs_enqueue = await run_in_threadpool(_store_upload, settings, store, principal, upload)
+    except BaseException:
+        await run_in_threadpool(parser.abort)
+        raise
+    with bind(submission_id=view["id"], attempt=view["attempt"]):
+        if needs_enqueue:
+            await run_in_threadpool(lifecycle.send, settings, view["id"], Queue.CHECKS.value)
+        log.info("submission %s by %s (%s)", "created" if created else "deduplicated", principal.name, view["state"])
+    view["duplicate"] = not created
+    return JSONResponse(view, status_code=202 if created else 200, headers={"Location": view["links"]["self"]})
+
+
+@router.get("/submissions")
+def list_submissions(principal: PrincipalDep, session: SessionDep,
+                     state: State | None = None,
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    q = select(Submission)
+    if not principal.can_review:
+        q = q.where(Submission.submitter_id == principal.user_id)
+    if state is not None:
+        q = q.where(Submission.state == state.value)
+    rows = list(session.scalars(q.order_by(Submission.created_at.desc(), Submission.id).offset(offset).limit(limit)))
+    return {"limit": limit, "offset": offset, "submissions": [
+        {"id": s.id, "state": s.state, "track": s.track, "name": s.name, "verdict": s.verdict,
+         "measured_val_bpb": s.measured_val_bpb, "claimed_val_bpb": s.claimed_val_bpb,
+         "created_at": crud._iso(s.created_at), "links": {"self": f"/api/v1/submissions/{s.id}"}} for s in rows]}
+
+
+@router.get("/submissions/{submission_id}")
+def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    sub = _load_visible(session, principal, submission_id)
+    return crud.submission_view(session, sub)
+
+
+@router.get("/submissions/{submission_id}/chunks")
+def get_chunks(submission_id: str, principal: PrincipalDep, session: SessionDep,
+               attempt: int | None = Query(None, ge=1)) -> dict[str, Any]:
+    sub = _load_visible(session, principal, submission_id)
+    return crud.chunk_view(session, sub, attempt)

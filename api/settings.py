@@ -1,0 +1,221 @@
+"""Service settings: one frozen object, read once from `GOLFCHECK_*` environment variables.
+
+This is the only module of the service that reads the environment. Every `golfcheck` command,
+the API, the Celery workers and the Alembic migrations build their view of the world from
+`get_settings()`, so `golfcheck token create` acts on the same database that `golfcheck serve`
+uses. Tests build their own `Settings` with `Settings.from_env({...})` instead of patching globals.
+
+The embedded default needs nothing but this machine: SQLite and blobs under `GOLFCHECK_DATA_DIR`
+(./var) and an in-process worker on an in-memory broker. Setting `GOLFCHECK_DATABASE_URL` and
+`GOLFCHECK_BROKER_URL` switches to PostgreSQL and Redis (the production stack).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+MB = 1_000_000
+
+# The table in docs/service.md and docker-compose.yml's environment mirror these names; a test
+# checks that every variable the compose file sets is one the code reads.
+ENV_VARS = (
+    "GOLFCHECK_DATA_DIR",
+    "GOLFCHECK_DATABASE_URL",
+    "GOLFCHECK_BROKER_URL",
+    "GOLFCHECK_BROKER_PREFIX",
+    "GOLFCHECK_MAX_FILE_BYTES",
+    "GOLFCHECK_MAX_REQUEST_BYTES",
+    "GOLFCHECK_VAL_GLOB",
+    "GOLFCHECK_TOKENIZER",
+    "GOLFCHECK_MAX_VAL_TOKENS",
+    "GOLFCHECK_DEVICE",
+    "GOLFCHECK_CAP_BYTES",
+    "GOLFCHECK_EVAL_TIME_LIMIT_S",
+    "GOLFCHECK_CHECK_TIME_LIMIT_S",
+    "GOLFCHECK_HEARTBEAT_S",
+    "GOLFCHECK_STALE_AFTER_S",
+    "GOLFCHECK_REQUEUE_AFTER_S",
+    "GOLFCHECK_REAPER_INTERVAL_S",
+    "GOLFCHECK_MAX_ATTEMPTS",
+    "GOLFCHECK_AUTO_PUBLISH",
+    "GOLFCHECK_BPB_TOLERANCE",
+    "GOLFCHECK_DEFAULT_TRACK",
+    "GOLFCHECK_LOG_LEVEL",
+    "GOLFCHECK_LOG_JSON",
+    "GOLFCHECK_EMBEDDED_WORKER",
+    "GOLFCHECK_EVAL_CHUNK_DELAY_S",
+    "GOLFCHECK_SERVER",
+    "GOLFCHECK_TOKEN",
+)
+
+
+class SettingsError(ValueError):
+    """A GOLFCHECK_* variable has a value the service cannot use (raised at start-up, not later)."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # also rejects NaN
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool | None) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style and bare postgresql:// URLs would pick psycopg2, which is not installed.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""             # empty: sqlite:///<data_dir>/golfcheck.db
+    broker_prefix: str = ""            # Redis key prefix: several deployments (or test runs) on one Redis
+    broker_url: str = "memory://localhost/"  # memory:// = embedded in-process worker, no Redis
+    max_file_bytes: int = 32 * MB
+    max_request_bytes: int = 64 * MB
+    val_glob: str = ""                 # empty: the bundled sample validation shard
+    tokenizer: str = ""                # empty: the bundled tokenizer
+    max_val_tokens: int | None = None  # truncate validation (demos, tests); None = all of it
+    device: str = "auto"               # auto: cuda when available, else cpu
+    cap_bytes: int = 16_000_000        # the challenge's artifact cap (code + compressed model)
+    eval_time_limit_s: int = 3600      # hard limit of one evaluation task
+    check_time_limit_s: int = 300
+    heartbeat_s: float = 10.0          # how often a running stage touches its row
+    stale_after_s: float = 120.0       # a running stage whose heartbeat is older is presumed dead
+    requeue_after_s: float = 300.0     # a queued row this old without a worker is enqueued again
+    reaper_interval_s: float = 30.0
+    max_attempts: int = 3              # platform-fault attempts per stage before `failed`
+    auto_publish: bool = True          # a passing verdict goes straight to the leaderboard
+    bpb_tolerance: float = 0.002       # reproduction rule: |measured - claimed| allowed
+    default_track: str = "track_10min_16mb"
+    log_level: str = "INFO"
+    log_json: bool = True
+    embedded_worker: bool | None = None  # None: on exactly when the broker is memory://
+    eval_chunk_delay_s: float = 0.0    # pause after each chunk: demos and fault-injection tests only
+    # Client side (`golfcheck submit` / `status`): defaults for --server and --token.
+    server: str = "http://127.0.0.1:8000"
+    token: str = dataclasses.field(default="", repr=False)
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'golfcheck.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def run_embedded_worker(self) -> bool:
+        if self.embedded_worker is None:
+            return self.is_embedded_broker
+        return self.embedded_worker
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        # Redis redelivers an unacknowledged task after this long; it must exceed the hard time
+        # limit, or a task that is still running would be handed to a second worker.
+        return int(max(self.eval_time_limit_s, self.check_time_limit_s) * 1.5) + 60
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        max_val = _int(env, "GOLFCHECK_MAX_VAL_TOKENS", 0, minimum=0)
+        s = cls(
+            data_dir=Path(env.get("GOLFCHECK_DATA_DIR", "").strip() or d.data_dir),
+            database_url=_normalise_db_url(env.get("GOLFCHECK_DATABASE_URL", "").strip()),
+            broker_url=env.get("GOLFCHECK_BROKER_URL", "").strip() or d.broker_url,
+            broker_prefix=env.get("GOLFCHECK_BROKER_PREFIX", "").strip(),
+            max_file_bytes=_int(env, "GOLFCHECK_MAX_FILE_BYTES", d.max_file_bytes, minimum=1),
+            max_request_bytes=_int(env, "GOLFCHECK_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=1),
+            val_glob=env.get("GOLFCHECK_VAL_GLOB", "").strip(),
+            tokenizer=env.get("GOLFCHECK_TOKENIZER", "").strip(),
+            max_val_tokens=max_val or None,
+            device=env.get("GOLFCHECK_DEVICE", "").strip() or d.device,
+            cap_bytes=_int(env, "GOLFCHECK_CAP_BYTES", d.cap_bytes, minimum=1),
+            eval_time_limit_s=_int(env, "GOLFCHECK_EVAL_TIME_LIMIT_S", d.eval_time_limit_s, minimum=10),
+            check_time_limit_s=_int(env, "GOLFCHECK_CHECK_TIME_LIMIT_S", d.check_time_limit_s, minimum=10),
+            heartbeat_s=_float(env, "GOLFCHECK_HEARTBEAT_S", d.heartbeat_s, minimum=0.05),
+            stale_after_s=_float(env, "GOLFCHECK_STALE_AFTER_S", d.stale_after_s, minimum=0.1),
+            requeue_after_s=_float(env, "GOLFCHECK_REQUEUE_AFTER_S", d.requeue_after_s, minimum=0.1),
+            reaper_interval_s=_float(env, "GOLFCHECK_REAPER_INTERVAL_S", d.reaper_interval_s, minimum=0.1),
+            max_attempts=_int(env, "GOLFCHECK_MAX_ATTEMPTS", d.max_attempts, minimum=1),
+            auto_publish=bool(_bool(env, "GOLFCHECK_AUTO_PUBLISH", d.auto_publish)),
+            bpb_tolerance=_float(env, "GOLFCHECK_BPB_TOLERANCE", d.bpb_tolerance),
+            default_track=env.get("GOLFCHECK_DEFAULT_TRACK", "").strip() or d.default_track,
+            log_level=(env.get("GOLFCHECK_LOG_LEVEL", "").strip() or d.log_level).upper(),
+            log_json=bool(_bool(env, "GOLFCHECK_LOG_JSON", d.log_json)),
+            embedded_worker=_bool(env, "GOLFCHECK_EMBEDDED_WORKER", None),
+            eval_chunk_delay_s=_float(env, "GOLFCHECK_EVAL_CHUNK_DELAY_S", 0.0),
+            server=env.get("GOLFCHECK_SERVER", "").strip() or d.server,
+            token=env.get("GOLFCHECK_TOKEN", "").strip(),
+        )
+        if s.stale_after_s <= s.heartbeat_s:
+            raise SettingsError(
+                f"GOLFCHECK_STALE_AFTER_S ({s.stale_after_s}) must exceed GOLFCHECK_HEARTBEAT_S ({s.heartbeat_s}), "
+                "or live work would be presumed dead"
+            )
+        if s.max_file_bytes > s.max_request_bytes:
+            raise SettingsError("GOLFCHECK_MAX_FILE_BYTES must not exceed GOLFCHECK_MAX_REQUEST_BYTES")
+        if s.database_url and not s.database_url.startswith(("sqlite", "postgresql")):
+            raise SettingsError("GOLFCHECK_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return s
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings.from_env()

@@ -1,0 +1,400 @@
+"""Streaming multipart upload: every file goes to blob storage while it is hashed, never to memory.
+
+`UploadParser.feed(chunk)` is called with the request body as it arrives. Limits are enforced as
+bytes flow: a file past `max_file_bytes` or a body past `max_request_bytes` stops the upload with
+413 at that point (and a declared Content-Length over the limit is refused before reading at all,
+in the route). Text fields are small and kept in memory with their own cap.
+
+Fields: artifact (file), code (file), config (file or text, JSON), submission_json (file or
+text, JSON), logs (zero or more files), track (text); or bundle (one .tar.gz / .tgz / .tar / .zip
+of a records folder) instead of artifact and code. Unknown fields are refused, so a typo such as
+`artefact` gets a clear 422 instead of a confusing "artifact missing".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable
+
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+
+from api.problems import Problem
+from api.storage import BlobStore, BlobTooLarge, BlobWriter, StoredBlob
+
+FILE_FIELDS = ("artifact", "code", "bundle", "logs")
+JSON_FIELDS = ("config", "submission_json")
+TEXT_FIELDS = ("track",)
+ALLOWED_FIELDS = FILE_FIELDS + JSON_FIELDS + TEXT_FIELDS
+REPEATABLE = ("logs",)
+MAX_TEXT_FIELD = 1_000_000      # config / submission.json are a few kB
+MAX_BUNDLE_MEMBERS = 500
+CONFIG_NAMES = ("eval.json", "eval_config.json", "config.json", "golfcheck.json")
+ARTIFACT_SUFFIXES = (".ptz", ".pt", ".bin.zst")
+
+
+@dataclass
+class UploadedFile:
+    role: str          # artifact | code | config | submission_json | log | bundle | extra
+    filename: str
+    blob: StoredBlob
+
+
+@dataclass
+class ParsedUpload:
+    files: list[UploadedFile] = field(default_factory=list)
+    config_raw: Any = None             # parsed JSON object, or None (defaults)
+    submission_meta: dict[str, Any] | None = None
+    submission_json_text: str | None = None
+    track: str | None = None
+    folder: str | None = None
+    created: list[str] = field(default_factory=list)  # sha256 of blob files this request created
+
+    def one(self, role: str) -> UploadedFile | None:
+        return next((f for f in self.files if f.role == role), None)
+
+    @property
+    def config_canonical(self) -> str:
+        return canonical_json(self.config_raw if self.config_raw is not None else {})
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_field(field_name: str, data: bytes) -> Any:
+    kind = "bad-config" if field_name == "config" else "bad-submission-json"
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise Problem(kind, f"{field_name} is nested too deeply to be valid") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Problem(kind, f"{field_name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise Problem(kind, f"{field_name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+class UploadParser:
+    """Incremental multipart/form-data parser that writes file parts into blob storage."""
+
+    def __init__(self, content_type: str, store: BlobStore, *, max_file_bytes: int, max_request_bytes: int):
+        ctype, params = parse_options_header(content_type)
+        if ctype != b"multipart/form-data":
+            raise Problem("unsupported-media-type",
+                          f"send the submission as multipart/form-data, not {ctype.decode('latin-1') or 'no content type'}")
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise Problem("invalid-request", "multipart/form-data without a boundary parameter")
+        self.store = store
+        self.max_file = max_file_bytes
+        self.max_request = max_request_bytes
+        self.received = 0
+        self.result = ParsedUpload()
+        self._seen: set[str] = set()
+        self._writers: list[BlobWriter] = []
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[str, bytes] = {}
+        self._part: dict[str, Any] | None = None
+        self._finished = False
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self._on_part_begin,
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+            "on_part_data": self._on_part_data,
+            "on_part_end": self._on_part_end,
+            "on_end": self._on_end,
+        })
+        self._texts: dict[str, bytes] = {}
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+        self._part = None
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[self._header_field.decode("latin-1").lower()] = self._header_value
+        self._header_field = b""
+        self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        disp, params = parse_options_header(self._headers.get("content-disposition", b""))
+        if disp != b"form-data" or b"name" not in params:
+            raise Problem("invalid-request", "a multipart part lacks Content-Disposition: form-data; name=...")
+        name = params[b"name"].decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if name not in ALLOWED_FIELDS:
+            raise Problem("unknown-field", f"unknown form field {name!r}; allowed: {', '.join(ALLOWED_FIELDS)}")
+        if name in self._seen and name not in REPEATABLE:
+            raise Problem("invalid-field", f"form field {name!r} was sent more than once")
+        self._seen.add(name)
+        if name in FILE_FIELDS and filename is None:
+            raise Problem("invalid-field", f"{name} must be a file upload (a part with a filename), not a text value")
+        if name in TEXT_FIELDS and filename is not None:
+            raise Problem("invalid-field", f"{name} must be a text value, not a file")
+        fname = posixpath.basename((filename or b"").decode("utf-8", "replace").replace("\\", "/"))[:255]
+        if filename is not None and name in FILE_FIELDS:
+            writer = self.store.writer(min(self.max_file, self.max_request))
+            self._writers.append(writer)
+            self._part = {"name": name, "filename": fname or name, "writer": writer}
+        else:
+            self._part = {"name": name, "filename": fname, "buf": bytearray()}
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._part
+        if part is None:
+            return
+        chunk = data[start:end]
+        if "writer" in part:
+            try:
+                part["writer"].write(chunk)
+            except BlobTooLarge:
+                raise Problem("payload-too-large",
+                              f"{part['name']} ({part['filename']}) is larger than {self.max_file} bytes",
+                              limit_bytes=self.max_file, field=part["name"]) from None
+        else:
+            part["buf"] += chunk
+            if len(part["buf"]) > MAX_TEXT_FIELD:
+                raise Problem("payload-too-large", f"{part['name']} is larger than {MAX_TEXT_FIELD} bytes",
+                              limit_bytes=MAX_TEXT_FIELD, field=part["name"])
+
+    def _on_part_end(self) -> None:
+        part = self._part
+        self._part = None
+        if part is None:
+            return
+        name = part["name"]
+        if "writer" in part:
+            blob = part["writer"].finish()
+            self._writers.remove(part["writer"])
+            if blob.created:
+                self.result.created.append(blob.sha256)
+            if blob.size == 0 and name in ("artifact", "code", "bundle"):
+                raise Problem("invalid-field", f"{name} ({part['filename']}) is empty")
+            role = "log" if name == "logs" else name
+            self.result.files.append(UploadedFile(role, part["filename"], blob))
+        else:
+            self._texts[name] = bytes(part["buf"])
+
+    def _on_end(self) -> None:
+        self._finished = True
+
+    # -- driving -------------------------------------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.received > self.max_request:
+            raise Problem("payload-too-large", f"the request body is larger than {self.max_request} bytes",
+                          limit_bytes=self.max_request)
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError as exc:
+            raise Problem("invalid-request", f"the multipart body is malformed: {exc}") from None
+
+    def finish(self) -> ParsedUpload:
+        """Validate the parsed form (call after the body ended) and fold text fields in."""
+        if not self._finished:
+            raise Problem("invalid-request", "the multipart body ended before its closing boundary")
+        r = self.result
+        for name in JSON_FIELDS:
+            if name in self._texts:
+                self._set_json(name, self._texts[name])
+        for f in [f for f in r.files if f.role in JSON_FIELDS]:
+            self._set_json(f.role, self.store.read_bytes(f.blob.sha256))
+        if "track" in self._texts:
+            track = self._texts["track"].decode("utf-8", "replace").strip()
+            if not track or len(track) > 100:
+                raise Problem("invalid-field", "track must be 1 to 100 characters")
+            r.track = track
+        bundle = r.one("bundle")
+        if bundle is not None:
+            if r.one("artifact") or r.one("code"):
+                raise Problem("invalid-field", "send either bundle, or artifact and code, not both")
+            self._unpack_bundle(bundle)
+        for required in ("artifact", "code"):
+            if r.one(required) is None:
+                raise Problem("missing-field", f"the form field {required} (a file) is required"
+                              + (" (or send a records folder as bundle)" if bundle is None else " in the bundle"),
+                              field=required)
+        return r
+
+    def _set_json(self, name: str, data: bytes) -> None:
+        value = parse_json_field(name, data)
+        if name == "config":
+            if self.result.config_raw is not None:
+                raise Problem("invalid-field", "config was sent twice")
+            self.result.config_raw = value
+        else:
+            self.result.submission_meta = value
+            self.result.submission_json_text = data.decode("utf-8")
+
+    def abort(self) -> None:
+        """Undo: close open writers and delete blob files this request created."""
+        for w in self._writers:
+            w.abort()
+        self._writers.clear()
+        for sha in self.result.created:
+            self.store.remove(sha)
+        self.result.created.clear()
+
+    # -- bundles -------------------------------------------------------------------------------
+    def _unpack_bundle(self, bundle: UploadedFile) -> None:
+        path = self.store.path(bundle.blob.sha256)
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+            fh.seek(0)
+            if magic[:2] == b"\x1f\x8b" or _is_tar(fh):
+                members = _tar_members(fh)
+            elif magic == b"PK\x03\x04":
+                members = _zip_members(fh)
+            else:
+                raise Problem("bad-bundle", "bundle must be a .tar.gz, .tar or .zip archive of a records folder")
+            self._store_members(members)
+
+    def _store_members(self, members: "MemberIter") -> None:
+        r = self.result
+        total = 0
+        entries: list[tuple[str, StoredBlob]] = []
+        for count, (name, opener) in enumerate(members, start=1):
+            if count > MAX_BUNDLE_MEMBERS:
+                raise Problem("bad-bundle", f"the bundle holds more than {MAX_BUNDLE_MEMBERS} files")
+            writer = self.store.writer(self.max_file)
+            self._writers.append(writer)
+            with opener() as src:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > self.max_request:
+                        raise Problem("payload-too-large",
+                                      f"the bundle unpacks to more than {self.max_request} bytes",
+                                      limit_bytes=self.max_request)
+                    try:
+                        writer.write(chunk)
+                    except BlobTooLarge:
+                        raise Problem("payload-too-large", f"{name} in the bundle is larger than {self.max_file} bytes",
+                                      limit_bytes=self.max_file) from None
+            blob = writer.finish()
+            self._writers.remove(writer)
+            if blob.created:
+                r.created.append(blob.sha256)
+            entries.append((name, blob))
+        if not entries:
+            raise Problem("bad-bundle", "the bundle is empty")
+        # A records folder is usually archived with its folder as the single top-level entry.
+        tops = {n.split("/", 1)[0] for n, _ in entries}
+        if len(tops) == 1 and all("/" in n for n, _ in entries):
+            r.folder = tops.pop()[:300]
+            entries = [(n.split("/", 1)[1], b) for n, b in entries]
+        self._classify(entries)
+
+    def _classify(self, entries: list[tuple[str, StoredBlob]]) -> None:
+        r = self.result
+        artifacts = [(n, b) for n, b in entries if n.endswith(ARTIFACT_SUFFIXES) or posixpath.basename(n).startswith("final_model")]
+        if len(artifacts) != 1:
+            found = ", ".join(n for n, _ in artifacts) or "none"
+            raise Problem("bad-bundle", f"the bundle must hold exactly one artifact (*.ptz); found {found}")
+        codes = [(n, b) for n, b in entries if posixpath.basename(n) == "train_gpt.py"]
+        if not codes:
+            py = [(n, b) for n, b in entries if n.endswith(".py")]
+            codes = py if len(py) == 1 else []
+        if len(codes) != 1:
+            raise Problem("bad-bundle", "the bundle must hold the training script train_gpt.py")
+        used = {artifacts[0][0], codes[0][0]}
+        r.files.append(UploadedFile("artifact", posixpath.basename(artifacts[0][0]), artifacts[0][1]))
+        r.files.append(UploadedFile("code", posixpath.basename(codes[0][0]), codes[0][1]))
+        for n, b in entries:
+            if n in used:
+                continue
+            base = posixpath.basename(n)
+            if base == "submission.json" and r.submission_meta is None:
+                self._set_json("submission_json", self.store.read_bytes(b.sha256))
+                role = "submission_json"
+            elif base in CONFIG_NAMES and r.config_raw is None:
+                self._set_json("config", self.store.read_bytes(b.sha256))
+                role = "config"
+            elif base.endswith((".log", ".txt")) and base != "requirements.txt":
+                role = "log"
+            else:
+                role = "extra"
+            r.files.append(UploadedFile(role, n[:255], b))
+
+
+MemberIter = Any  # iterator of (relative name, opener returning a binary stream)
+
+
+def _is_tar(fh: BinaryIO) -> bool:
+    fh.seek(257)
+    ok = fh.read(5) == b"ustar"
+    fh.seek(0)
+    return ok
+
+
+def _safe_name(name: str) -> str | None:
+    name = name.replace("\\", "/")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        return None
+    if parts[0] == "__MACOSX" or parts[-1].startswith("._") or parts[-1] == ".DS_Store":
+        return None
+    return "/".join(parts)
+
+
+def _tar_members(fh: BinaryIO) -> MemberIter:
+    try:
+        tf = tarfile.open(fileobj=fh, mode="r:*")
+        for m in tf:
+            if not m.isreg():  # links, devices and directories never leave the archive
+                continue
+            name = _safe_name(m.name)
+            if name is None:
+                continue
+            yield name, _tar_opener(tf, m)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise Problem("bad-bundle", f"the bundle is not a readable tar archive: {exc}") from None
+
+
+def _tar_opener(tf: tarfile.TarFile, m: tarfile.TarInfo) -> Callable[[], Any]:
+    def _open() -> Any:
+        f = tf.extractfile(m)
+        return f if f is not None else io.BytesIO(b"")
+    return _open
+
+
+def _zip_members(fh: BinaryIO) -> MemberIter:
+    try:
+        zf = zipfile.ZipFile(fh)
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = _safe_name(info.filename)
+            if name is None:
+                continue
+            yield name, (lambda info=info: zf.open(info))
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        raise Problem("bad-bundle", f"the bundle is not a readable zip archive: {exc}") from None

@@ -1,0 +1,70 @@
+"""The Celery application of the workers: `celery -A worker.celery_app worker -Q checks|eval`.
+
+Reliability settings, each for a reason:
+- `task_acks_late` + `task_reject_on_worker_lost`: a message is acknowledged only after the task
+  finished, and goes back to the queue if the worker process dies mid-task (OOM, SIGKILL), so a
+  lost worker never loses a submission.
+- `worker_prefetch_multiplier = 1`: a worker holds only the task it runs; a second evaluation
+  never waits behind a long one on a busy GPU node while another node is idle.
+- broker `visibility_timeout` (from settings) above the hard time limit: Redis would otherwise
+  hand a still-running task to a second worker.
+- time limits per task: the soft limit lets the pipeline record an outcome, the hard one kills.
+- retries happen through the database (`api.lifecycle.platform_fault` and the reaper), never by
+  blind re-execution, so a retried task re-reads the row and respects the fencing attempt.
+
+The beat schedule runs the reaper; run beat once (`-B` on the checks worker, or its own process).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init
+
+from api import logsetup
+from api.db import dispose_engines
+from api.models import Queue
+from api.queue import TASK_REAP, celery_app
+from api.settings import Settings, get_settings
+
+
+def configure(app: Celery, settings: Settings) -> Celery:
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=False,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_queues=None,
+        task_create_missing_queues=True,
+        beat_schedule={
+            "reap": {"task": TASK_REAP, "schedule": settings.reaper_interval_s,
+                     "options": {"queue": Queue.CHECKS.value, "expires": settings.reaper_interval_s}},
+        },
+    )
+    import worker.tasks  # noqa: F401 - registers the tasks on this app
+
+    return app
+
+
+@setup_logging.connect
+def _logging(**_kwargs: Any) -> None:
+    # Connecting this signal stops Celery from installing its own handlers: our JSON lines carry
+    # the submission id and attempt on every line, Celery's would not.
+    s = get_settings()
+    logsetup.configure(s.log_level, s.log_json)
+
+
+@worker_process_init.connect
+def _after_fork(**_kwargs: Any) -> None:
+    dispose_engines()  # never share pooled connections across fork
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    return configure(celery_app(settings), settings)
+
+
+app = make_app()

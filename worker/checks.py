@@ -1,0 +1,146 @@
+"""The rules the pipeline runs, in two plain functions: before evaluation and after scoring.
+
+`run_check_rules` (CPU, the `checks` queue): config legality, the size cap, artifact decoding and
+validation against the config, and the static rules of `gepa.compliance`. Any `fail` rejects
+the submission with that rule's message. `run_score_rules` (after the evaluation): reproduction
+of the claimed BPB. Both return `RuleOutcome`s; adapting to changes in `gepa.compliance` happens
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from api.lifecycle import RuleOutcome
+
+log = logging.getLogger("golfcheck.checks")
+
+
+@dataclass
+class CheckInputs:
+    artifact_path: Path
+    code_path: Path
+    config_json: str
+    submission_json: str | None
+    track: str
+    cap_bytes: int
+    log_paths: list[Path] = field(default_factory=list)
+
+
+def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
+    """Returns (outcomes, counted bytes). Raises only for platform faults."""
+    from gepa import config as gcfg
+    from gepa.errors import ArtifactError, ConfigError
+    from gepa.sizes import size_report
+
+    outcomes: list[RuleOutcome] = []
+    cfg = None
+    try:
+        cfg = gcfg.loads(inp.config_json)
+        outcomes.append(RuleOutcome("config.legal", "pass", f"evaluation mode {cfg.eval.mode}",
+                                    title="Evaluation config is legal"))
+    except ConfigError as exc:
+        outcomes.append(RuleOutcome("config.legal", "fail", exc.message, title="Evaluation config is legal",
+                                    kind=exc.kind))
+
+    code = inp.code_path.read_bytes()
+    report = size_report(code, inp.artifact_path.stat().st_size, cap=inp.cap_bytes)
+    if report.within_cap:
+        outcomes.append(RuleOutcome("size.cap", "pass", f"{report.total_bytes} bytes, {report.headroom_bytes} under the cap",
+                                    title="Code + artifact within the cap", evidence=report.to_dict()))
+    else:
+        outcomes.append(RuleOutcome(
+            "size.cap", "fail",
+            f"code ({report.code_bytes} bytes) + artifact ({report.artifact_bytes} bytes) = {report.total_bytes} bytes "
+            f"is {-report.headroom_bytes} bytes over the {report.cap_bytes}-byte cap",
+            title="Code + artifact within the cap", evidence=report.to_dict(), kind="over-cap"))
+
+    if cfg is None:
+        outcomes.append(RuleOutcome("artifact.valid", "skip", "not checked: the config is not legal",
+                                    title="Artifact decodes and matches the config"))
+    else:
+        from gepa import codec
+        from gepa.model import expected_state
+
+        try:
+            codec.load_state_dict(inp.artifact_path, expected=expected_state(cfg.model))
+            outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
+                                        title="Artifact decodes and matches the config"))
+        except ArtifactError as exc:
+            outcomes.append(RuleOutcome("artifact.valid", "fail", exc.message,
+                                        title="Artifact decodes and matches the config", kind=exc.kind))
+
+    outcomes.extend(static_code_rules(code, inp))
+    return outcomes, report.total_bytes
+
+
+def static_code_rules(code: bytes, inp: CheckInputs) -> list[RuleOutcome]:
+    """Static review of train_gpt.py by `gepa.compliance` (never imported or executed here)."""
+    try:
+        from gepa.compliance import review  # type: ignore[attr-defined]
+    except ImportError:
+        return [RuleOutcome("compliance.static", "skip", "static code review is not available in this build")]
+    fn = getattr(review, "review_code", None) or getattr(review, "review_source", None)
+    if fn is None:
+        return [RuleOutcome("compliance.static", "skip", "static code review is not available in this build")]
+    try:
+        results = fn(code.decode("utf-8", "replace"))
+    except Exception as exc:  # noqa: BLE001 - a crashing rule must not reject or fail the submission
+        log.warning("static code review raised %s: %s", type(exc).__name__, exc)
+        return [RuleOutcome("compliance.static", "warn", f"static review could not run: {type(exc).__name__}")]
+    return [_adapt(r) for r in _as_list(results)]
+
+
+def _as_list(results: Any) -> list[Any]:
+    if hasattr(results, "results"):
+        return list(results.results)
+    return list(results)
+
+
+def _adapt(r: Any) -> RuleOutcome:
+    """gepa.compliance.engine.RuleResult → RuleOutcome. Static findings are never fatal on their
+    own unless the rule's severity is `error` (the engine decides status accordingly)."""
+    d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+    status = d.get("status", "warn")
+    return RuleOutcome(rule=str(d.get("rule", "compliance")), status=status if status in ("pass", "warn", "fail", "skip") else "warn",
+                       message=str(d.get("summary", d.get("message", ""))), title=str(d.get("description", "")),
+                       evidence=d.get("evidence") or None, kind=f"rule:{d.get('rule')}" if status == "fail" else None)
+
+
+def claimed_numbers(submission_json: str | None) -> dict[str, float | None]:
+    if not submission_json:
+        return {"val_bpb": None, "val_loss": None}
+    try:
+        raw = json.loads(submission_json)
+    except ValueError:
+        return {"val_bpb": None, "val_loss": None}
+
+    def num(v: Any) -> float | None:
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    return {"val_bpb": num(raw.get("val_bpb")), "val_loss": num(raw.get("val_loss"))}
+
+
+def run_score_rules(*, measured_bpb: float, claimed_bpb: float | None, tolerance: float,
+                    max_val_tokens: int | None) -> list[RuleOutcome]:
+    """Reproduction: the measured BPB must match the claim within `tolerance` (when there is a
+    claim, and only on the full validation set: a truncated run is not comparable)."""
+    title = "Measured BPB reproduces the claimed BPB"
+    if claimed_bpb is None:
+        return [RuleOutcome("reproduction", "skip", "no val_bpb claimed in submission.json", title=title)]
+    if max_val_tokens is not None:
+        return [RuleOutcome("reproduction", "skip",
+                            f"validation truncated to {max_val_tokens} tokens; not comparable with the claim",
+                            title=title, evidence={"measured": measured_bpb, "claimed": claimed_bpb})]
+    delta = measured_bpb - claimed_bpb
+    evidence = {"measured": measured_bpb, "claimed": claimed_bpb, "delta": delta, "tolerance": tolerance}
+    if abs(delta) <= tolerance:
+        return [RuleOutcome("reproduction", "pass", f"measured {measured_bpb:.5f} vs claimed {claimed_bpb:.5f}",
+                            title=title, evidence=evidence)]
+    return [RuleOutcome("reproduction", "fail",
+                        f"measured {measured_bpb:.5f} differs from claimed {claimed_bpb:.5f} by {delta:+.5f} "
+                        f"(tolerance {tolerance})", title=title, evidence=evidence, kind="not-reproduced")]
