@@ -51,6 +51,7 @@ FALLBACK_CLIP_Q = 0.9999984
 DEFAULT_MAX_COMPRESSED = 64_000_000
 DEFAULT_MAX_DECOMPRESSED = 512 * 2**20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_PICKLE_BYTES = 8 << 20  # the full-size container's pickle is ~30 KB
 _PIECE = 1 << 20
 # Tiny zstd input slices bound the output of one decompress() call: an RLE block costs a few
 # bytes and expands to 128 KiB, so 256 input bytes yield at most ~8 MiB past the cap.
@@ -381,6 +382,9 @@ def _check_zip(raw: bytes) -> None:
         total += info.file_size
     if total > len(raw):
         raise ArtifactFormatError("archive records claim more bytes than the archive holds")
+    if pkls[0].file_size > MAX_PICKLE_BYTES:
+        raise ArtifactFormatError(f"artifact pickle is {pkls[0].file_size:,} bytes; a container "
+                                  f"needs a few kilobytes (limit {MAX_PICKLE_BYTES:,})")
     try:
         pkl = zf.read(pkls[0])
     except Exception as e:
@@ -448,6 +452,10 @@ def _check_tensor(where: str, name: Any, t: Any) -> None:
         raise _bad(f"{where}[{name}] is a {type(t).__name__}, expected a tensor")
     if t.layout != torch.strided or t.device.type != "cpu":
         raise _bad(f"{where}[{name}] is not a dense CPU tensor")
+    # A zero-stride view of a tiny storage can claim trillions of elements; every later pass
+    # (range checks, dequantization) would then hang or exhaust memory.
+    if not t.is_contiguous() or t.numel() * t.element_size() > t.untyped_storage().nbytes():
+        raise _bad(f"{where}[{name}] is a strided view {_shape(t)}, not a plain contiguous tensor")
 
 
 def _finite(name: str, t: torch.Tensor, what: str) -> None:

@@ -337,3 +337,20 @@ def test_wrong_shapes_against_expected():
     msg = content_error(obj, expected)
     assert msg == ("tensor blocks.0.attn.c_q.weight has shape (300, 256) but the config's "
                    "num_heads=4 needs (256, 256)")
+
+
+def test_zero_stride_view_claiming_huge_shape_is_rejected():
+    obj = small_container()
+    obj["passthrough"]["blocks.0.mlp.scale"] = torch.zeros(1).expand(100_000, 100_000)
+    assert "strided view (100000, 100000)" in content_error(obj)
+    obj = small_container()
+    q = obj["quantized"]["blocks.0.attn.c_q.weight"]
+    obj["quantized"]["blocks.0.attn.c_q.weight"] = q[:1].expand(1_000_000, 256)
+    obj["scales"]["blocks.0.attn.c_q.weight"] = torch.ones(1_000_000, dtype=torch.float16)
+    assert "strided view" in content_error(obj)
+
+
+def test_oversized_pickle_is_rejected():
+    big = pickle.dumps({"__quant_format__": "x" * (9 << 20)}, protocol=2)
+    blob = zstandard.ZstdCompressor().compress(torch_zip_with_pickle(big))
+    assert "artifact pickle is" in expect(ArtifactFormatError, blob)
