@@ -229,7 +229,9 @@ def _record_folders(root: Path) -> list[Path]:
 
     def is_record(p: Path) -> bool:
         return p.is_dir() and any((p / n).is_file() for n in ("submission.json", "README.md", "train_gpt.py")) \
-            or p.is_dir() and any(p.glob("submission*.json"))
+            or p.is_dir() and any(p.glob("submission*.json")) \
+            or p.is_dir() and any(q.is_file() and q.suffix in (".log", ".txt") for q in p.iterdir())
+        # ^ a few real record folders hold only train logs; they still belong on the board.
 
     if is_record(root):
         return [root]
@@ -294,29 +296,35 @@ def ingest(settings: Any, root: Path) -> dict[str, Any]:
                     setattr(row, k, v)
                 summary["updated"].append(folder.name)
         session.flush()
-        _rerank(session, load_record, rank_entries, root)
+        _rerank(session, load_record, rank_entries, root, settings.default_track)
         if summary["added"] or summary["updated"]:
             session.add(AuditLog(actor="cli", action="records.ingested",
                                  details=json.dumps({k: summary[k] for k in ("root", "added", "updated")})))
     return summary
 
 
-def _rerank(session: Any, load_record: Any, rank_entries: Any, root: Path) -> None:
-    """Store the compliance ranking (per track) on every record row."""
+def _rerank(session: Any, load_record: Any, rank_entries: Any, root: Path, default_track: str) -> None:
+    """Store the compliance ranking (per service track) on the record rows of the folders under `root`.
+
+    `rank_entries` takes loaded `gepa.compliance.Record`s (not rows) and groups by the record's own
+    track string; several spellings map to one service track, so each record is re-labelled with
+    the service track first and ranked within it."""
+    import dataclasses
+
     from sqlalchemy import select
 
+    from api.crud import normalise_track
     from api.models import Record
 
-    rows = list(session.scalars(select(Record)))
     by_track: dict[str, list[Any]] = {}
-    for r in rows:
-        by_track.setdefault(r.track, []).append(r)
+    for folder in _record_folders(root):
+        rec = load_record(folder)
+        track = normalise_track(getattr(rec, "track", None) or folder.parent.name, default_track)
+        rec = dataclasses.replace(rec, submission=dataclasses.replace(rec.submission, track=track))
+        by_track.setdefault(track, []).append(rec)
     for track, recs in by_track.items():
-        entries = [{"track": r.track, "folder": r.folder, "name": r.name, "author": r.author,
-                    "val_bpb": r.claimed_val_bpb, "date": r.date, "verdict": r.verdict} for r in recs]
-        ranked = rank_entries(entries)
-        ranks = {e.get("folder"): e.get("rank") for e in ranked}
-        for r in recs:
+        ranks = {e.folder: e.rank for entries in rank_entries(recs).values() for e in entries}
+        for r in session.scalars(select(Record).where(Record.track == track, Record.folder.in_(list(ranks)))):
             r.rank = ranks.get(r.folder)
 
 
