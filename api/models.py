@@ -15,6 +15,7 @@ Tables, and who they are for:
 - audit_log: append-only record of every action by anyone (worker, reaper, reviewer, CLI).
 - review_actions, flags: reviewer decisions (publish, flag, disqualify, override, re-run).
 - records: historical record folders ingested from the challenge repository (claimed numbers).
+- web_sessions: reviewer browser sessions for the dashboard (hashed cookie, CSRF token).
 """
 
 from __future__ import annotations
@@ -389,3 +390,20 @@ class Record(Base):
     source_sha256: Mapped[str] = mapped_column(String(64))   # hash of the folder's files: re-ingest is a no-op
     ingested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A reviewer's browser session on the dashboard (`api.pages`). The cookie carries a random
+    value; only its sha256 is stored, so a leaked database does not yield live sessions. A session
+    is tied to the token it was opened with: revoking the token ends the session too."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie value
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))  # per-session; every form POST must echo it
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # logout
