@@ -79,36 +79,37 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
 
 
 def static_code_rules(code: bytes, inp: CheckInputs) -> list[RuleOutcome]:
-    """Static review of train_gpt.py by `gepa.compliance` (never imported or executed here)."""
+    """Static review of train_gpt.py by `gepa.compliance` (read as text; never imported or run).
+
+    One outcome per code rule: `fail` for an error-severity finding (the training script does
+    something the challenge forbids, so its artifact cannot stand), `warn` for a warning rule,
+    `pass` otherwise. A reviewer can override a result; the evidence names file and line."""
     try:
-        from gepa.compliance import review  # type: ignore[attr-defined]
+        from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, scan_code
     except ImportError:
         return [RuleOutcome("compliance.static", "skip", "static code review is not available in this build")]
-    fn = getattr(review, "review_code", None) or getattr(review, "review_source", None)
-    if fn is None:
-        return [RuleOutcome("compliance.static", "skip", "static code review is not available in this build")]
     try:
-        results = fn(code.decode("utf-8", "replace"))
-    except Exception as exc:  # noqa: BLE001 - a crashing rule must not reject or fail the submission
+        report = scan_code(code.decode("utf-8", "replace"), filename=inp.code_path.name
+                           if inp.code_path.name.endswith(".py") else "train_gpt.py")
+    except Exception as exc:  # noqa: BLE001 - a crashing analyser must not reject or fail the submission
         log.warning("static code review raised %s: %s", type(exc).__name__, exc)
         return [RuleOutcome("compliance.static", "warn", f"static review could not run: {type(exc).__name__}")]
-    return [_adapt(r) for r in _as_list(results)]
-
-
-def _as_list(results: Any) -> list[Any]:
-    if hasattr(results, "results"):
-        return list(results.results)
-    return list(results)
-
-
-def _adapt(r: Any) -> RuleOutcome:
-    """gepa.compliance.engine.RuleResult → RuleOutcome. Static findings are never fatal on their
-    own unless the rule's severity is `error` (the engine decides status accordingly)."""
-    d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
-    status = d.get("status", "warn")
-    return RuleOutcome(rule=str(d.get("rule", "compliance")), status=status if status in ("pass", "warn", "fail", "skip") else "warn",
-                       message=str(d.get("summary", d.get("message", ""))), title=str(d.get("description", "")),
-                       evidence=d.get("evidence") or None, kind=f"rule:{d.get('rule')}" if status == "fail" else None)
+    out: list[RuleOutcome] = []
+    if report.parse_errors:
+        out.append(RuleOutcome("code.parse", "warn", "; ".join(report.parse_errors.values()),
+                               title="Training script parses", evidence=report.parse_errors))
+    for rule in CODE_RULES:
+        hits = [f for f in report.findings if f.rule == rule]
+        title = RULE_TEXT.get(rule, rule)
+        if not hits:
+            status = "skip" if report.parse_errors else "pass"
+            out.append(RuleOutcome(rule, status, "no finding" if status == "pass" else "not checked", title=title))
+            continue
+        status = "warn" if rule in WARNING_RULES else "fail"
+        where = ", ".join(f"{f.file}:{f.line}" for f in hits[:5])
+        out.append(RuleOutcome(rule, status, f"{hits[0].message} ({where})", title=title,
+                               evidence=[f.to_dict() for f in hits], kind=f"rule:{rule}" if status == "fail" else None))
+    return out
 
 
 def claimed_numbers(submission_json: str | None) -> dict[str, float | None]:

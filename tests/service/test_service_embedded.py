@@ -30,7 +30,9 @@ BPB_TOL = 1e-6
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("embedded")
-    env = base_env(data, GOLFCHECK_MAX_FILE_BYTES="3000000", GOLFCHECK_MAX_REQUEST_BYTES="4000000")
+    # A small cap so an over-cap submission is cheap to make (the tiny artifact is ~134 kB).
+    env = base_env(data, GOLFCHECK_MAX_FILE_BYTES="3000000", GOLFCHECK_MAX_REQUEST_BYTES="4000000",
+                   GOLFCHECK_CAP_BYTES="300000")
     srv = start_server(env, data)
     yield srv
     srv.proc.stop()
@@ -154,6 +156,73 @@ def test_bundle_upload_and_rejection_for_an_illegal_config(server: Server, alice
     assert "stride" in body["verdict"]["reason"]
     assert body["name"] == "Bundle" and body["claimed_val_bpb"] == 1.2
     assert {f["role"] for f in body["files"]} >= {"artifact", "code", "config", "submission_json", "bundle"}
+
+
+PRE_EVAL_TTT = """
+import torch
+
+
+def adapt_on_val(model, val_tokens, epochs=4):
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    for _ in range(epochs):
+        for i in range(0, val_tokens.numel() - 65, 64):
+            seq = val_tokens[i:i + 65].long()
+            loss = model(seq[:-1][None], seq[1:][None])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def score(model, val_tokens):
+    total_loss = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 65, 64):
+            seq = val_tokens[i:i + 65].long()
+            total_loss += model(seq[:-1][None], seq[1:][None]).item()
+    return total_loss
+
+
+def main(model, val_tokens):
+    adapt_on_val(model, val_tokens)
+    return score(model, val_tokens)
+
+
+if __name__ == "__main__":
+    main(torch.nn.Linear(2, 2), None)
+"""
+
+
+def _upload_parts(c: Any, artifact: bytes, code: bytes) -> dict[str, Any]:
+    resp = c.post("/api/v1/submissions", files={"artifact": ("final_model.int6.ptz", artifact),
+                                                "code": ("train_gpt.py", code),
+                                                "config": ("eval.json", json.dumps(TINY_CONFIG).encode())})
+    assert resp.status_code == 202, resp.text
+    return wait_final(c, resp.json()["id"])
+
+
+def test_rejected_over_the_cap(server: Server, alice: str, tiny: dict[str, Any]) -> None:
+    with server.client(alice) as c:
+        body = _upload_parts(c, tiny["artifact"].read_bytes(), b"#" * 200_000)
+    assert body["state"] == "rejected" and body["verdict"]["reason_kind"] == "over-cap"
+    assert body["sizes"]["within_cap"] is False and body["sizes"]["headroom_bytes"] < 0
+    assert body["measured"] is None
+
+
+def test_rejected_bad_artifact(server: Server, alice: str, tiny: dict[str, Any]) -> None:
+    with server.client(alice) as c:
+        body = _upload_parts(c, b"this is not an artifact at all", tiny["code"].read_bytes())
+    assert body["state"] == "rejected"
+    assert body["verdict"]["reason_kind"].startswith("artifact")
+    assert {r["rule"]: r["status"] for r in body["verdict"]["rules"]}["artifact.valid"] == "fail"
+
+
+def test_rejected_by_static_code_review(server: Server, alice: str, tiny: dict[str, Any]) -> None:
+    with server.client(alice) as c:
+        body = _upload_parts(c, tiny["artifact"].read_bytes(), PRE_EVAL_TTT.encode())
+    assert body["state"] == "rejected"
+    assert body["verdict"]["reason_kind"] == "rule:code.ttt-pre-eval"
+    rule = next(r for r in body["verdict"]["rules"] if r["rule"] == "code.ttt-pre-eval")
+    assert rule["status"] == "fail" and rule["evidence"][0]["line"] > 0
 
 
 # -- bad requests ---------------------------------------------------------------------------------
