@@ -1,0 +1,108 @@
+"""Public HTML pages (no login): the leaderboard per track, verified entry pages and the pages of
+historical records (claimed numbers only).
+
+Routes:
+    GET /                       → /leaderboard
+    GET /leaderboard?track=T    one track (T = all: every track on one page)
+    GET /entries/{id}           a submission this service evaluated and published (also after a
+                                flag or disqualification, which the page then shows with its reason)
+    GET /records/{id}           an ingested record folder: claimed numbers and its rule results
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from api.crud import normalise_track
+from api.deps import SessionDep, SettingsDep
+from api.leaderboard import CLAIMED_NOTE, claimed_entries, tracks, verified_entries
+from api.models import Flag, Record, Submission, User
+from api.pages import views
+from api.pages.common import chart_markup, error_page, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def home() -> Response:
+    return redirect("/leaderboard")
+
+
+def _track_label(track: str) -> str:
+    return track.removeprefix("track_").replace("_", " ")
+
+
+@router.get("/leaderboard", response_class=HTMLResponse)
+def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDep,
+                     track: str | None = Query(None, max_length=100)) -> Response:
+    all_tracks = tracks(session)
+    if track == "all":
+        selected = all_tracks
+    else:
+        selected = [normalise_track(track, settings.default_track)]
+    record_ids = {(t, f): i for i, t, f in session.execute(select(Record.id, Record.track, Record.folder))}
+    sections = []
+    for t in selected:
+        claimed = claimed_entries(session, t)
+        for e in claimed:
+            e["record_id"] = record_ids.get((t, e["folder"]))
+        sections.append({"track": t, "label": _track_label(t), "verified": verified_entries(session, t),
+                         "claimed": claimed})
+    return render(request, "leaderboard.html", {
+        "title": "Leaderboard" + ("" if track == "all" else f": {_track_label(selected[0])}"),
+        "tracks": [(t, _track_label(t)) for t in all_tracks], "current": "all" if track == "all" else selected[0],
+        "sections": sections, "cap_bytes": settings.cap_bytes, "claimed_note": CLAIMED_NOTE,
+    }, headers={"Cache-Control": "public, max-age=15, must-revalidate"})
+
+
+def _rank_on_board(session: Any, sub: Submission) -> int | None:
+    for e in verified_entries(session, sub.track):
+        if e["submission_id"] == sub.id:
+            return int(e["rank"])
+    return None
+
+
+@router.get("/entries/{submission_id}", response_class=HTMLResponse)
+def entry_page(request: Request, submission_id: str, session: SessionDep) -> Response:
+    sub = session.get(Submission, submission_id) if len(submission_id) <= 36 else None
+    if sub is None or not views.ever_published(session, sub):
+        return error_page(request, 404, "Entry not found",
+                          "There is no published entry with this id. Entries appear here once a result is published.")
+    attempt, chunks = views.chunk_rows(session, sub)
+    badge = views.public_status(sub)
+    flags = views.open_flags(session, sub.id)
+    raisers = dict(session.execute(select(User.id, User.name).where(
+        User.id.in_([f.raised_by for f in flags if f.raised_by]))).all()) if flags else {}
+    return render(request, "entry.html", {
+        "title": sub.name or sub.folder or sub.id,
+        "sub": sub, "badge": badge, "rank": _rank_on_board(session, sub),
+        "rules": views.current_rule_views(session, sub),
+        "notes": views.reviewer_notes(session, sub.id),
+        "flags": flags, "flag_raisers": raisers,
+        "chunks": chunks, "attempt": attempt, "charts": chart_markup(chunks, sub.claimed_val_bpb),
+        "counted": sub.counted_bytes if sub.counted_bytes is not None else sub.artifact_bytes + sub.code_bytes,
+        "track_label": _track_label(sub.track),
+    })
+
+
+@router.get("/records/{record_id}", response_class=HTMLResponse)
+def record_page(request: Request, record_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+    rec = session.get(Record, record_id)
+    if rec is None:
+        return error_page(request, 404, "Record not found", "There is no ingested record with this id.")
+    try:
+        data = json.loads(rec.data) if rec.data else {}
+    except ValueError:
+        data = {}
+    flags = list(session.scalars(select(Flag).where(Flag.record_id == rec.id, Flag.status == "open",
+                                                    Flag.public.is_(True))))
+    return render(request, "record.html", {
+        "title": rec.name or rec.folder, "rec": rec, "data": data if isinstance(data, dict) else {},
+        "rules": views.record_rule_views(rec.rule_results), "flags": flags,
+        "cap_bytes": settings.cap_bytes, "track_label": _track_label(rec.track),
+    })
