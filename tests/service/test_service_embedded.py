@@ -335,3 +335,32 @@ def test_bad_query_parameter(server: Server) -> None:
     with server.client() as c:
         assert_problem(c.get("/api/v1/leaderboard", params={"limit": "many"}), 422, "validation-error")
         assert_problem(c.get("/no/such/route"), 404, "not-found")
+
+
+# -- historical records ----------------------------------------------------------------------------
+
+SHARED_RECORDS = Path(__file__).resolve().parents[3] / "shared" / "data" / "records"
+
+
+def test_ingest_is_idempotent_and_fills_the_claimed_section(server: Server, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "records" / "track_10min_16mb"
+    root.mkdir(parents=True)
+    picked = sorted(p for p in (SHARED_RECORDS / "track_10min_16mb").iterdir() if (p / "submission.json").exists())[:3]
+    for p in picked:
+        shutil.copytree(p, root / p.name)
+    first = json.loads(server.cli("ingest", str(tmp_path / "records"), "--json").stdout)
+    assert sorted(first["added"]) == sorted(p.name for p in picked)
+    second = json.loads(server.cli("ingest", str(tmp_path / "records"), "--json").stdout)
+    assert second["added"] == second["updated"] == [] and len(second["unchanged"]) == 3
+    with server.client() as c:
+        board = c.get("/api/v1/leaderboard", params={"track": "track_10min_16mb"}).json()
+    claimed = board["claimed_only"]["entries"]
+    assert {e["folder"] for e in claimed} == {p.name for p in picked}
+    assert all(e["status"] == "claimed" and e["verdict"] for e in claimed)
+    assert all({"track", "folder", "name", "author", "val_bpb", "rank"} <= set(e) for e in claimed)
+    assert "claimed" in board["claimed_only"]["note"]
+    ranked = [e for e in claimed if e["rank"] is not None]
+    assert [e["rank"] for e in ranked] == sorted(e["rank"] for e in ranked)
+    assert all(e["status"] == "verified" for e in board["verified"]["entries"])
