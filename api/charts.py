@@ -116,8 +116,11 @@ def _int_ticks(n: int, want: int = 8) -> list[int]:
 
 def line_chart(ys: Sequence[float], *, title: str, x_label: str = "chunk", y_label: str = "",
                desc: str | None = None, frame: Frame = Frame(), ref: float | None = None,
-               ref_label: str = "") -> Markup:
-    """A line through ys[i] at x = i, with an optional dashed reference line (e.g. the claim)."""
+               ref_label: str = "", x_total: int | None = None) -> Markup:
+    """A line through ys[i] at x = i, with an optional dashed reference line (e.g. the claim).
+
+    `x_total` fixes the x axis to that many points (a running evaluation's chunks_total), so a
+    partial curve shows how far along it is."""
     f = frame
     vals = [float(v) for v in ys if v is not None and math.isfinite(float(v))]
     desc = desc or (f"{len(vals)} points" + (f", from {vals[0]:.5f} to {vals[-1]:.5f}" if vals else ""))
@@ -131,7 +134,7 @@ def line_chart(ys: Sequence[float], *, title: str, x_label: str = "chunk", y_lab
         lo, hi = min(lo, ref), max(hi, ref)
     yt = nice_ticks(lo, hi, 4)
     lo, hi = min(yt[0], lo), max(yt[-1], hi)
-    n = len(vals)
+    n = max(len(vals), x_total or 0)
 
     def px(i: float) -> float:
         return f.left + (f.plot_w * i / (n - 1) if n > 1 else f.plot_w / 2)
@@ -149,7 +152,7 @@ def line_chart(ys: Sequence[float], *, title: str, x_label: str = "chunk", y_lab
                          f'text-anchor="end">{escape(ref_label)}</text>')
     pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(vals))
     parts.append(f'<polyline class="series" points="{pts}"/>')
-    if n <= 60:  # markers help reading short series; on long ones they only add bytes
+    if len(vals) <= 60:  # markers help reading short series; on long ones they only add bytes
         parts.extend(f'<circle class="dot" cx="{px(i):.1f}" cy="{py(v):.1f}" r="2.5"/>' for i, v in enumerate(vals))
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -170,7 +173,7 @@ def bucket(values: Sequence[Sequence[float]], max_bars: int) -> tuple[list[list[
 
 
 def stacked_bars(rows: Sequence[Sequence[float]], series: Sequence[str], *, title: str,
-                 x_label: str = "chunk", y_label: str = "seconds", frame: Frame = Frame(),
+                 x_label: str = "chunk", y_label: str = "seconds", frame: Frame = Frame(top=28),
                  max_bars: int = 120) -> Markup:
     """Stacked bars: rows[i][k] is series k's value at chunk i (e.g. score and train seconds)."""
     f = frame
@@ -207,16 +210,16 @@ def stacked_bars(rows: Sequence[Sequence[float]], series: Sequence[str], *, titl
             if v <= 0:
                 continue
             y_top, y_bot = py(base + v), py(base)
-            parts.append(f'<rect class="s{k}" x="{x:.1f}" y="{y_top:.1f}" width="{bw:.1f}" '
+            parts.append(f'<rect class="bar s{k}" x="{x:.1f}" y="{y_top:.1f}" width="{bw:.1f}" '
                          f'height="{max(0.5, y_bot - y_top):.1f}"><title>{escape(span)}: '
                          f'{escape(series[k])} {v:.3f} s</title></rect>')
             base += v
-    # Legend, top-right inside the plot.
-    lx = f.left + f.plot_w - 150
+    # Legend in the top margin, so it never covers a bar.
+    lx = f.left
     for k, name in enumerate(series):
-        ly = f.top + 4 + 16 * k
-        parts.append(f'<rect class="s{k}" x="{lx}" y="{ly}" width="10" height="10"/>')
-        parts.append(f'<text class="legend" x="{lx + 14}" y="{ly + 9}">{escape(name)}</text>')
+        parts.append(f'<rect class="key s{k}" x="{lx}" y="4" width="10" height="10"/>')
+        parts.append(f'<text class="legend" x="{lx + 14}" y="13">{escape(name)}</text>')
+        lx += 14 + 7 * len(name) + 18
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -223,10 +223,11 @@ def safe_next(value: str | None, default: str = "/review") -> str:
     return default
 
 
-def chart_markup(rows: list[Any], claimed: float | None) -> dict[str, Markup]:
+def chart_markup(rows: list[Any], claimed: float | None, total: int | None = None) -> dict[str, Markup]:
     """Both per-chunk charts for a list of chunk rows (running BPB; score/train seconds)."""
     bpb = charts.line_chart([r.running_bpb for r in rows], title="Running BPB per chunk",
-                            y_label="running BPB", ref=claimed, ref_label="claimed" if claimed is not None else "")
+                            y_label="running BPB", ref=claimed, ref_label="claimed" if claimed is not None else "",
+                            x_total=total)
     secs = charts.stacked_bars([(r.score_seconds, r.train_seconds) for r in rows], ["score seconds", "train seconds"],
                                title="Score and train seconds per chunk")
     return {"bpb": bpb, "seconds": secs}

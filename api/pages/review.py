@@ -223,7 +223,8 @@ def _link_evidence(rules: list[views.RuleView], sub: Submission, links: dict[str
 def _live_context(session: Any, sub: Submission) -> dict[str, Any]:
     attempt, chunks = views.chunk_rows(session, sub)
     return {"sub": sub, "progress": _progress(sub), "chunks": chunks, "attempt": attempt,
-            "charts": chart_markup(chunks, sub.claimed_val_bpb), "running": sub.state in RUNNING}
+            "charts": chart_markup(chunks, sub.claimed_val_bpb, sub.chunks_total if sub.state in RUNNING else None),
+            "running": sub.state in RUNNING}
 
 
 def _submission_context(session: Any, settings: Any, sub: Submission) -> dict[str, Any]:
