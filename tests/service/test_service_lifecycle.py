@@ -234,3 +234,15 @@ def test_resubmitting_after_a_platform_failure_queues_again(settings: Settings) 
         principal = Principal(sub0.submitter_id, "user-x", Role.SUBMITTER, 0)
         sub, created = crud.create_submission(session, settings=settings, principal=principal, upload=upload)
         assert not created and sub.id == sid and sub.state == "queued"
+
+
+def test_queue_position_counts_who_is_ahead(settings: Settings) -> None:
+    ids = [make_submission(settings, t) for t in ("q1", "q2", "q3")]
+    with session_scope(settings) as session:
+        positions = [crud.queue_position(session, session.get(Submission, i)) for i in ids]  # type: ignore[arg-type]
+    assert positions == [1, 2, 3]
+    c = lifecycle.claim(settings, ids[0], "checks", worker="w", task_id="t")
+    assert c is not None
+    with session_scope(settings) as session:
+        assert crud.queue_position(session, session.get(Submission, ids[0])) is None  # type: ignore[arg-type]
+        assert crud.queue_position(session, session.get(Submission, ids[2])) == 2  # type: ignore[arg-type]
