@@ -40,3 +40,33 @@ def login(page: Any, base: str, token: str, next_path: str = "/review") -> Any:
     with page.expect_navigation():
         page.get_by_role("button", name="Sign in").click()
     return page
+
+
+# Runs in the page: the markup problems a screen-reader user would hit first.
+_A11Y_JS = """() => {
+  const out = [];
+  if (!document.documentElement.lang) out.push('html without lang');
+  const h1 = document.querySelectorAll('h1').length;
+  if (h1 !== 1) out.push(`${h1} h1 elements`);
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label')
+      || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+    if (!labelled) out.push(`unlabelled ${el.tagName.toLowerCase()} name=${el.name}`);
+  }
+  for (const svg of document.querySelectorAll('svg[role="img"]')) {
+    if (!svg.getAttribute('aria-label') && !svg.getAttribute('aria-labelledby')) out.push('svg image without a name');
+  }
+  for (const b of document.querySelectorAll('button, a')) {
+    if (!b.textContent.trim() && !b.getAttribute('aria-label')) out.push(`${b.tagName.toLowerCase()} without text`);
+  }
+  for (const t of document.querySelectorAll('table')) {
+    if (!t.querySelector('th')) out.push('table without header cells');
+  }
+  return out;
+}"""
+
+
+def a11y_problems(page: Any) -> list[str]:
+    """Missing labels, names and headings on the current page (not a full audit; the basics)."""
+    return list(page.evaluate(_A11Y_JS))

@@ -14,7 +14,7 @@ import re
 import httpx
 import pytest
 from browser_seed import add_chunks
-from browser_support import login, shot
+from browser_support import a11y_problems, login, shot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -31,6 +31,7 @@ def test_leaderboard_lists_every_ingested_record(server, page):
     # Size bars are labelled for screen readers with the numbers they draw.
     bar = page.locator("tr.claimed svg.size-bar").first
     assert re.search(r"MB of 16 MB cap", bar.get_attribute("aria-label") or "")
+    assert a11y_problems(page) == []
     shot(page, "leaderboard-all")
 
     page.goto(server.url + "/leaderboard")  # the default track
@@ -45,6 +46,7 @@ def test_leaderboard_lists_every_ingested_record(server, page):
     expect(page.get_by_role("heading", name="Rule results")).to_be_visible()
     assert page.locator("table.rules tbody tr").count() > 5
     expect(page.locator("p.notice").first).to_contain_text("has not measured them")
+    assert a11y_problems(page) == []
     shot(page, "record")
 
 
@@ -76,6 +78,7 @@ def test_reviewer_flags_a_finished_submission_and_the_public_page_shows_it(serve
     # Oldest first: the 26-hour-old scored submission is listed before the 5-hour-old one.
     names = page.locator("table.queue tbody tr td:nth-child(2)").all_inner_texts()
     assert names.index("Sliding window + downloads") < names.index("Naive baseline, re-verified")
+    assert a11y_problems(page) == []
     shot(page, "review-queue")
 
     # Filters narrow the queue (state).
@@ -103,6 +106,7 @@ def test_reviewer_flags_a_finished_submission_and_the_public_page_shows_it(serve
     expect(page.locator("#h-files + p")).to_contain_text("headroom")
     expect(page.locator("#measured-bpb")).not_to_have_text("–")
     expect(page.locator("table.attempts")).to_contain_text("gpu-node-3")
+    assert a11y_problems(page) == []
     shot(page, "review-submission")
 
     # Evidence link → line-numbered log view with the cited line marked and targeted.
@@ -127,6 +131,7 @@ def test_reviewer_flags_a_finished_submission_and_the_public_page_shows_it(serve
     expect(page.locator(".flag-reason").first).to_contain_text(reason)
     expect(page.locator("ol.notes")).to_contain_text(reason)
     expect(page.locator("svg.line-chart")).to_have_count(1)
+    assert a11y_problems(page) == []
     shot(page, "entry-flagged")
     page.goto(server.url + "/leaderboard")
     expect(page.locator(f'a[href="/entries/{sid}"]')).to_have_count(0)
@@ -137,6 +142,7 @@ def test_reviewer_flags_a_finished_submission_and_the_public_page_shows_it(serve
     expect(row).to_have_count(1)
     expect(row).to_contain_text("user:rita-reviewer")
     expect(row).to_contain_text(reason)
+    assert a11y_problems(page) == []
     shot(page, "audit-log")
 
 
@@ -163,6 +169,7 @@ def test_code_evidence_override_and_publish(server, page, console):
     expect(page.locator("tr#L7")).to_have_class(re.compile("cited-line"))
     expect(page.locator("tr#L31 .tok-k").first).to_be_visible()  # keywords are highlighted
     expect(page.locator("tr#L31")).to_contain_text("urllib.request.urlopen(url)")
+    assert a11y_problems(page) == []
     shot(page, "code-view")
     page.goto(f"{server.url}/review/submissions/{sid}")
 
