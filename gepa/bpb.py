@@ -7,8 +7,6 @@ space unless the previous token is a boundary (BOS, control, unknown).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 
 from gepa.tokenizer import ByteLUTs
@@ -21,23 +19,49 @@ def target_bytes(prev_ids: torch.Tensor, tgt_ids: torch.Tensor, luts: ByteLUTs) 
     return base + extra.to(torch.int64)
 
 
-@dataclass
 class BpbAccumulator:
-    nll_sum: float = 0.0    # nats, float64
-    tokens: int = 0
-    bytes: int = 0
+    """Float64 sums of NLL, targets and bytes.
+
+    Tensor inputs are summed on their own device and only brought to the host when a value is
+    read, so a GPU evaluation does not synchronise after every batch."""
+
+    def __init__(self, nll_sum: float = 0.0, tokens: int = 0, bytes: int = 0):
+        self._nll: float | torch.Tensor = float(nll_sum)
+        self._tokens: int | torch.Tensor = int(tokens)
+        self._bytes: int | torch.Tensor = int(bytes)
 
     def add(self, nll_sum: float | torch.Tensor, tokens: int | torch.Tensor,
             nbytes: int | torch.Tensor) -> None:
         if isinstance(nll_sum, torch.Tensor):
-            nll_sum = float(nll_sum.detach().to(torch.float64).sum().item())
-        self.nll_sum += float(nll_sum)
-        self.tokens += int(tokens)
-        self.bytes += int(nbytes)
+            nll_sum = nll_sum.detach().to(torch.float64).sum()
+        self._nll = self._nll + nll_sum
+        self._tokens = self._tokens + (tokens.sum() if isinstance(tokens, torch.Tensor) else int(tokens))
+        self._bytes = self._bytes + (nbytes.sum() if isinstance(nbytes, torch.Tensor) else int(nbytes))
+
+    @property
+    def nll_sum(self) -> float:
+        if isinstance(self._nll, torch.Tensor):
+            self._nll = float(self._nll.item())
+        return self._nll
+
+    @property
+    def tokens(self) -> int:
+        if isinstance(self._tokens, torch.Tensor):
+            self._tokens = int(self._tokens.item())
+        return self._tokens
+
+    @property
+    def bytes(self) -> int:
+        if isinstance(self._bytes, torch.Tensor):
+            self._bytes = int(self._bytes.item())
+        return self._bytes
 
     def merge(self, other: "BpbAccumulator") -> "BpbAccumulator":
         return BpbAccumulator(self.nll_sum + other.nll_sum, self.tokens + other.tokens,
                               self.bytes + other.bytes)
+
+    def copy(self) -> "BpbAccumulator":
+        return BpbAccumulator(self.nll_sum, self.tokens, self.bytes)
 
     @property
     def loss(self) -> float:

@@ -49,6 +49,7 @@ class _Ctx:
     rank: int = 0
     world: int = 1
     token_losses: list[tuple[Tensor, Tensor]] | None = None
+    score_batch_tokens: int = 65536
     buf: dict = field(default_factory=dict)
 
     def autocast(self):
@@ -69,28 +70,32 @@ def _world() -> tuple[int, int]:
 
 def _score_batch_fast(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumulator) -> None:
     seq_len = plan.seq_len
-    starts = plan.starts[idx].to(ctx.device)
-    lengths = plan.lengths[idx].to(ctx.device)
-    score_from = plan.score_from[idx].to(ctx.device)
-    ar = ctx.buf.get(("ar", seq_len))
-    if ar is None:
-        ar = ctx.buf[("ar", seq_len)] = torch.arange(seq_len, device=ctx.device)
-    pos = starts[:, None] + ar[None, :]
-    valid = ar[None, :] < lengths[:, None]
-    last = ctx.tokens.numel() - 1
-    x = torch.where(valid, ctx.tokens[pos.clamp(max=last)], 0)
-    # Only the scored positions need the head and the loss.
-    scored = valid & (ar[None, :] >= score_from[:, None])
+    starts, lengths, score_from = plan.starts[idx], plan.lengths[idx], plan.score_from[idx]
+    ar = torch.arange(seq_len)
+    # Which positions are scored is known from the plan, so it is worked out on the host: no
+    # data-dependent shapes (and no device synchronisation) on the accelerator.
+    scored = (ar[None, :] < lengths[:, None]) & (ar[None, :] >= score_from[:, None])
     rows, cols = scored.nonzero(as_tuple=True)
-    y = ctx.tokens[(pos[rows, cols] + 1)]
-    prev = x[rows, cols]
+    dev = ctx.device
+    nb = dev.type == "cuda"
+    ar_d = ctx.buf.get(("ar", seq_len))
+    if ar_d is None:
+        ar_d = ctx.buf[("ar", seq_len)] = ar.to(dev)
+    starts_d, lengths_d = starts.to(dev, non_blocking=nb), lengths.to(dev, non_blocking=nb)
+    rows_d, cols_d = rows.to(dev, non_blocking=nb), cols.to(dev, non_blocking=nb)
+    pos = starts_d[:, None] + ar_d[None, :]
+    valid = ar_d[None, :] < lengths_d[:, None]
+    x = torch.where(valid, ctx.tokens[pos.clamp(max=ctx.tokens.numel() - 1)], 0)
+    tgt_pos = pos[rows_d, cols_d] + 1
+    y = ctx.tokens[tgt_pos]
+    prev = x[rows_d, cols_d]
     with ctx.autocast():
         h = ctx.model.hidden(x)
-        logits = ctx.model.head(h[rows, cols])
+        logits = ctx.model.head(h[rows_d, cols_d])
     nll = F.cross_entropy(logits.float(), y, reduction="none")
-    acc.add(nll.double().sum(), int(nll.numel()), target_bytes(prev, y, ctx.luts).sum())
+    acc.add(nll.double().sum(), rows.numel(), target_bytes(prev, y, ctx.luts).sum())
     if ctx.token_losses is not None:
-        ctx.token_losses.append((pos[rows, cols].cpu() + 1, nll.detach().double().cpu()))
+        ctx.token_losses.append((tgt_pos.cpu(), nll.detach().double().cpu()))
 
 
 def _score_batch_plain(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumulator) -> None:
@@ -119,7 +124,13 @@ def _score_batch_plain(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumul
 def _score_windows(ctx: _Ctx, plan: WindowPlan, windows: Tensor, batch_seqs: int, acc: BpbAccumulator) -> None:
     lo, hi = split_contiguous(windows.numel(), ctx.rank, ctx.world)
     mine = windows[lo:hi]
-    score = _score_batch_fast if ctx.impl == "fast" else _score_batch_plain
+    if ctx.impl == "fast":
+        # A window's score does not depend on which other windows share its batch, so the fast
+        # path fills batches up to a token budget instead of the reference's batch_seqs.
+        score = _score_batch_fast
+        batch_seqs = max(batch_seqs, ctx.score_batch_tokens // plan.seq_len)
+    else:
+        score = _score_batch_plain
     with torch.inference_mode():
         for i in range(0, mine.numel(), batch_seqs):
             score(ctx, plan, mine[i: i + batch_seqs], acc)
@@ -255,7 +266,7 @@ def _run_standard(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop) -> EvalResu
         for ci, c0 in enumerate(range(lo, hi, seqs_per_chunk)):
             _check_stop(should_stop)
             ts = time.perf_counter()
-            before = acc.merge(BpbAccumulator())
+            before = acc.copy()
             c1 = min(c0 + seqs_per_chunk, hi)
             for bs in range(c0, c1, bsz):
                 be = min(bs + bsz, c1)
@@ -305,7 +316,7 @@ def _run_sliding(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop, *, ttt: bool
             if windows.numel() == 0:
                 continue
             _check_stop(should_stop)
-            before = acc.merge(BpbAccumulator())
+            before = acc.copy()
             ts = time.perf_counter()
             ctx.model.eval()
             _score_windows(ctx, plan, windows, e.batch_seqs, acc)

@@ -1,0 +1,81 @@
+"""FLOP model of an evaluation, and the calibration that turns it into expected seconds.
+
+Counts multiply-adds as 2 FLOPs. Per token and layer: the q/k/v/proj and MLP matmuls plus causal
+attention (on average half the window's keys for QK^T and for AV). Scoring runs the trunk over
+every window position and, in the fast path, the head only on scored positions; TTT training
+costs three forwards (forward + backward) over every trained token, head included. For the
+seed configuration this gives about 1.5e17 FLOP of scoring and 1.4e17 FLOP of training over the
+62,021,632-token validation set (the GPU issue's "0.15 + 0.14 PFLOP", which are 1e18-scaled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gepa.config import EvalConfig, ModelConfig
+from gepa.windows import plan_windows
+
+# Dense bf16 peak FLOP/s and the fraction of it a tuned evaluation sustains. Used for queue ETAs
+# before a node has measured itself; bench/gpu_eval.py measures the real figure per node.
+DEVICE_CALIBRATION = {
+    "h200": {"peak_flops": 790e12, "efficiency": 0.45},
+    "h100": {"peak_flops": 790e12, "efficiency": 0.40},
+    "a100": {"peak_flops": 312e12, "efficiency": 0.40},
+    "cpu": {"peak_flops": 100e9, "efficiency": 0.5},
+}
+
+
+def trunk_flops_per_token(m: ModelConfig, seq_len: int) -> float:
+    d, kv, hid = m.model_dim, m.kv_dim, m.hidden
+    per_layer = 2 * (d * d + 2 * d * kv + d * d + 2 * d * hid) + 2 * seq_len * d
+    extra = 0
+    if m.bigram_buckets:
+        extra += 2 * m.bigram_embed_dim * d
+    if m.ve_enabled:
+        extra += 2 * m.ve_dim * kv
+    return m.num_layers * per_layer + extra
+
+
+def head_flops_per_token(m: ModelConfig) -> float:
+    return 2 * m.model_dim * m.vocab_size
+
+
+@dataclass(frozen=True)
+class EvalFlops:
+    score: float
+    train: float
+    windows: int
+    trained_tokens: int
+
+    @property
+    def total(self) -> float:
+        return self.score + self.train
+
+
+def eval_flops(cfg: EvalConfig, total_targets: int, *, head_on_all_positions: bool = False) -> EvalFlops:
+    m, e, t = cfg.model, cfg.eval, cfg.ttt
+    trunk, head = trunk_flops_per_token(m, e.seq_len), head_flops_per_token(m)
+    if e.mode == "standard":
+        n = (total_targets // e.seq_len) * e.seq_len
+        return EvalFlops(score=n * (trunk + head), train=0.0, windows=n // e.seq_len, trained_tokens=0)
+    plan = plan_windows(total_targets, e.seq_len, e.stride, keep_first=e.mode == "ttt", tail=e.tail)
+    windows = len(plan)
+    scored = plan.scored_targets()
+    score = windows * e.seq_len * trunk + (windows * e.seq_len if head_on_all_positions else scored) * head
+    trained = 0
+    if e.mode == "ttt" and t.epochs > 0:
+        num_chunks = max(1, -(-total_targets // t.chunk_tokens))
+        for ci in range(num_chunks - 1):
+            length = min((ci + 1) * t.chunk_tokens, total_targets) - ci * t.chunk_tokens
+            trained += (length // e.seq_len) * e.seq_len
+        trained *= t.epochs
+    return EvalFlops(score=score, train=3.0 * trained * (trunk + head), windows=windows, trained_tokens=trained)
+
+
+def estimate_seconds(cfg: EvalConfig, total_targets: int, device_kind: str = "h200",
+                     measured_flops_per_s: float | None = None) -> float:
+    """Expected wall time of an evaluation: FLOPs over sustained FLOP/s (measured when known)."""
+    if measured_flops_per_s is None:
+        cal = DEVICE_CALIBRATION.get(device_kind.lower(), DEVICE_CALIBRATION["cpu"])
+        measured_flops_per_s = cal["peak_flops"] * cal["efficiency"]
+    return eval_flops(cfg, total_targets).total / measured_flops_per_s
