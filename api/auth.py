@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -83,8 +84,13 @@ def authenticate(session: Session, token: str) -> Principal | None:
     """The principal for a presented token, or None if it is unknown, revoked, expired or disabled."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
+    digest = hash_token(token)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    # The index lookup compares hashes of a 256-bit secret (timing reveals nothing an attacker can
+    # steer); the final comparison is constant-time anyway, so no path compares secrets bytewise.
+    if row is None or not hmac.compare_digest(row.token_hash.encode(), digest.encode()):
+        return None
+    if row.revoked_at is not None:
         return None
     now = utcnow()
     if row.expires_at is not None and row.expires_at <= now:

@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -34,6 +35,7 @@ from api.db import session_scope, utcnow
 from api.models import (
     Attempt,
     AuditLog,
+    Blob,
     ChunkRecordRow,
     Queue,
     Result,
@@ -44,6 +46,7 @@ from api.models import (
     Verdict,
 )
 from api.settings import Settings
+from api.storage import BlobStore
 
 log = logging.getLogger("golfcheck.lifecycle")
 
@@ -94,6 +97,7 @@ class ReapReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)
 
 
 def _audit(session: Session, *, actor: str, action: str, submission_id: str | None = None,
@@ -441,7 +445,48 @@ def reap(settings: Settings, *, actor: str = "system:reaper") -> ReapReport:
         if new_state == State.QUEUED:
             send(settings, sid, stage)
     report.resent = _resend_lost(settings, now, actor)
+    try:
+        report.swept = sweep_orphans(settings, actor=actor)
+    except OSError as exc:  # a storage hiccup must not stop the reaper's real work
+        log.warning("orphan sweep failed: %s", exc)
     return report
+
+
+def sweep_orphans(settings: Settings, *, actor: str = "system:reaper") -> list[str]:
+    """Delete files no submission will ever reference: temp files of uploads whose process died
+    mid-stream, and stored blobs without a `blobs` row (the process died between storing a file and
+    committing its submission). Only files untouched for `orphan_after_s` are candidates, so an
+    upload in progress is never swept."""
+    store = BlobStore(settings.blob_dir)
+    cutoff = time.time() - settings.orphan_after_s
+    removed: list[str] = []
+
+    def old(p: Any) -> bool:
+        try:
+            return bool(p.stat().st_mtime < cutoff)
+        except FileNotFoundError:
+            return False
+
+    for p in store.temp_files():
+        if old(p):
+            p.unlink(missing_ok=True)
+            removed.append(f"tmp/{p.name}")
+    candidates = {p.name: p for p in store.blob_files() if old(p)}
+    if candidates:
+        with session_scope(settings) as session:
+            names = list(candidates)
+            known: set[str] = set()
+            for i in range(0, len(names), 500):
+                known |= set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(names[i:i + 500]))))
+        for name, p in candidates.items():
+            if name not in known:
+                p.unlink(missing_ok=True)
+                removed.append(name)
+    if removed:
+        log.info("swept %d orphaned upload file(s)", len(removed))
+        with session_scope(settings) as session:
+            _audit(session, actor=actor, action="storage.swept", files=removed[:100], count=len(removed))
+    return removed
 
 
 def _resend_lost(settings: Settings, now: dt.datetime, actor: str) -> list[str]:

@@ -19,6 +19,7 @@ from api import __doc__ as _api_doc
 from api import pages
 from api.metrics import Metrics
 from api.problems import install_handlers
+from api.quota import RateLimiter
 from api.routes import health, leaderboard, submissions
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.settings = settings
     app.state.store = BlobStore(settings.blob_dir)
     app.state.metrics = Metrics(settings)
+    app.state.upload_limiter = RateLimiter(settings.upload_rate_per_min)
+    app.state.leaderboard_cache = leaderboard.LeaderboardCache()
     install_handlers(app)
     app.middleware("http")(app.state.metrics.middleware())
     app.include_router(submissions.router)

@@ -42,6 +42,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "conflict": (409, "The resource is in a state that does not allow this"),
     "quota-exceeded": (429, "Submission quota exceeded"),
+    "too-many-active": (429, "Too many of your submissions are waiting or running"),
+    "rate-limited": (429, "Too many requests; slow down"),
     "service-unavailable": (503, "A backing service is unavailable; retry shortly"),
     "database-unavailable": (503, "The database is unavailable; retry shortly"),
     "internal-error": (500, "Internal error"),

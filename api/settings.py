@@ -51,6 +51,12 @@ ENV_VARS = (
     "GOLFCHECK_EVAL_CHUNK_DELAY_S",
     "GOLFCHECK_SERVER",
     "GOLFCHECK_TOKEN",
+    "GOLFCHECK_DAILY_QUOTA",
+    "GOLFCHECK_MAX_ACTIVE_PER_SUBMITTER",
+    "GOLFCHECK_UPLOAD_RATE_PER_MIN",
+    "GOLFCHECK_MAX_DECOMPRESSED_BYTES",
+    "GOLFCHECK_ORPHAN_AFTER_S",
+    "GOLFCHECK_LEADERBOARD_CACHE_S",
 )
 
 
@@ -130,6 +136,14 @@ class Settings:
     log_json: bool = True
     embedded_worker: bool | None = None  # None: on exactly when the broker is memory://
     eval_chunk_delay_s: float = 0.0    # pause after each chunk: demos and fault-injection tests only
+    # Abuse limits (SECURITY.md). The daily quota counts submissions created in the current UTC
+    # day that did not fail through the platform's fault; a user's `daily_quota` column overrides it.
+    daily_quota: int = 20
+    max_active_per_submitter: int = 3  # received/queued/checking/evaluating at once
+    upload_rate_per_min: int = 10      # upload attempts per user per minute (per API process)
+    max_decompressed_bytes: int = 256 * 2**20  # an artifact may not inflate past this in the checks
+    orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
+    leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
     # Client side (`golfcheck submit` / `status`): defaults for --server and --token.
     server: str = "http://127.0.0.1:8000"
     token: str = dataclasses.field(default="", repr=False)
@@ -200,6 +214,14 @@ class Settings:
             log_json=bool(_bool(env, "GOLFCHECK_LOG_JSON", d.log_json)),
             embedded_worker=_bool(env, "GOLFCHECK_EMBEDDED_WORKER", None),
             eval_chunk_delay_s=_float(env, "GOLFCHECK_EVAL_CHUNK_DELAY_S", 0.0),
+            daily_quota=_int(env, "GOLFCHECK_DAILY_QUOTA", d.daily_quota, minimum=0),
+            max_active_per_submitter=_int(env, "GOLFCHECK_MAX_ACTIVE_PER_SUBMITTER", d.max_active_per_submitter,
+                                          minimum=1),
+            upload_rate_per_min=_int(env, "GOLFCHECK_UPLOAD_RATE_PER_MIN", d.upload_rate_per_min, minimum=1),
+            max_decompressed_bytes=_int(env, "GOLFCHECK_MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes,
+                                        minimum=1 << 20),
+            orphan_after_s=_float(env, "GOLFCHECK_ORPHAN_AFTER_S", d.orphan_after_s, minimum=1.0),
+            leaderboard_cache_s=_float(env, "GOLFCHECK_LEADERBOARD_CACHE_S", d.leaderboard_cache_s),
             server=env.get("GOLFCHECK_SERVER", "").strip() or d.server,
             token=env.get("GOLFCHECK_TOKEN", "").strip(),
         )

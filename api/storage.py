@@ -70,6 +70,8 @@ class BlobWriter:
         final = self._store.root / rel
         if final.exists():
             self._tmp.unlink(missing_ok=True)
+            # Fresh mtime: the orphan sweep must not take a file this upload is about to reference.
+            os.utime(final)
             return StoredBlob(sha, self.size, rel, created=False)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._tmp, final)
@@ -108,6 +110,16 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
+
+    def temp_files(self) -> list[Path]:
+        tmp = self.root / "tmp"
+        return sorted(tmp.glob("upload-*")) if tmp.is_dir() else []
+
+    def blob_files(self) -> list[Path]:
+        """Every content-addressed file (ab/cd/<sha256>), not the temp directory."""
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*") if p.is_file() and len(p.name) == 64]
 
     def remove(self, sha256: str) -> None:
         """Delete a blob file (used to undo files created by a request whose transaction failed)."""

@@ -13,12 +13,17 @@ of a records folder) instead of artifact and code. Unknown fields are refused, s
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import hashlib
 import io
 import json
+import math
 import posixpath
+import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
@@ -36,6 +41,10 @@ ALLOWED_FIELDS = FILE_FIELDS + JSON_FIELDS + TEXT_FIELDS
 REPEATABLE = ("logs",)
 MAX_TEXT_FIELD = 1_000_000      # config / submission.json are a few kB
 MAX_BUNDLE_MEMBERS = 500
+MAX_JSON_DEPTH = 32             # configs are three levels deep; deeper is an attack, not a config
+MAX_FILENAME = 255
+# Archive members that are not plain files or folders: refused by name, never skipped silently.
+_ZIP_TYPE_OK = (0, stat.S_IFREG, stat.S_IFDIR)
 CONFIG_NAMES = ("eval.json", "eval_config.json", "config.json", "golfcheck.json")
 ARTIFACT_SUFFIXES = (".ptz", ".pt", ".bin.zst")
 
@@ -77,18 +86,64 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf, which no config or claim can mean
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (a recursive walk is what a deep document is built to break)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def parse_json_field(field_name: str, data: bytes) -> Any:
     kind = "bad-config" if field_name == "config" else "bad-submission-json"
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise Problem(kind, f"{field_name} is nested too deeply to be valid") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Problem(kind, f"{field_name} is not valid JSON: {exc}") from None
+        # ValueError also covers integers past Python's 4300-digit conversion limit.
+        raise Problem(kind, f"{field_name} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):
         raise Problem(kind, f"{field_name} must be a JSON object, got {type(value).__name__}")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise Problem(kind, f"{field_name} is nested more than {MAX_JSON_DEPTH} levels deep")
     return value
+
+
+def has_control_chars(name: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name)
+
+
+def check_utf8_source(store: BlobStore, f: "UploadedFile") -> None:
+    """The training script must be UTF-8 text without NUL bytes, as CPython requires of a source
+    file; it is read back in chunks through an incremental decoder (bounded memory)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(store.path(f.blob.sha256), "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                raise Problem("invalid-field", f"code ({f.filename}) is not UTF-8 text: undecodable byte at offset "
+                              f"{offset + exc.start}", field="code") from None
+            if b"\x00" in chunk:
+                raise Problem("invalid-field", f"code ({f.filename}) contains NUL bytes; it is not a Python source "
+                              "file", field="code")
+            if not chunk:
+                return
+            offset += len(chunk)
 
 
 class UploadParser:
@@ -125,6 +180,7 @@ class UploadParser:
             "on_end": self._on_end,
         })
         self._texts: dict[str, bytes] = {}
+        self.ignored: list[str] = []  # bundle members skipped because their path escapes the folder
 
     # -- callbacks ---------------------------------------------------------------------------
     def _on_part_begin(self) -> None:
@@ -157,7 +213,11 @@ class UploadParser:
             raise Problem("invalid-field", f"{name} must be a file upload (a part with a filename), not a text value")
         if name in TEXT_FIELDS and filename is not None:
             raise Problem("invalid-field", f"{name} must be a text value, not a file")
-        fname = posixpath.basename((filename or b"").decode("utf-8", "replace").replace("\\", "/"))[:255]
+        fname = posixpath.basename((filename or b"").decode("utf-8", "replace").replace("\\", "/"))
+        if has_control_chars(fname) or len(fname) > MAX_FILENAME:
+            # Such names end up in logs, terminals and HTML; refuse them instead of guessing.
+            raise Problem("invalid-field", f"the file name of {name} must be at most {MAX_FILENAME} characters "
+                          f"without control characters, got {fname[:80]!r}", field=name)
         if filename is not None and name in FILE_FIELDS:
             writer = self.store.writer(min(self.max_file, self.max_request))
             self._writers.append(writer)
@@ -240,6 +300,7 @@ class UploadParser:
                 raise Problem("missing-field", f"the form field {required} (a file) is required"
                               + (" (or send a records folder as bundle)" if bundle is None else " in the bundle"),
                               field=required)
+        check_utf8_source(self.store, r.one("code"))  # type: ignore[arg-type]
         return r
 
     def _set_json(self, name: str, data: bytes) -> None:
@@ -264,16 +325,27 @@ class UploadParser:
     # -- bundles -------------------------------------------------------------------------------
     def _unpack_bundle(self, bundle: UploadedFile) -> None:
         path = self.store.path(bundle.blob.sha256)
+        # Everything an archive can hold counts against the request limit as it is *unpacked*
+        # (plus room for tar headers), including members that are never stored.
+        cap = self.max_request + (self.max_request // 8) + (1 << 20)
         with open(path, "rb") as fh:
             magic = fh.read(4)
             fh.seek(0)
-            if magic[:2] == b"\x1f\x8b" or _is_tar(fh):
-                members = _tar_members(fh)
-            elif magic == b"PK\x03\x04":
-                members = _zip_members(fh)
-            else:
-                raise Problem("bad-bundle", "bundle must be a .tar.gz, .tar or .zip archive of a records folder")
-            self._store_members(members)
+            try:
+                if magic[:2] == b"\x1f\x8b":
+                    members = _tar_members(CappedReader(gzip.GzipFile(fileobj=fh, mode="rb"), cap), self.ignored)
+                elif _is_tar(fh):
+                    members = _tar_members(fh, self.ignored)
+                elif magic == b"PK\x03\x04":
+                    members = _zip_members(fh, self.max_request, self.ignored)
+                else:
+                    raise Problem("bad-bundle", "bundle must be a .tar.gz, .tar or .zip archive of a records folder")
+                self._store_members(members)
+            except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile,
+                    NotImplementedError) as exc:
+                raise Problem("bad-bundle", f"the bundle is not a readable archive: {str(exc)[:200]}") from None
+            except RuntimeError as exc:  # zipfile: encrypted members
+                raise Problem("bad-bundle", f"the bundle cannot be read: {str(exc)[:200]}") from None
 
     def _store_members(self, members: "MemberIter") -> None:
         r = self.result
@@ -282,6 +354,8 @@ class UploadParser:
         for count, (name, opener) in enumerate(members, start=1):
             if count > MAX_BUNDLE_MEMBERS:
                 raise Problem("bad-bundle", f"the bundle holds more than {MAX_BUNDLE_MEMBERS} files")
+            if has_control_chars(name) or len(name) > 1000:
+                raise Problem("bad-bundle", f"the bundle member {name[:80]!r} has control characters or a very long name")
             writer = self.store.writer(self.max_file)
             self._writers.append(writer)
             with opener() as src:
@@ -305,7 +379,7 @@ class UploadParser:
                 r.created.append(blob.sha256)
             entries.append((name, blob))
         if not entries:
-            raise Problem("bad-bundle", "the bundle is empty")
+            raise Problem("bad-bundle", "the bundle is empty" + self._ignored_note())
         # A records folder is usually archived with its folder as the single top-level entry.
         tops = {n.split("/", 1)[0] for n, _ in entries}
         if len(tops) == 1 and all("/" in n for n, _ in entries):
@@ -313,18 +387,25 @@ class UploadParser:
             entries = [(n.split("/", 1)[1], b) for n, b in entries]
         self._classify(entries)
 
+    def _ignored_note(self) -> str:
+        if not self.ignored:
+            return ""
+        names = ", ".join(repr(n) for n in self.ignored[:3])
+        return f" (ignored {len(self.ignored)} member(s) whose path leaves the folder: {names})"
+
     def _classify(self, entries: list[tuple[str, StoredBlob]]) -> None:
         r = self.result
         artifacts = [(n, b) for n, b in entries if n.endswith(ARTIFACT_SUFFIXES) or posixpath.basename(n).startswith("final_model")]
         if len(artifacts) != 1:
             found = ", ".join(n for n, _ in artifacts) or "none"
-            raise Problem("bad-bundle", f"the bundle must hold exactly one artifact (*.ptz); found {found}")
+            raise Problem("bad-bundle", f"the bundle must hold exactly one artifact (*.ptz); found {found}"
+                          + self._ignored_note())
         codes = [(n, b) for n, b in entries if posixpath.basename(n) == "train_gpt.py"]
         if not codes:
             py = [(n, b) for n, b in entries if n.endswith(".py")]
             codes = py if len(py) == 1 else []
         if len(codes) != 1:
-            raise Problem("bad-bundle", "the bundle must hold the training script train_gpt.py")
+            raise Problem("bad-bundle", "the bundle must hold the training script train_gpt.py" + self._ignored_note())
         used = {artifacts[0][0], codes[0][0]}
         r.files.append(UploadedFile("artifact", posixpath.basename(artifacts[0][0]), artifacts[0][1]))
         r.files.append(UploadedFile("code", posixpath.basename(codes[0][0]), codes[0][1]))
@@ -355,28 +436,66 @@ def _is_tar(fh: BinaryIO) -> bool:
     return ok
 
 
-def _safe_name(name: str) -> str | None:
+class CappedReader(io.RawIOBase):
+    """A read-only stream that refuses to deliver more than `cap` bytes (decompression bombs)."""
+
+    def __init__(self, inner: Any, cap: int):
+        self._inner, self._cap, self.delivered = inner, cap, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = (1 << 20) if n is None or n < 0 else n
+        data = self._inner.read(min(want, self._cap - self.delivered + 1))
+        self.delivered += len(data)
+        if self.delivered > self._cap:
+            raise Problem("payload-too-large", f"the bundle unpacks to more than {self._cap} bytes",
+                          limit_bytes=self._cap)
+        return data  # type: ignore[no-any-return]
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _unsafe(why: str, name: str) -> Problem:
+    return Problem("bad-bundle", f"the bundle member {name[:120]!r} {why}; a records folder holds plain files only")
+
+
+def _safe_name(name: str, ignored: list[str] | None = None) -> str | None:
+    """The member's path inside the folder, or None for members that are skipped: OS clutter, and
+    paths that would escape the folder (`..`, absolute). Escapes are never written anywhere; their
+    names are kept in `ignored` so an error about the bundle can say what was left out."""
+    raw = name
     name = name.replace("\\", "/")
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":") or any(p == ".." for p in parts):
+        if ignored is not None:
+            ignored.append(raw[:120])
+        return None
+    if not parts:
         return None
     if parts[0] == "__MACOSX" or parts[-1].startswith("._") or parts[-1] == ".DS_Store":
         return None
     return "/".join(parts)
 
 
-def _tar_members(fh: BinaryIO) -> MemberIter:
-    try:
-        tf = tarfile.open(fileobj=fh, mode="r:*")
-        for m in tf:
-            if not m.isreg():  # links, devices and directories never leave the archive
-                continue
-            name = _safe_name(m.name)
-            if name is None:
-                continue
-            yield name, _tar_opener(tf, m)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise Problem("bad-bundle", f"the bundle is not a readable tar archive: {exc}") from None
+def _tar_members(fh: Any, ignored: list[str]) -> MemberIter:
+    # Stream mode ("r|"): one forward pass, no seeking back through a compressed stream.
+    tf = tarfile.open(fileobj=fh, mode="r|")
+    for m in tf:
+        if m.issym() or m.islnk():
+            raise _unsafe(f"is a {'symbolic' if m.issym() else 'hard'} link (to {m.linkname[:80]!r})", m.name)
+        if m.isdir():
+            continue
+        if not m.isreg():
+            raise _unsafe("is a device, FIFO or other special file", m.name)
+        name = _safe_name(m.name, ignored)
+        if name is None:
+            continue
+        yield name, _tar_opener(tf, m)
 
 
 def _tar_opener(tf: tarfile.TarFile, m: tarfile.TarInfo) -> Callable[[], Any]:
@@ -386,15 +505,25 @@ def _tar_opener(tf: tarfile.TarFile, m: tarfile.TarInfo) -> Callable[[], Any]:
     return _open
 
 
-def _zip_members(fh: BinaryIO) -> MemberIter:
-    try:
-        zf = zipfile.ZipFile(fh)
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            name = _safe_name(info.filename)
-            if name is None:
-                continue
-            yield name, (lambda info=info: zf.open(info))
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-        raise Problem("bad-bundle", f"the bundle is not a readable zip archive: {exc}") from None
+def _zip_members(fh: BinaryIO, max_total: int, ignored: list[str]) -> MemberIter:
+    zf = zipfile.ZipFile(fh)
+    infos = zf.infolist()
+    if len(infos) > MAX_BUNDLE_MEMBERS:
+        raise Problem("bad-bundle", f"the bundle holds {len(infos)} entries; at most {MAX_BUNDLE_MEMBERS} are allowed")
+    declared = sum(i.file_size for i in infos)
+    if declared > max_total:
+        # A zip bomb announces itself in the central directory; refuse before inflating a byte.
+        raise Problem("payload-too-large", f"the bundle declares {declared} unpacked bytes, more than {max_total}",
+                      limit_bytes=max_total)
+    for info in infos:
+        kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+        if kind == stat.S_IFLNK:
+            raise _unsafe("is a symbolic link", info.filename)
+        if kind not in _ZIP_TYPE_OK:
+            raise _unsafe("is a device, FIFO or other special file", info.filename)
+        if info.is_dir():
+            continue
+        name = _safe_name(info.filename, ignored)
+        if name is None:
+            continue
+        yield name, (lambda info=info: zf.open(info))

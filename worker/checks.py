@@ -19,6 +19,9 @@ from api.lifecycle import RuleOutcome
 
 log = logging.getLogger("golfcheck.checks")
 
+HOSTILE_PARSE_ERRORS = ("RecursionError", "MemoryError", "too many nested", "too many levels of indentation",
+                        "too many statically nested", "null bytes")
+
 
 @dataclass
 class CheckInputs:
@@ -29,6 +32,8 @@ class CheckInputs:
     track: str
     cap_bytes: int
     log_paths: list[Path] = field(default_factory=list)
+    # The artifact may not inflate past this while it is read (decompression bombs).
+    max_decompressed_bytes: int = 256 * 2**20
 
 
 def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
@@ -67,7 +72,8 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
         from gepa.model import expected_state
 
         try:
-            codec.load_state_dict(inp.artifact_path, expected=expected_state(cfg.model))
+            codec.load_state_dict(inp.artifact_path, expected=expected_state(cfg.model),
+                                  max_decompressed_bytes=inp.max_decompressed_bytes)
             outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
                                         title="Artifact decodes and matches the config"))
         except ArtifactError as exc:
@@ -96,8 +102,14 @@ def static_code_rules(code: bytes, inp: CheckInputs) -> list[RuleOutcome]:
         return [RuleOutcome("compliance.static", "warn", f"static review could not run: {type(exc).__name__}")]
     out: list[RuleOutcome] = []
     if report.parse_errors:
-        out.append(RuleOutcome("code.parse", "warn", "; ".join(report.parse_errors.values()),
-                               title="Training script parses", evidence=report.parse_errors))
+        message = "; ".join(report.parse_errors.values())
+        # Syntax this Python does not know (a newer release) only warns; a script nested past the
+        # interpreter's own limits cannot have run at all, so it cannot stand behind an artifact.
+        hostile = any(m in message for m in HOSTILE_PARSE_ERRORS)
+        out.append(RuleOutcome("code.parse", "fail" if hostile else "warn",
+                               ("train_gpt.py cannot be compiled by Python: " if hostile else "") + message,
+                               title="Training script parses", evidence=report.parse_errors,
+                               kind="code-unparseable" if hostile else None))
     for rule in CODE_RULES:
         hits = [f for f in report.findings if f.rule == rule]
         title = RULE_TEXT.get(rule, rule)

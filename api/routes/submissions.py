@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from api import crud, lifecycle
+from api import crud, lifecycle, quota
 from api.auth import Principal
 from api.db import get_sessionmaker
 from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
@@ -60,6 +60,16 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
     factory = get_sessionmaker(settings)
     with factory() as session:
         try:
+            art, code = upload.one("artifact"), upload.one("code")
+            key = crud.dedupe_key(art.blob.sha256, code.blob.sha256,  # type: ignore[union-attr]
+                                  crud.sha256_text(upload.config_canonical))
+            gone = [f.filename for f in upload.files if not store.exists(f.blob.sha256)]
+            if gone:  # swept as orphans while a very slow upload was still running
+                raise Problem("service-unavailable", f"stored parts of the upload vanished ({', '.join(gone[:3])}); "
+                              "send it again", headers={"Retry-After": "1"})
+            if crud.find_duplicate(session, submitter_id=principal.user_id, key=key) is None:
+                # The authoritative check: the user's row is locked until the insert commits.
+                quota.enforce(quota.status(session, settings, principal.user_id, lock=True))
             sub, created = crud.create_submission(session, settings=settings, principal=principal, upload=upload)
             session.commit()
         except IntegrityError:
@@ -81,7 +91,13 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
             upload.created.clear()
         needs_enqueue = sub.state == State.QUEUED.value and sub.enqueued_at is None
         view = crud.submission_view(session, sub)
+        view["quota"] = quota.status(session, settings, principal.user_id).to_dict()
     return view, created, needs_enqueue
+
+
+def _quota_now(settings: Settings, user_id: int) -> quota.QuotaStatus:
+    with get_sessionmaker(settings)() as session:
+        return quota.status(session, settings, user_id)
 
 
 @router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
@@ -89,6 +105,9 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
                         202: {"description": "accepted and queued"}})
 async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
                             store: StoreDep) -> JSONResponse:
+    # Refusals that need no body come first, so a refused client costs no bytes on disk.
+    quota.check_rate(request.app.state.upload_limiter, principal.user_id)
+    quota.enforce(await run_in_threadpool(_quota_now, settings, principal.user_id))
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -125,7 +144,17 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
             await run_in_threadpool(lifecycle.send, settings, view["id"], Queue.CHECKS.value)
         log.info("submission %s by %s (%s)", "created" if created else "deduplicated", principal.name, view["state"])
     view["duplicate"] = not created
-    return JSONResponse(view, status_code=202 if created else 200, headers={"Location": view["links"]["self"]})
+    q = view["quota"]
+    headers = {"Location": view["links"]["self"], "X-Quota-Limit": str(q["daily_limit"]),
+               "X-Quota-Remaining": str(q["remaining"]), "X-Quota-Reset": q["resets_at"]}
+    return JSONResponse(view, status_code=202 if created else 200, headers=headers)
+
+
+@router.get("/quota")
+def get_quota(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """The caller's daily quota (UTC day), what is left of it, and when it resets."""
+    q = quota.status(session, settings, principal.user_id)
+    return JSONResponse(q.to_dict(), headers=q.headers())
 
 
 @router.get("/submissions")

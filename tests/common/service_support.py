@@ -200,6 +200,12 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "GOLFCHECK_LOG_JSON": "1",
         "GOLFCHECK_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        # The abuse limits are tested on their own (tests/hardening); elsewhere they stay out of
+        # the way, and the public leaderboard is never served stale.
+        "GOLFCHECK_DAILY_QUOTA": "1000",
+        "GOLFCHECK_MAX_ACTIVE_PER_SUBMITTER": "1000",
+        "GOLFCHECK_UPLOAD_RATE_PER_MIN": "10000",
+        "GOLFCHECK_LEADERBOARD_CACHE_S": "0",
     })
     env.update(extra)
     return env
