@@ -72,6 +72,60 @@ class Env:
                     self._bind(self.consts, node.targets[0].id, node.value)
                 elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                     self._bind(self.consts, node.target.id, node.value)
+        self._function_locals(trees)
+
+    def _function_locals(self, trees: list[ast.Module]) -> None:
+        """Flags set inside a function: `ngram_enabled = bool(int(os.environ.get("NGRAM_ENABLED", "0")))`.
+
+        A name bound exactly once in the whole program (counting parameters, loop and `with`
+        targets, augmented and tuple assignments as bindings) by a plain assignment whose value
+        can be evaluated is as known as a module constant; every other local stays unknown.
+        """
+        single: dict[str, ast.AST] = {}
+        count: dict[str, int] = {}
+
+        def bind(name: str, value: ast.AST | None) -> None:
+            count[name] = count.get(name, 0) + 1
+            if value is not None:
+                single[name] = value
+
+        for tree in trees:
+            for fn in ast.walk(tree):
+                if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                    continue
+                a = fn.args
+                for arg in a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]:
+                    bind(arg.arg, None)
+                if isinstance(fn, ast.Lambda):
+                    continue
+                for n in ast.walk(fn):
+                    if n is fn:
+                        continue
+                    if isinstance(n, ast.Assign):
+                        if len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                            bind(n.targets[0].id, n.value)
+                        else:
+                            for t in n.targets:
+                                for m in ast.walk(t):
+                                    if isinstance(m, ast.Name):
+                                        bind(m.id, None)
+                    elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                        bind(n.target.id, n.value)
+                    elif isinstance(n, (ast.AugAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.NamedExpr)):
+                        for m in ast.walk(n.target):
+                            if isinstance(m, ast.Name):
+                                bind(m.id, None)
+                    elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+                        for m in ast.walk(n.optional_vars):
+                            if isinstance(m, ast.Name):
+                                bind(m.id, None)
+                    elif isinstance(n, (ast.Global, ast.Nonlocal)):
+                        for name in n.names:
+                            bind(name, None)
+                            bind(name, None)
+        for name, value in single.items():
+            if count.get(name) == 1 and name not in self.consts:
+                self._bind(self.consts, name, value)
 
     def _bind(self, table: dict, name: str, value: ast.AST) -> None:
         if name.lower() in self.overrides:

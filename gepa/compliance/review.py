@@ -46,7 +46,10 @@ WARNING_RULES = {"code.val-warmup", "code.opaque"}
 CODE_RULES = tuple(RULE_TEXT)
 
 _VAL = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|data|ids|seqs?|stream|np|arr|set|buf|docs?|files|loader|shards?)(_|$)|^val$|fineweb_val")
-_TGT = re.compile(r"^(tgt|tgts|target|targets|target_ids|y|ys|y_b|yb|y_batch|ybatch|labels?|gold|next_toks?|next_tokens?|true_toks?)$")
+# Target names, with the suffixes real scripts add for the same value in another form
+# (`tgt_np`, `target_ids`, `y_batch`, `labels_u64`).
+_TGT = re.compile(r"^(tgts?|targets?|y|ys|yb|ybatch|labels?|gold|next_toks?|next_tokens?|true_toks?)"
+                  r"(_(np|ids?|arr|array|t|tok|toks|tokens?|b|batch|flat|cpu|gpu|dev|u64|i64|int|long))*$")
 _ACC = re.compile(r"(loss|nll|logp|logprob|bits|xent)_?(sum|total|acc|accum|tot)|(sum|total|tot|running)_?(loss|nll|logp|logprob|bits|xent)")
 _EPOCH = re.compile(r"^_?(ep|epoch|epochs|ep_i|epoch_idx|pass_idx|pass_i|rep|sweep)$")
 _OPT = re.compile(r"opt")
@@ -226,10 +229,16 @@ class _Analysis:
 
     def _score_events(self, root) -> list[ast.AST]:
         out = []
+        # Names a backward() is run on are training losses: summing them for a log line
+        # (`epoch_loss_sum += loss.detach()`) is not scoring.
+        trained = set().union(*[_loss_names(c.func.value) for c in self._train_events(root)
+                                if isinstance(c.func, ast.Attribute) and c.func.attr == "backward"])
         for n in _local(root):
             if id(n) not in self.live:
                 continue
             if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACC.search((_name_of(n.target) or "").lower()):
+                if trained and any(isinstance(m, ast.Name) and m.id in trained for m in ast.walk(n.value)):
+                    continue
                 out.append(n)
             elif isinstance(n, ast.Call):
                 if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and _ACC.search((_name_of(n.func.value) or "").lower()):
@@ -475,6 +484,19 @@ class _Analysis:
                         text = " ".join(s.value for s in ast.walk(n) if isinstance(s, ast.Constant) and isinstance(s.value, str))
                         if _NET_CMD.search(text):
                             self.add("code.network", file, n.lineno, f"runs a shell command that downloads (`{_NET_CMD.search(text).group(0)}`).")
+
+
+def _loss_names(node: ast.AST) -> set[str]:
+    """Variables a backward() runs on: `loss`, `(loss * scale)`, `(per_doc * mask).sum()`; not `model(x)`."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.BinOp):
+        return _loss_names(node.left) | _loss_names(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _loss_names(node.operand)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _loss_names(node.func.value)
+    return set()
 
 
 def _assigned(st) -> list[str]:

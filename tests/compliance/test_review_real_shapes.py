@@ -1,0 +1,107 @@
+"""Regressions from running the static review over the real challenge scripts.
+
+Each sample is a short shape written for this test (no challenge code): it reproduces how a real
+script is laid out where the review first got it wrong. docs/compliance-validation.md lists the
+scripts and results.
+"""
+from gepa.compliance.review import scan_code, scan_sources
+
+# A switch read from the environment into a local inside main(), off by default; the eval it
+# guards mixes a hashed n-gram count whose key includes the target (`tgt_np`).
+LOCAL_FLAG_NGRAM = '''
+import os
+import numpy as np
+
+PRIMES = np.array([36313, 27191, 51647], dtype=np.uint64)
+
+
+def eval_cache(val_np, model_p):
+    table = np.zeros(1 << 16, dtype=np.uint32)
+    ctx_counts = np.zeros(1 << 16, dtype=np.uint32)
+    nll_sum = 0.0
+    for j in range(2, len(val_np)):
+        ctx_hash = np.uint64(val_np[j - 1]) * PRIMES[0]
+        tgt_np = np.uint64(val_np[j])
+        full_key = int((ctx_hash ^ (tgt_np * PRIMES[1])) & np.uint64(0xFFFF))
+        p = 0.8 * model_p[j] + 0.2 * table[full_key] / max(ctx_counts[int(ctx_hash) & 0xFFFF], 1)
+        nll_sum += -np.log(p)
+        table[full_key] += 1
+    return nll_sum
+
+
+def main():
+    val_np = np.load("fineweb_val_000000.npy")
+    model_p = np.full(len(val_np), 0.5)
+    cache_on = bool(int(os.environ.get("CACHE_ON", "0")))
+    if cache_on:
+        print(eval_cache(val_np, model_p))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_flag_local_to_main_keeps_the_guarded_eval_dead_by_default():
+    rep = scan_code(LOCAL_FLAG_NGRAM)
+    assert rep.verdict == "clean", [f.to_dict() for f in rep.findings]
+
+
+def test_flag_local_to_main_follows_the_logged_setting_and_suffixed_target_names():
+    rep = scan_sources({"train_gpt.py": LOCAL_FLAG_NGRAM}, settings=[{"cache_on": "1"}])
+    assert {f.rule for f in rep.findings} == {"code.target-in-key"}
+    assert "tgt_np" in LOCAL_FLAG_NGRAM.splitlines()[rep.findings[0].line - 1] or \
+        "full_key" in LOCAL_FLAG_NGRAM.splitlines()[rep.findings[0].line - 1]
+
+
+def test_local_assigned_twice_stays_unknown_so_both_branches_are_reviewed():
+    twice = LOCAL_FLAG_NGRAM.replace('    if cache_on:', '    if len(val_np) > 10:\n        cache_on = True\n    if cache_on:')
+    assert {f.rule for f in scan_code(twice).findings} == {"code.target-in-key"}
+
+
+# Pre-quantisation adaptation on validation tokens that logs its running training loss: the
+# `epoch_loss_sum +=` line is bookkeeping for the loss it just ran backward on, not a score.
+PREQUANT_WITH_LOSS_LOG = '''
+import torch
+
+
+def adapt_before_quant(model, val_tokens, epochs=3):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for epoch in range(epochs):
+        epoch_loss_sum = 0.0
+        for i in range(0, val_tokens.numel() - 1025, 1024):
+            seq = val_tokens[i:i + 1025].long()
+            loss = model(seq[:-1][None], seq[1:][None])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            epoch_loss_sum += loss.item()
+        print(epoch, epoch_loss_sum)
+
+
+def eval_val(model, val_tokens):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1025, 1024):
+            seq = val_tokens[i:i + 1025].long()
+            loss_sum += model(seq[:-1][None], seq[1:][None]).item()
+    return loss_sum
+
+
+def main():
+    model = torch.nn.Linear(2, 2)
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    adapt_before_quant(model, val_tokens)
+    torch.save(model.state_dict(), "final_model.pt")
+    print(eval_val(model, val_tokens))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_training_loss_log_inside_pre_quant_adaptation_is_not_a_score():
+    rep = scan_code(PREQUANT_WITH_LOSS_LOG)
+    assert [f.rule for f in rep.findings] == ["code.ttt-pre-eval"]
+    assert "adapt_before_quant(model" in PREQUANT_WITH_LOSS_LOG.splitlines()[rep.findings[0].line - 1]
