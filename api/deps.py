@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from typing import Annotated, Any, Iterator
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -65,3 +65,34 @@ def require_reviewer(principal: PrincipalDep) -> Principal:
 
 
 ReviewerDep = Annotated[Principal, Depends(require_reviewer)]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """JSON API routes refuse query parameters they do not define (422), so a misspelt `limt=5` is
+    an error, not silently the default, and the API does exactly what its OpenAPI document says."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        def walk(dep: Any) -> set[str]:
+            out = {p.alias for p in getattr(dep, "query_params", ())}
+            for sub in getattr(dep, "dependencies", ()):
+                out |= walk(sub)
+            return out
+
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            return
+        names = _QUERY_NAMES[id(route)] = frozenset(walk(dependant))
+    extra = sorted(set(request.query_params) - names)
+    if extra:
+        shown = ", ".join(repr(e[:40]) for e in extra[:5])
+        raise Problem("validation-error", f"unknown query parameter(s) {shown}; this route takes "
+                      f"{', '.join(sorted(names)) or 'none'}")
+
+
+StrictQuery = Depends(reject_unknown_query)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api import __doc__ as _api_doc
-from api import pages
+from api import openapi, pages
 from api.metrics import Metrics
 from api.problems import install_handlers
 from api.quota import RateLimiter
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.include_router(leaderboard.router)
     app.include_router(health.router)
     pages.install(app)  # HTML: public leaderboard/entry pages and the reviewer dashboard
+    openapi.install(app)  # every error response described (problem+json), bearer auth, success shapes
     return app
 
 

@@ -10,12 +10,13 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.db import get_engine
+from api.deps import StrictQuery
 from api.metrics import CONTENT_TYPE
 from api.problems import problem_response
 from api.queue import broker_reachable
 from api.settings import Settings
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[StrictQuery])
 
 
 @router.get("/healthz")

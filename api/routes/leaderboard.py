@@ -20,11 +20,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.crud import normalise_track
+from api.deps import StrictQuery
 from api.db import get_sessionmaker
 from api.leaderboard import build_leaderboard
 from api.settings import Settings
 
-router = APIRouter(prefix="/api/v1", tags=["leaderboard"])
+router = APIRouter(prefix="/api/v1", tags=["leaderboard"], dependencies=[StrictQuery])
 
 CACHE_CONTROL = "public, max-age=15, must-revalidate"
 MAX_CACHED_KEYS = 256  # the track is caller-chosen: bound what unknown tracks can make us remember

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import crud, lifecycle, quota
 from api.auth import Principal
 from api.db import get_sessionmaker
-from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep
+from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, StrictQuery
 from api.logsetup import bind
 from api.models import Blob, Queue, State, Submission
 from api.problems import Problem
@@ -23,7 +23,7 @@ from api.storage import BlobStore
 from api.uploads import ParsedUpload, UploadParser
 
 log = logging.getLogger("golfcheck.api")
-router = APIRouter(prefix="/api/v1", tags=["submissions"])
+router = APIRouter(prefix="/api/v1", tags=["submissions"], dependencies=[StrictQuery])
 
 _FILE = {"type": "string", "format": "binary"}
 UPLOAD_SCHEMA: dict[str, Any] = {
@@ -31,6 +31,7 @@ UPLOAD_SCHEMA: dict[str, Any] = {
         "required": True,
         "content": {"multipart/form-data": {"schema": {
             "type": "object",
+            "anyOf": [{"required": ["artifact", "code"]}, {"required": ["bundle"]}],
             "properties": {
                 "artifact": {**_FILE, "description": "the compressed model artifact (required unless bundle)"},
                 "code": {**_FILE, "description": "train_gpt.py (required unless bundle)"},
@@ -160,7 +161,7 @@ def get_quota(principal: PrincipalDep, session: SessionDep, settings: SettingsDe
 @router.get("/submissions")
 def list_submissions(principal: PrincipalDep, session: SessionDep,
                      state: State | None = None,
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> dict[str, Any]:
     q = select(Submission)
     if not principal.can_review:
         q = q.where(Submission.submitter_id == principal.user_id)
@@ -181,6 +182,6 @@ def get_submission(submission_id: str, principal: PrincipalDep, session: Session
 
 @router.get("/submissions/{submission_id}/chunks")
 def get_chunks(submission_id: str, principal: PrincipalDep, session: SessionDep,
-               attempt: int | None = Query(None, ge=1)) -> dict[str, Any]:
+               attempt: int | None = Query(None, ge=1, le=1_000_000)) -> dict[str, Any]:
     sub = _load_visible(session, principal, submission_id)
     return crud.chunk_view(session, sub, attempt)
