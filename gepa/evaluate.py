@@ -34,6 +34,10 @@ from gepa.windows import WindowPlan, assign_chunks, plan_windows, split_contiguo
 
 ChunkCallback = Callable[[ChunkRecord], None]
 
+# Token budget per scoring batch of the fast path (at least eval.batch_seqs windows).
+SCORE_BATCH_TOKENS_CPU = 8192
+SCORE_BATCH_TOKENS_CUDA = 262144
+
 
 class EvaluationCancelled(Exception):
     """Raised when `should_stop` asks the evaluation to end early."""
@@ -49,7 +53,7 @@ class _Ctx:
     rank: int = 0
     world: int = 1
     token_losses: list[tuple[Tensor, Tensor]] | None = None
-    score_batch_tokens: int = 65536
+    score_batch_tokens: int = 0  # set per device in evaluate_model
     buf: dict = field(default_factory=dict)
 
     def autocast(self):
@@ -89,9 +93,10 @@ def _score_batch_fast(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumula
     tgt_pos = pos[rows_d, cols_d] + 1
     y = ctx.tokens[tgt_pos]
     prev = x[rows_d, cols_d]
+    q_from = int(score_from.min())
     with ctx.autocast():
-        h = ctx.model.hidden(x)
-        logits = ctx.model.head(h[rows_d, cols_d])
+        h = ctx.model.hidden(x, q_from=q_from)
+        logits = ctx.model.head(h[rows_d, cols_d - q_from])
     nll = F.cross_entropy(logits.float(), y, reduction="none")
     acc.add(nll.double().sum(), rows.numel(), target_bytes(prev, y, ctx.luts).sum())
     if ctx.token_losses is not None:
@@ -222,7 +227,9 @@ def evaluate_model(model: GPT, tokens: Tensor, luts: ByteLUTs, cfg: EvalConfig, 
     dev = torch.device(device)
     rank, world = _world()
     ctx = _Ctx(model=model, tokens=tokens.to(dev, torch.int64), luts=luts.to(dev), device=dev, impl=impl,
-               rank=rank, world=world, token_losses=[] if collect_token_losses else None)
+               rank=rank, world=world, token_losses=[] if collect_token_losses else None,
+               # Big batches feed a GPU; on a CPU they only overflow the caches (measured in bench/).
+               score_batch_tokens=SCORE_BATCH_TOKENS_CUDA if dev.type == "cuda" else SCORE_BATCH_TOKENS_CPU)
     mode = cfg.eval.mode
     t0 = time.perf_counter()
     model.eval()

@@ -90,8 +90,11 @@ class Rotary(nn.Module):
         self._cache[key] = hit
         return hit
 
-    def forward(self, x: Tensor) -> Tensor:
-        cos, sin = self.cos_sin(x.size(-2), x.device)
+    def forward(self, x: Tensor, seq_len: int | None = None, offset: int = 0) -> Tensor:
+        """Rotate `x` whose positions are offset..offset+len-1 of a sequence of `seq_len`."""
+        cos, sin = self.cos_sin(seq_len or x.size(-2), x.device)
+        if offset or x.size(-2) != cos.size(-2):
+            cos, sin = cos[..., offset: offset + x.size(-2), :], sin[..., offset: offset + x.size(-2), :]
         cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         r = self.dims
         rot, rest = x[..., :r], x[..., r:]
@@ -114,27 +117,35 @@ class CausalSelfAttention(nn.Module):
         self.rotary = Rotary(rope_dims, cfg.rope_base, cfg.rope_train_seq_len)
         self.xsa = xsa
 
-    def forward(self, x: Tensor, v_embed: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
+        """Causal attention; with `q_from` > 0 only positions q_from.. produce outputs (they still
+        attend to every earlier position), which is all a scoring pass needs from the last block."""
         b, t, d = x.shape
         h, hkv, hd = self.num_heads, self.num_kv_heads, self.head_dim
-        q = self.c_q(x).view(b, t, h, hd).transpose(1, 2)
+        tq = t - q_from
+        q = self.c_q(x[:, q_from:] if q_from else x).view(b, tq, h, hd).transpose(1, 2)
         k = self.c_k(x).view(b, t, hkv, hd).transpose(1, 2)
         v = self.c_v(x).view(b, t, hkv, hd)
         if v_embed is not None:
             v = v + v_embed.view(b, t, hkv, hd)
         v = v.transpose(1, 2)
         q, k = rms_norm(q), rms_norm(k)
-        q, k = self.rotary(q), self.rotary(k)
+        q, k = self.rotary(q, seq_len=t, offset=q_from), self.rotary(k)
         q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=hkv != h)
-        y = y.transpose(1, 2)  # (b, t, h, hd)
+        if q_from:
+            keys = torch.arange(t, device=x.device)
+            mask = keys[None, :] <= keys[q_from:, None]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=hkv != h)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=hkv != h)
+        y = y.transpose(1, 2)  # (b, tq, h, hd)
         if self.xsa:
             # Remove from each head output its component along the position's own value vector.
-            yg = y.reshape(b, t, hkv, h // hkv, hd)
-            vn = F.normalize(v.transpose(1, 2), dim=-1).unsqueeze(-2)  # (b, t, hkv, 1, hd)
+            yg = y.reshape(b, tq, hkv, h // hkv, hd)
+            vn = F.normalize(v[:, :, q_from:].transpose(1, 2), dim=-1).unsqueeze(-2)  # (b, tq, hkv, 1, hd)
             yg = yg - (yg * vn).sum(dim=-1, keepdim=True) * vn
-            y = yg.reshape(b, t, h, hd)
-        return self.proj(y.reshape(b, t, d))
+            y = yg.reshape(b, tq, h, hd)
+        return self.proj(y.reshape(b, tq, d))
 
 
 class MLP(nn.Module):
@@ -163,10 +174,13 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
 
-    def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x) * self.ln_scale, v_embed)
+        attn = self.attn(rms_norm(x) * self.ln_scale, v_embed, q_from)
+        if q_from:
+            x = x[:, q_from:]
+        x = x + self.attn_scale.to(x.dtype) * attn
         x = x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
         return x
 
@@ -279,8 +293,11 @@ class GPT(nn.Module):
         return self
 
     # -- forward --
-    def hidden(self, ids: Tensor) -> Tensor:
-        """Final-normed hidden states (B, T, d) before the head."""
+    def hidden(self, ids: Tensor, q_from: int = 0) -> Tensor:
+        """Final-normed hidden states (B, T - q_from, d) before the head.
+
+        Positions before `q_from` still serve as context, but the last block computes outputs only
+        from `q_from` on: scoring needs no more, and it saves most of that block's work."""
         x = self.tok_emb(ids)
         if self.bigram_emb is not None:
             x = x + self.bigram_emb(ids)
@@ -305,7 +322,8 @@ class GPT(nn.Module):
                 skip = skips.pop()
                 g = torch.sigmoid(self.skip_gates[i].to(x.dtype))
                 x = g * x + (1 - g) * (self.skip_weights[i].to(x.dtype) * skip)
-            x = self.blocks[bi](x, x0, v_embed(bi))
+            last = bi == len(self.blocks) - 1
+            x = self.blocks[bi](x, x0, v_embed(bi), q_from if last else 0)
         return rms_norm(x)
 
     def head(self, h: Tensor) -> Tensor:

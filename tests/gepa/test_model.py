@@ -77,3 +77,14 @@ def test_rope_base_rescales_only_past_train_length(make_config):
     plain = torch.cos(torch.arange(32.0)[:, None] * rot.inv_freq[None, :])
     assert torch.allclose(cos_short[0, 0], plain)
     assert not torch.allclose(cos_long[0, 0, :32], plain)
+
+
+def test_last_block_query_pruning_matches_full_hidden(tiny_model_factory):
+    model = tiny_model_factory()
+    ids = torch.randint(0, 1024, (3, 64))
+    with torch.no_grad():
+        full = model.hidden(ids)
+        for q_from in (1, 17, 48, 63):
+            part = model.hidden(ids, q_from=q_from)
+            assert part.shape == (3, 64 - q_from, 64)
+            assert torch.allclose(part, full[:, q_from:], atol=1e-5, rtol=1e-5)
