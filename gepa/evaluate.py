@@ -407,11 +407,17 @@ def limit_tokens(tokens: Tensor, seq_len: int, max_tokens: int | None) -> Tensor
 
 
 def count_chunks(cfg: EvalConfig, val_glob: str, max_tokens: int | None = None) -> int:
-    """How many per-chunk records an evaluation will emit (for progress bars and ETAs)."""
+    """How many per-chunk records an evaluation will emit (for progress bars and ETAs), from the
+    shard headers alone."""
+    import glob
+
     from gepa import shards
 
-    tokens = limit_tokens(shards.load_validation_tokens(val_glob, cfg.eval.seq_len), cfg.eval.seq_len, max_tokens)
-    return chunk_count(cfg, tokens.numel() - 1)
+    n = sum(shards.shard_token_count(f) for f in sorted(glob.glob(val_glob)))
+    total = ((n - 1) // cfg.eval.seq_len) * cfg.eval.seq_len if n > 1 else 0
+    if max_tokens is not None and max_tokens < total:
+        total = (max_tokens // cfg.eval.seq_len) * cfg.eval.seq_len
+    return chunk_count(cfg, total)
 
 
 def chunk_count(cfg: EvalConfig, total: int) -> int:

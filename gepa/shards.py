@@ -33,25 +33,40 @@ BUNDLED_VAL_GLOB = str(ASSETS_DIR / "fineweb_val_*.bin")
 BUNDLED_SAMPLE_JSONL = ASSETS_DIR / "fineweb_val_sample_200docs.jsonl"
 
 
+def _check_header(path: Path, f, size: int) -> int:
+    header = np.frombuffer(f.read(HEADER_BYTES), dtype="<i4")
+    if header.size != HEADER_INTS:
+        raise DataError(f"shard {path.name} is {size} bytes, shorter than the "
+                        f"{HEADER_BYTES}-byte header")
+    if int(header[0]) != MAGIC:
+        raise DataError(f"shard {path.name} has magic {int(header[0])}, expected {MAGIC}; "
+                        "not a challenge token shard")
+    if int(header[1]) != VERSION:
+        raise DataError(f"shard {path.name} has version {int(header[1])}, expected {VERSION}")
+    n = int(header[2])
+    if n < 0 or size != HEADER_BYTES + 2 * n:
+        raise DataError(f"shard {path.name} is {size} bytes but its header says {n} tokens "
+                        f"({HEADER_BYTES + 2 * n} bytes); the file is truncated or padded")
+    return n
+
+
+def shard_token_count(path: str | Path) -> int:
+    """Tokens in a shard, from its (checked) header alone."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return _check_header(path, f, path.stat().st_size)
+    except OSError as e:
+        raise DataError(f"cannot read shard {path}: {e.strerror or e}") from None
+
+
 def read_shard(path: str | Path) -> np.ndarray:
     """Return the shard's tokens as a uint16 array, after checking header and size."""
     path = Path(path)
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
-            header = np.frombuffer(f.read(HEADER_BYTES), dtype="<i4")
-            if header.size != HEADER_INTS:
-                raise DataError(f"shard {path.name} is {size} bytes, shorter than the "
-                                f"{HEADER_BYTES}-byte header")
-            if int(header[0]) != MAGIC:
-                raise DataError(f"shard {path.name} has magic {int(header[0])}, expected {MAGIC}; "
-                                "not a challenge token shard")
-            if int(header[1]) != VERSION:
-                raise DataError(f"shard {path.name} has version {int(header[1])}, expected {VERSION}")
-            n = int(header[2])
-            if n < 0 or size != HEADER_BYTES + 2 * n:
-                raise DataError(f"shard {path.name} is {size} bytes but its header says {n} tokens "
-                                f"({HEADER_BYTES + 2 * n} bytes); the file is truncated or padded")
+            n = _check_header(path, f, size)
             tokens = np.frombuffer(f.read(2 * n), dtype="<u2")
     except OSError as e:
         raise DataError(f"cannot read shard {path}: {e.strerror or e}") from None

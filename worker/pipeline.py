@@ -11,7 +11,6 @@ write with the claimed attempt number. Errors are sorted by whose fault they are
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import socket
@@ -90,24 +89,10 @@ def val_inputs(settings: Settings) -> tuple[str, str]:
 
 def estimate_chunks(cfg: Any, val_glob: str, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
-    if cfg.eval.mode not in ("sliding", "ttt"):
-        return None
     try:
-        import numpy as np
+        from gepa.evaluate import count_chunks
 
-        from gepa.windows import assign_chunks, plan_windows
-
-        n = 0
-        for f in sorted(glob.glob(val_glob)):
-            with open(f, "rb") as fh:
-                n += int(np.frombuffer(fh.read(12), dtype="<i4")[2])
-        if max_tokens:
-            n = min(n, max_tokens + 1)
-        total = ((n - 1) // cfg.eval.seq_len) * cfg.eval.seq_len
-        plan = plan_windows(total, cfg.eval.seq_len, cfg.eval.stride, keep_first=cfg.eval.mode == "ttt",
-                            tail=cfg.eval.tail)
-        num_chunks, _ = assign_chunks(plan, cfg.ttt.chunk_tokens)
-        return int(num_chunks)
+        return count_chunks(cfg, val_glob, max_tokens) or None
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; never fail the stage over it
         log.info("could not estimate chunk count: %s", exc)
         return None
