@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gepa.compliance.reach import Env, FuncInfo, Program, dotted, reach
+from gepa.compliance.reach import Env, FuncInfo, Program, dotted, own_nodes, reach, walk
 from gepa.compliance.wrapper import unwrap
 
 RULE_TEXT = {
@@ -99,16 +99,7 @@ class ScanReport:
                 "files": self.files, "decoded_wrappers": self.layers, "parse_errors": self.parse_errors}
 
 
-def _local(node: ast.AST):
-    """Walk a subtree without entering nested function/class/lambda bodies."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        for child in ast.iter_child_nodes(n):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            stack.append(child)
+_local = own_nodes  # nodes of a subtree without nested function/class bodies (cached per node)
 
 
 def _name_of(node: ast.AST) -> str | None:
@@ -264,6 +255,9 @@ class _Analysis:
     @staticmethod
     def _top_loops(fn) -> dict[int, int | None]:
         """Map node id -> id of the outermost loop of the function containing it (None outside loops)."""
+        cached = getattr(fn, "_gc_top_loops", None)
+        if cached is not None:
+            return cached
         out: dict[int, int | None] = {}
 
         def visit(node, loop):
@@ -274,6 +268,7 @@ class _Analysis:
                 out[id(child)] = l2
                 visit(child, l2)
         visit(fn, None)
+        fn._gc_top_loops = out
         return out
 
     def _callers(self) -> dict[str, list[FuncInfo | None]]:
@@ -448,7 +443,7 @@ class _Analysis:
     def _train_on_val_files(self):
         roots = [(file, tree, self.r.module_live) for file, tree in self.program.modules]
         roots += [(f.file, f.node, self.live) for f in self.r.reached]
-        for cls in (n for _, t in self.program.modules for n in ast.walk(t) if isinstance(n, ast.ClassDef)):
+        for cls in (n for _, t in self.program.modules for n in walk(t) if isinstance(n, ast.ClassDef)):
             roots.append((self.program.modules[0][0], cls, None))
         for file, root, live in roots:
             for n in _local(root):
@@ -463,7 +458,7 @@ class _Analysis:
 
     def _network(self):
         for file, tree in self.program.modules:
-            for n in ast.walk(tree):
+            for n in walk(tree):
                 if not (id(n) in self.live or id(n) in self.r.module_live):
                     continue
                 mods = []
@@ -576,7 +571,7 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
         if un.opaque_line is not None:
             report.findings.append(Finding("code.opaque", un.opaque_line, f"{un.opaque_reason}. {RULE_TEXT['code.opaque']}", name))
         try:
-            tree = ast.parse(un.source, filename=name)
+            tree = un.tree if un.tree is not None else ast.parse(un.source, filename=name)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             report.parse_errors[name] = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})"
             continue
@@ -595,8 +590,14 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
         if key not in keys:
             keys.add(key)
             distinct.append(dict(key))
+    analysed: list[tuple[dict, dict]] = []
     for overrides in [None] + distinct:
         env = Env(trees, overrides)
+        # A logged configuration that only restates the defaults decides every condition the
+        # same way: the analysis would repeat itself exactly.
+        if (env.consts, env.attrs) in analysed:
+            continue
+        analysed.append((env.consts, env.attrs))
         for fnd in _Analysis(program, env, {entry} | {m for m, _ in modules if m != entry}).run():
             if fnd not in seen:
                 seen.add(fnd)
@@ -624,7 +625,8 @@ def folder_sources(folder: Path, entry: str = "train_gpt.py") -> dict[str, str]:
             continue
         out[name] = text
         try:
-            tree = ast.parse(unwrap(text).source)
+            un = unwrap(text)
+            tree = un.tree if un.tree is not None else ast.parse(un.source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for mod in _local_imports(tree):

@@ -13,11 +13,14 @@ from __future__ import annotations
 import ast
 import base64
 import bz2
+import functools
 import lzma
+import re
 import zlib
 from dataclasses import dataclass
 
 from gepa.compliance import policy
+from gepa.compliance.reach import walk
 
 
 class Opaque(Exception):
@@ -36,6 +39,7 @@ class Unwrapped:
     layers: list[Layer]
     opaque_line: int | None = None  # an exec whose argument could not be decoded
     opaque_reason: str | None = None
+    tree: ast.Module | None = None  # `source` parsed, when that was already done (saves a parse)
 
 
 _LZMA_CONSTS = {n: getattr(lzma, n) for n in dir(lzma) if n.startswith(("FORMAT_", "FILTER_", "PRESET_", "CHECK_", "MF_", "MODE_"))}
@@ -193,9 +197,14 @@ class _Eval:
         raise Opaque(f"call to {name or 'an expression'} is not a known decoder")
 
 
-def _exec_calls(tree: ast.Module) -> list[ast.Call]:
+_EXEC_TEXT = re.compile(r"\b(exec|eval)\s*\(")
+
+
+def _exec_calls(tree: ast.Module, text: str | None = None) -> list[ast.Call]:
+    if text is not None and not _EXEC_TEXT.search(text):
+        return []  # no call can exist without the word in the source
     calls = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval"):
             calls.append(node)
     return calls
@@ -213,6 +222,17 @@ def _as_text(value) -> str:
 
 
 def unwrap(source: str) -> Unwrapped:
+    """See `_unwrap`; the last few results are kept so that collecting a folder's sources and
+    reviewing them parse each file once."""
+    return _unwrap_cached(source)
+
+
+@functools.lru_cache(maxsize=8)
+def _unwrap_cached(source: str) -> Unwrapped:
+    return _unwrap(source)
+
+
+def _unwrap(source: str) -> Unwrapped:
     """Peel wrapper layers off `source`; a file that is not a wrapper comes back unchanged.
 
     A module counts as a wrapper when it is small in statements and an `exec` decodes to
@@ -221,12 +241,14 @@ def unwrap(source: str) -> Unwrapped:
     """
     layers: list[Layer] = []
     current = source
+    tree = None
     for _ in range(policy.MAX_WRAPPER_DEPTH):
         try:
             tree = ast.parse(current)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
             break
-        calls = _exec_calls(tree)
+        calls = _exec_calls(tree, current)
         if not calls:
             break
         decoded = None
@@ -246,5 +268,6 @@ def unwrap(source: str) -> Unwrapped:
         if decoded is None:
             break
         current = decoded[0]
+        tree = None
         layers.append(decoded[1])
-    return Unwrapped(current, layers)
+    return Unwrapped(current, layers, tree=tree)
