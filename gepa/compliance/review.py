@@ -220,15 +220,19 @@ class _Analysis:
 
     def _score_events(self, root) -> list[ast.AST]:
         out = []
-        # Names a backward() is run on are training losses: summing them for a log line
-        # (`epoch_loss_sum += loss.detach()`) is not scoring.
-        trained = set().union(*[_loss_names(c.func.value) for c in self._train_events(root)
-                                if isinstance(c.func, ast.Attribute) and c.func.attr == "backward"])
+        # A loss summed *after* its own backward() is bookkeeping for a training step
+        # (`loss.backward(); opt.step(); epoch_loss_sum += loss.detach()`), not a score; a
+        # score taken before the update (`loss_sum += ptl.sum(); ptl.mean().backward()`) is.
+        trained: dict[str, int] = {}
+        for c in self._train_events(root):
+            if isinstance(c.func, ast.Attribute) and c.func.attr == "backward":
+                for name in _loss_names(c.func.value):
+                    trained[name] = min(trained.get(name, c.lineno), c.lineno)
         for n in _local(root):
             if id(n) not in self.live:
                 continue
             if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACC.search((_name_of(n.target) or "").lower()):
-                if trained and any(isinstance(m, ast.Name) and m.id in trained for m in ast.walk(n.value)):
+                if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue
                 out.append(n)
             elif isinstance(n, ast.Call):
@@ -348,22 +352,16 @@ class _Analysis:
         if not s_idx or not t_idx:
             return
         fs, ft = s_idx[0], t_idx[0]
+        if fs < ft:
+            # Something is scored first at this level (e.g. short documents without adaptation);
+            # statements further down that both score and update still need their own order checked.
+            for i in sorted(set(s_idx) & set(t_idx)):
+                if self._descend(stmts[i], f, train_ids, score_ids, facts, loop_vars):
+                    return
         if fs == ft:
             st = stmts[fs]
-            lv = list(loop_vars)
-            if isinstance(st, (ast.For, ast.AsyncFor)):
-                tname = _name_of(st.target) or ""
-                if _EPOCH.match(tname) or "epoch" in ast.unparse(st.iter).lower():
-                    self.add("code.rescore", f.file, st.lineno,
-                             f"`{f.name}` scores validation tokens inside the epoch loop `for {tname} ...`, so each target is scored once per epoch.")
-                    return
-                lv.append(tname)
-            for part in ("body", "orelse", "finalbody"):
-                sub = getattr(st, part, None)
-                if isinstance(sub, list) and sub:
-                    self._order(sub, f, train_ids, score_ids, facts, lv)
-            for h in getattr(st, "handlers", []) or []:
-                self._order(h.body, f, train_ids, score_ids, facts, lv)
+            if self._descend(st, f, train_ids, score_ids, facts, loop_vars):
+                return
             later = [i for i in s_idx if i > fs and self._score_time(stmts, i) > fs]
             if later and isinstance(st, (ast.For, ast.While, ast.AsyncFor)):
                 self.add("code.rescore", f.file, stmts[later[0]].lineno,
@@ -387,6 +385,24 @@ class _Analysis:
         if later:
             self.add("code.rescore", f.file, stmts[later[0]].lineno,
                      f"`{f.name}` scores at line {stmts[fs].lineno}, updates at line {stmts[ft].lineno}, then scores again at line {stmts[later[0]].lineno}.")
+
+    def _descend(self, st, f, train_ids, score_ids, facts, loop_vars) -> bool:
+        """Check a statement that both scores and updates; True when it was reported whole."""
+        lv = list(loop_vars)
+        if isinstance(st, (ast.For, ast.AsyncFor)):
+            tname = _name_of(st.target) or ""
+            if _EPOCH.match(tname) or "epoch" in ast.unparse(st.iter).lower():
+                self.add("code.rescore", f.file, st.lineno,
+                         f"`{f.name}` scores validation tokens inside the epoch loop `for {tname} ...`, so each target is scored once per epoch.")
+                return True
+            lv.append(tname)
+        for part in ("body", "orelse", "finalbody"):
+            sub = getattr(st, part, None)
+            if isinstance(sub, list) and sub:
+                self._order(sub, f, train_ids, score_ids, facts, lv)
+        for h in getattr(st, "handlers", []) or []:
+            self._order(h.body, f, train_ids, score_ids, facts, lv)
+        return False
 
     @staticmethod
     def _previous_chunk(st, loop_vars) -> bool:

@@ -105,3 +105,47 @@ def test_training_loss_log_inside_pre_quant_adaptation_is_not_a_score():
     rep = scan_code(PREQUANT_WITH_LOSS_LOG)
     assert [f.rule for f in rep.findings] == ["code.ttt-pre-eval"]
     assert "adapt_before_quant(model" in PREQUANT_WITH_LOSS_LOG.splitlines()[rep.findings[0].line - 1]
+
+
+# Short documents are scored first without adaptation; longer ones then go through an adaptation
+# loop. The review used to stop at the first scoring statement and never look inside the loop.
+SHORT_DOCS_THEN_EPOCHS = '''
+import torch
+
+
+def eval_docs(model, opt, val_tokens, docs, epochs=3):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for start, n in docs:
+            if n < 64:
+                seq = val_tokens[start:start + n].long()
+                loss_sum += model(seq[:-1][None], seq[1:][None]).item()
+    for start, n in docs:
+        for epoch in range(epochs):
+            for c in range(0, n - 1, 32):
+                seq = val_tokens[start + c:start + c + 33].long()
+                per_tok = model(seq[:-1][None], seq[1:][None])
+                if epoch == epochs - 1:
+                    loss_sum += per_tok.sum().item()
+                opt.zero_grad()
+                per_tok.mean().backward()
+                opt.step()
+    return loss_sum
+
+
+if __name__ == "__main__":
+    print(eval_docs(torch.nn.Linear(2, 2), None, torch.load("fineweb_val_000000.bin"), []))
+'''
+
+
+def test_epoch_loop_after_an_unadapted_scoring_pass_is_still_checked():
+    rep = scan_code(SHORT_DOCS_THEN_EPOCHS)
+    assert [f.rule for f in rep.findings] == ["code.rescore"]
+    assert "for epoch" in SHORT_DOCS_THEN_EPOCHS.splitlines()[rep.findings[0].line - 1]
+
+
+def test_single_pass_score_first_after_an_unadapted_pass_stays_clean():
+    single = SHORT_DOCS_THEN_EPOCHS.replace("        for epoch in range(epochs):\n", "        for _once in [0]:\n") \
+        .replace("                if epoch == epochs - 1:\n                    loss_sum", "                if True:\n                    loss_sum")
+    rep = scan_code(single)
+    assert rep.verdict == "clean", [f.to_dict() for f in rep.findings]
