@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, own_nodes, reach, walk
+from gepa.compliance import pysyntax
 from gepa.compliance.wrapper import unwrap
 
 RULE_TEXT = {
@@ -587,7 +588,7 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
         if un.opaque_line is not None:
             report.findings.append(Finding("code.opaque", un.opaque_line, f"{un.opaque_reason}. {RULE_TEXT['code.opaque']}", name))
         try:
-            tree = un.tree if un.tree is not None else ast.parse(un.source, filename=name)
+            tree = un.tree if un.tree is not None else pysyntax.parse(un.source, filename=name)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             report.parse_errors[name] = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})"
             continue
@@ -642,7 +643,7 @@ def folder_sources(folder: Path, entry: str = "train_gpt.py") -> dict[str, str]:
         out[name] = text
         try:
             un = unwrap(text)
-            tree = un.tree if un.tree is not None else ast.parse(un.source)
+            tree = un.tree if un.tree is not None else pysyntax.parse(un.source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for mod in _local_imports(tree):

@@ -19,7 +19,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from gepa.compliance import policy
+from gepa.compliance import policy, pysyntax
 from gepa.compliance.reach import walk
 
 
@@ -244,7 +244,7 @@ def _unwrap(source: str) -> Unwrapped:
     tree = None
     for _ in range(policy.MAX_WRAPPER_DEPTH):
         try:
-            tree = ast.parse(current)
+            tree = pysyntax.parse(current)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
             break
@@ -258,7 +258,7 @@ def _unwrap(source: str) -> Unwrapped:
             ev = _Eval(tree)
             try:
                 value = _as_text(ev.ev(call.args[0]))
-                ast.parse(value)  # must be Python to count as the wrapped program
+                pysyntax.parse(value)  # must be Python to count as the wrapped program
             except (Opaque, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
                 if len(tree.body) <= 12:  # a wrapper we failed to open: say so
                     return Unwrapped(current, layers, opaque_line=call.lineno, opaque_reason=str(exc))

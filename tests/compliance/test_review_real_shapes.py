@@ -149,3 +149,68 @@ def test_single_pass_score_first_after_an_unadapted_pass_stays_clean():
         .replace("                if epoch == epochs - 1:\n                    loss_sum", "                if True:\n                    loss_sum")
     rep = scan_code(single)
     assert rep.verdict == "clean", [f.to_dict() for f in rep.findings]
+
+
+# Python 3.12 (PEP 701) f-strings reuse the outer quote inside a replacement field. Records were
+# run on 3.12; the review runs on 3.11, where such a script (or the payload inside a
+# self-extracting wrapper) used to be a parse error / an opaque warning, i.e. never reviewed.
+PEP701_PRE_EVAL = '''
+import torch
+
+
+def log_cats(cats):
+    for k in sorted(cats):
+        print(f"  {k}: {", ".join(sorted(cats[k]))}")
+
+
+def ttt_adapt(model, val_tokens):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    for i in range(0, val_tokens.numel() - 1025, 1024):
+        seq = val_tokens[i:i + 1025].long()
+        model(seq[:-1][None], seq[1:][None]).backward()
+        opt.step()
+
+
+def eval_val(model, val_tokens):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1025, 1024):
+            seq = val_tokens[i:i + 1025].long()
+            loss_sum += model(seq[:-1][None], seq[1:][None]).item()
+    return loss_sum
+
+
+if __name__ == "__main__":
+    m, v = torch.nn.Linear(2, 2), torch.load("fineweb_val_000000.bin")
+    log_cats({"a": {"x", "y"}})
+    ttt_adapt(m, v)
+    print(f"{"val"}: {eval_val(m, v)}")
+'''
+
+
+def test_python312_fstrings_are_reviewed_not_rejected():
+    from gepa.compliance.pysyntax import downgrade_fstrings, parse
+
+    rep = scan_code(PEP701_PRE_EVAL)
+    assert not rep.parse_errors
+    assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
+    assert "ttt_adapt(m, v)" in PEP701_PRE_EVAL.splitlines()[rep.findings[0].line - 1]
+    fixed = downgrade_fstrings(PEP701_PRE_EVAL)
+    assert len(fixed.splitlines()) == len(PEP701_PRE_EVAL.splitlines())
+    parse(PEP701_PRE_EVAL)
+    plain = "x = f'{a!r:>{w}}' + 'b' # f\"{\"\"}\"\n"
+    assert downgrade_fstrings(plain) == plain
+
+
+def test_python312_payload_inside_a_wrapper_is_decoded():
+    rep = scan_code(_wrap(PEP701_PRE_EVAL))
+    assert rep.layers and "code.opaque" not in {f.rule for f in rep.findings}
+    assert rep.verdict == "flagged"
+
+
+def _wrap(src: str) -> str:
+    import base64
+    import lzma
+    raw = lzma.compress(src.encode(), format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+    return ('import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("%s"),format=L.FORMAT_RAW,'
+            'filters=[{"id":L.FILTER_LZMA2}]))\n' % base64.b85encode(raw).decode())
