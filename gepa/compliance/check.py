@@ -20,7 +20,8 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
     sources = folder_sources(record.folder) if record.code_path else {}
     # Reachability is also evaluated under each logged configuration (the runs that made the score).
     settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
-    scan = scan_sources(sources, settings=settings) if sources else None
+    printed = {m.label for lg in record.result_logs() for m in lg.metrics}  # what the runs printed
+    scan = scan_sources(sources, settings=settings, printed=printed) if sources else None
     return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art,
                        config_path=Path(config) if config is not None else None,
                        measured=measured, current_best=current_best)

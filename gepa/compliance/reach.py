@@ -94,8 +94,12 @@ def _parse_logged(value: str):
 class Env:
     """Values of hyperparameters and module constants under defaults plus overrides."""
 
-    def __init__(self, trees: list[ast.Module], overrides: dict[str, str] | None = None):
+    def __init__(self, trees: list[ast.Module], overrides: dict[str, str] | None = None,
+                 evidenced: set[int] | None = None):
         self.overrides = {k.lower(): v for k, v in (overrides or {}).items()}
+        # `if` statements whose body printed a line the run's log contains: they ran, whatever
+        # the defaults say (old logs do not dump their hyperparameters).
+        self.evidenced = evidenced or set()
         self.attrs: dict[str, object] = {}
         self.consts: dict[str, object] = {}
         for tree in trees:
@@ -276,6 +280,32 @@ def _single_local_bindings(trees: list[ast.Module]) -> dict[str, ast.AST]:
     return out
 
 
+def evidenced_branches(trees: list[ast.Module], printed: set[str]) -> set[int]:
+    """Ids of `if` statements whose body holds a string that starts with a label the log printed
+    (`log0(f"legal_ttt_exact val_loss:...")` and a log line `legal_ttt_exact val_loss:...`)."""
+    labels = {p.strip() for p in printed if len(p.strip()) >= 6 and any(ch.isalpha() for ch in p)}
+    if not labels:
+        return set()
+    out: set[int] = set()
+    for tree in trees:
+        for node in walk(tree):
+            if not isinstance(node, ast.If):
+                continue
+            for st in node.body:
+                for n in walk(st):
+                    text = None
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                        text = n.value
+                    elif isinstance(n, ast.JoinedStr) and n.values and isinstance(n.values[0], ast.Constant):
+                        text = str(n.values[0].value)
+                    if text and any(text.startswith(lb) and text[len(lb):len(lb) + 1] in (" ", ":", "") for lb in labels):
+                        out.add(id(node))
+                        break
+                if id(node) in out:
+                    break
+    return out
+
+
 @dataclass
 class FuncInfo:
     name: str
@@ -327,6 +357,8 @@ def live_nodes(stmts: list[ast.stmt], env: Env, out: set[int]) -> None:
         if isinstance(st, (ast.If, ast.While)):
             out.update(id(n) for n in walk(st.test))
             t = env.truth(st.test)
+            if t is False and id(st) in env.evidenced:
+                t = None
             if t is not False:
                 live_nodes(st.body, env, out)
             if t is not True or isinstance(st, ast.While):

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gepa.compliance.reach import Env, FuncInfo, Program, dotted, own_nodes, reach, walk
+from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
 from gepa.compliance.wrapper import unwrap
 
@@ -573,11 +573,14 @@ def _local_imports(tree: ast.Module) -> set[str]:
 
 
 def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
-                 settings: list[dict[str, str]] | None = None) -> ScanReport:
+                 settings: list[dict[str, str]] | None = None,
+                 printed: set[str] | None = None) -> ScanReport:
     """Review `sources` (file name -> text); `entry` is the script that runs.
 
     Each source is unwrapped first. Findings are the union over the defaults and each logged
     configuration in `settings` (a finding only needs one configuration to be reachable).
+    `printed` holds the metric labels the run's logs contain (`legal_ttt_exact`): a branch that
+    prints one of them ran, even where the logged settings do not say so.
     """
     report = ScanReport()
     modules: list[tuple[str, ast.Module]] = []
@@ -607,9 +610,10 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
         if key not in keys:
             keys.add(key)
             distinct.append(dict(key))
+    evidenced = evidenced_branches(trees, printed) if printed else set()
     analysed: list[tuple[dict, dict]] = []
     for overrides in [None] + distinct:
-        env = Env(trees, overrides)
+        env = Env(trees, overrides, evidenced)
         # A logged configuration that only restates the defaults decides every condition the
         # same way: the analysis would repeat itself exactly.
         if (env.consts, env.attrs) in analysed:

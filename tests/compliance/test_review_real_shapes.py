@@ -214,3 +214,46 @@ def _wrap(src: str) -> str:
     raw = lzma.compress(src.encode(), format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
     return ('import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("%s"),format=L.FORMAT_RAW,'
             'filters=[{"id":L.FILTER_LZMA2}]))\n' % base64.b85encode(raw).decode())
+
+
+# Older records do not dump their hyperparameters into the log, so an eval path behind a flag
+# that is off by default looked dead even though the log shows it ran (`legal_ttt_exact ...`).
+FLAG_OFF_BUT_LOGGED = '''
+import os
+import torch
+
+
+class Hyperparameters:
+    ttt_enabled = bool(int(os.environ.get("TTT_ENABLED", "0")))
+
+
+def eval_adapt(model, opt, val_tokens):
+    loss_sum = 0.0
+    for i in range(0, val_tokens.numel() - 1025, 1024):
+        seq = val_tokens[i:i + 1025].long()
+        model(seq[:-1][None], seq[1:][None]).backward()
+        opt.step()
+        with torch.no_grad():
+            loss_sum += model(seq[:-1][None], seq[1:][None]).item()
+    return loss_sum
+
+
+def main():
+    args = Hyperparameters()
+    m, v = torch.nn.Linear(2, 2), torch.load("fineweb_val_000000.bin")
+    if args.ttt_enabled:
+        loss = eval_adapt(m, torch.optim.SGD(m.parameters(), lr=0.1), v)
+        print(f"adapted_exact val_loss:{loss:.8f} val_bpb:{loss:.8f}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_branch_whose_output_is_in_the_log_is_reviewed():
+    assert scan_sources({"train_gpt.py": FLAG_OFF_BUT_LOGGED}).verdict == "clean"
+    rep = scan_sources({"train_gpt.py": FLAG_OFF_BUT_LOGGED}, printed={"adapted_exact"})
+    assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
+    # A label that the code never prints (or a bare step counter) changes nothing.
+    assert scan_sources({"train_gpt.py": FLAG_OFF_BUT_LOGGED}, printed={"other_metric", "100/2000"}).verdict == "clean"
