@@ -88,3 +88,19 @@ def test_last_block_query_pruning_matches_full_hidden(tiny_model_factory):
             part = model.hidden(ids, q_from=q_from)
             assert part.shape == (3, 64 - q_from, 64)
             assert torch.allclose(part, full[:, q_from:], atol=1e-5, rtol=1e-5)
+
+
+def test_seed_size_artifact_round_trips_into_the_model():
+    """The full-size seed configuration: reference quantizer → container → safe reader → strict load."""
+    from gepa import codec
+
+    torch.manual_seed(0)
+    model = GPT(config.DEFAULT.model).reference_dtypes()
+    blob = codec.serialize(codec.quantize_state_dict(model.state_dict()), compression="zlib")
+    state = codec.load_state_dict(blob, expected=expected_state(config.DEFAULT.model))
+    loaded = build_model(config.DEFAULT, state)
+    assert loaded.state_dict()["tok_emb.weight"].shape == (1024, 512)
+    with torch.no_grad():
+        ids = torch.randint(0, 1024, (1, 2048))
+        loss = loaded(ids[:, :-1], ids[:, 1:])
+    assert torch.isfinite(loss)
