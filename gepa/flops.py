@@ -2,7 +2,8 @@
 
 Counts multiply-adds as 2 FLOPs. Per token and layer: the q/k/v/proj and MLP matmuls plus causal
 attention (on average half the window's keys for QK^T and for AV). Scoring runs the trunk over
-every window position and, in the fast path, the head only on scored positions; TTT training
+every window position and, in the fast path, the last block's query side and the head only on
+scored positions; TTT training
 costs three forwards (forward + backward) over every trained token, head included. For the
 seed configuration this gives about 1.5e17 FLOP of scoring and 1.4e17 FLOP of training over the
 62,021,632-token validation set (the GPU issue's "0.15 + 0.14 PFLOP", which are 1e18-scaled).
@@ -21,19 +22,26 @@ DEVICE_CALIBRATION = {
     "h200": {"peak_flops": 790e12, "efficiency": 0.45},
     "h100": {"peak_flops": 790e12, "efficiency": 0.40},
     "a100": {"peak_flops": 312e12, "efficiency": 0.40},
-    "cpu": {"peak_flops": 100e9, "efficiency": 0.5},
+    # Two cores with two 8-wide fp32 FMA units each at about 2.5 GHz, the development machines.
+    "cpu": {"peak_flops": 160e9, "efficiency": 0.5},
 }
 
 
-def trunk_flops_per_token(m: ModelConfig, seq_len: int) -> float:
+def _layer_flops(m: ModelConfig, seq_len: int) -> tuple[float, float]:
+    """(key/value part, query-side part) of one block per token: k/v projections serve every
+    position; q, attention, output projection and MLP only the positions whose outputs are used."""
     d, kv, hid = m.model_dim, m.kv_dim, m.hidden
-    per_layer = 2 * (d * d + 2 * d * kv + d * d + 2 * d * hid) + 2 * seq_len * d
+    return 2 * (2 * d * kv), 2 * (d * d + d * d + 2 * d * hid) + 2 * seq_len * d
+
+
+def trunk_flops_per_token(m: ModelConfig, seq_len: int) -> float:
+    kv_part, q_part = _layer_flops(m, seq_len)
     extra = 0
     if m.bigram_buckets:
-        extra += 2 * m.bigram_embed_dim * d
+        extra += 2 * m.bigram_embed_dim * m.model_dim
     if m.ve_enabled:
-        extra += 2 * m.ve_dim * kv
-    return m.num_layers * per_layer + extra
+        extra += 2 * m.ve_dim * m.kv_dim
+    return m.num_layers * (kv_part + q_part) + extra
 
 
 def head_flops_per_token(m: ModelConfig) -> float:
@@ -52,7 +60,9 @@ class EvalFlops:
         return self.score + self.train
 
 
-def eval_flops(cfg: EvalConfig, total_targets: int, *, head_on_all_positions: bool = False) -> EvalFlops:
+def eval_flops(cfg: EvalConfig, total_targets: int, *, plain: bool = False) -> EvalFlops:
+    """FLOPs of an evaluation by the fast path (last block and head only where scored), or by the
+    reference-shaped loop with `plain`."""
     m, e, t = cfg.model, cfg.eval, cfg.ttt
     trunk, head = trunk_flops_per_token(m, e.seq_len), head_flops_per_token(m)
     if e.mode == "standard":
@@ -60,8 +70,13 @@ def eval_flops(cfg: EvalConfig, total_targets: int, *, head_on_all_positions: bo
         return EvalFlops(score=n * (trunk + head), train=0.0, windows=n // e.seq_len, trained_tokens=0)
     plan = plan_windows(total_targets, e.seq_len, e.stride, keep_first=e.mode == "ttt", tail=e.tail)
     windows = len(plan)
+    positions = windows * e.seq_len
     scored = plan.scored_targets()
-    score = windows * e.seq_len * trunk + (windows * e.seq_len if head_on_all_positions else scored) * head
+    if plain:
+        score = positions * (trunk + head)
+    else:
+        _, q_part = _layer_flops(m, e.seq_len)
+        score = positions * (trunk - q_part) + scored * (q_part + head)
     trained = 0
     if e.mode == "ttt" and t.epochs > 0:
         num_chunks = max(1, -(-total_targets // t.chunk_tokens))
