@@ -7,6 +7,7 @@ Keyword-only functions that take a session; the caller owns the transaction. Wor
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import uuid
@@ -146,6 +147,32 @@ def queue_position(session: Session, sub: Submission) -> int | None:
     return int(ahead) + 1
 
 
+@functools.lru_cache(maxsize=256)
+def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, device: str) -> float | None:
+    """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops)."""
+    from gepa import config as gcfg
+    from gepa.evaluate import count_targets
+    from gepa.flops import estimate_seconds
+    from gepa.shards import BUNDLED_VAL_GLOB
+
+    try:
+        cfg = gcfg.loads(config_json)
+        total = count_targets(val_glob or BUNDLED_VAL_GLOB, cfg.eval.seq_len, max_tokens)
+    except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad config is reported elsewhere
+        return None
+    kind = "cpu" if device == "cpu" else "h200"
+    return round(estimate_seconds(cfg, total, kind), 1)
+
+
+def _estimate(sub: Submission) -> float | None:
+    if sub.state not in (State.RECEIVED.value, State.QUEUED.value, State.CHECKING.value, State.EVALUATING.value):
+        return None
+    from api.settings import get_settings
+
+    s = get_settings()
+    return _estimated_eval_s(sub.config_json, s.val_glob, s.max_val_tokens, s.device)
+
+
 def _progress(sub: Submission) -> dict[str, Any] | None:
     if sub.state != State.EVALUATING.value:
         return None
@@ -213,6 +240,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         "updated_at": _iso(sub.updated_at),
         "timestamps": timestamps,
         "queue_position": queue_position(session, sub),
+        "estimated_eval_s": _estimate(sub),
         "progress": _progress(sub),
         "sizes": {
             "artifact_bytes": sub.artifact_bytes,

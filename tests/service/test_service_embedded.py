@@ -339,7 +339,7 @@ def test_bad_query_parameter(server: Server) -> None:
 
 # -- historical records ----------------------------------------------------------------------------
 
-SHARED_RECORDS = Path(__file__).resolve().parents[3] / "shared" / "data" / "records"
+SHARED_RECORDS = Path(__file__).resolve().parents[1] / "data" / "records"  # copied from ../shared
 
 
 def test_ingest_is_idempotent_and_fills_the_claimed_section(server: Server, tmp_path: Path) -> None:

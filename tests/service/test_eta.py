@@ -1,0 +1,34 @@
+"""Queue ETA: the expected evaluation time the API shows comes from gepa's FLOP model and the
+device calibration, over the validation targets the worker will actually score."""
+
+import json
+
+import pytest
+
+from api import crud
+from gepa import config
+from gepa.flops import estimate_seconds
+from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens
+
+TINY = {"model": {"num_layers": 2, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2, "mlp_hidden": 128,
+                  "bigram_buckets": 64, "bigram_embed_dim": 16, "rope_dims": 8, "xsa_layers": 1,
+                  "ve_dim": 16, "ve_layers": [1]},
+        "eval": {"mode": "ttt", "seq_len": 128, "stride": 32}, "ttt": {"chunk_tokens": 2048}}
+
+
+@pytest.mark.parametrize("max_tokens", [None, 10_000])
+def test_estimate_matches_flop_model_over_scored_targets(max_tokens):
+    text = json.dumps(TINY)
+    cfg = config.loads(text)
+    n = load_validation_tokens(BUNDLED_VAL_GLOB, 128).numel() - 1
+    if max_tokens:
+        n = (max_tokens // 128) * 128
+    cpu = crud._estimated_eval_s(text, "", max_tokens, "cpu")
+    gpu = crud._estimated_eval_s(text, "", max_tokens, "auto")
+    assert cpu == pytest.approx(estimate_seconds(cfg, n, "cpu"), abs=0.05)
+    assert gpu == pytest.approx(estimate_seconds(cfg, n, "h200"), abs=0.05)
+    assert 0 <= gpu < cpu
+
+
+def test_bad_config_gives_no_estimate():
+    assert crud._estimated_eval_s('{"eval": {"mode": "nope"}}', "", None, "cpu") is None
