@@ -12,6 +12,7 @@ write with the claimed attempt number. Errors are sorted by whose fault they are
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -32,6 +33,10 @@ from worker import checks
 log = logging.getLogger("golfcheck.pipeline")
 VERIFIER_VERSION = "golfcheck-0.1.0"
 TIME_LIMIT_GRACE_S = 30
+
+
+class NonFiniteResult(RuntimeError):
+    """The evaluation returned NaN or infinity."""
 
 
 class LostOwnership(Exception):
@@ -194,6 +199,11 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
         raise InputError(f"the evaluation did not finish within {settings.eval_time_limit_s} s") from None
     if hb.lost.is_set():
         raise LostOwnership()
+    if not (math.isfinite(float(result.val_bpb)) and math.isfinite(float(result.val_loss))):
+        # The checks refuse non-finite weights, so a NaN here is the evaluator's or the device's
+        # doing: a platform fault (retried, then `failed` for a reviewer), never a published number.
+        raise NonFiniteResult(f"the evaluation produced a non-finite result (val_bpb={result.val_bpb}, "
+                              f"val_loss={result.val_loss})")
     elapsed = time.monotonic() - t0
     measured = Measured(
         mode=result.mode, val_loss=float(result.val_loss), val_bpb=float(result.val_bpb),

@@ -258,3 +258,147 @@ def nested_objects(depth: int) -> bytes:
 def iter_chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i:i + size]
+
+
+# -- fault injection ---------------------------------------------------------------------------------
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port (never the machine's shared one),
+    without persistence, so a restart loses every message it held: the worst case for the queue."""
+
+    def __init__(self, log_dir: Path):
+        from service_support import free_port
+
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.proc: Proc | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis as redis_lib
+        from service_support import wait_until
+
+        self.proc = Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                                   "--appendonly", "no", "--dir", str(self.log_dir)], dict(os.environ), self.log_dir)
+        wait_until(lambda: redis_lib.Redis(port=self.port, socket_timeout=1).ping(), 30, "redis to start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.stop(timeout=0.1)
+
+
+class WriteBackCutter:
+    """A TCP proxy in front of PostgreSQL that cuts the database off at a chosen moment of a write:
+    when the client sends a statement containing `trigger`.
+
+    mode "before": that statement never reaches the server (the transaction is lost);
+    mode "after-commit": the statement and the transaction's COMMIT reach the server, but the
+    server's answer to the COMMIT never reaches the client (it committed; the client cannot know).
+    Then every connection is dropped and new ones are refused until `restore()`."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)):
+        import socket
+        import threading
+
+        self.target = target
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = int(self.listener.getsockname()[1])
+        self.up = threading.Event()
+        self.up.set()
+        self.fired = threading.Event()
+        self.trigger: bytes | None = None
+        self.mode = "before"
+        self._lock = threading.Lock()
+        self._socks: set[Any] = set()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, trigger: bytes, mode: str) -> None:
+        self.fired.clear()
+        self.trigger, self.mode = trigger, mode
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            conn = {"armed_commit": False, "mute_replies": False}
+            with self._lock:
+                self._socks |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream, conn, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, conn, False), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any, conn: dict[str, bool], to_server: bool) -> None:
+        import threading
+
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if to_server and self.trigger and not self.fired.is_set():
+                    if self.trigger in data:
+                        if self.mode == "before":
+                            self.fired.set()
+                            self.cut()
+                            return
+                        conn["armed_commit"] = True
+                    elif conn["armed_commit"] and b"COMMIT" in data:
+                        conn["mute_replies"] = True
+                        dst.sendall(data)
+                        self.fired.set()
+                        threading.Timer(0.5, self.cut).start()
+                        continue
+                if not to_server and conn["mute_replies"]:
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        import socket
+
+        self.up.clear()
+        with self._lock:
+            socks, self._socks = self._socks, set()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def restore(self) -> None:
+        self.trigger = None
+        self.up.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self.listener.close()
