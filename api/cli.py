@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for mod_name in COMMAND_MODULES:
         try:
-            mod = importlib.import_module(mod_name)
+            mod = importlib.import_module(mod_name)  # safe: names from the fixed COMMAND_MODULES list
         except ModuleNotFoundError as exc:
             if exc.name and mod_name.startswith(exc.name):  # that command group is not built yet
                 continue

@@ -4,6 +4,8 @@ module only starts the ranks, hands each the same weights and returns rank 0's r
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import tempfile
@@ -13,8 +15,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from gepa.config import EvalConfig
-from gepa.results import EvalResult
+from gepa.config import EvalConfig, from_dict
+from gepa.results import ChunkRecord, EvalResult, Event
+from gepa.tokenizer import ByteLUTs
 
 
 def _free_port() -> int:
@@ -27,18 +30,19 @@ def _rank_main(rank: int, world: int, port: int, backend: str, payload_path: str
     from gepa.evaluate import build_model, evaluate_model
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    payload = torch.load(payload_path, weights_only=False)  # written by our own parent process
+    payload = torch.load(payload_path, weights_only=True)
+    cfg = from_dict(payload["cfg"])
+    luts = ByteLUTs(**payload["luts"])
     device = f"cuda:{rank}" if backend == "nccl" else "cpu"
     if backend == "nccl":
         torch.cuda.set_device(rank)
     torch.set_num_threads(max(1, payload["threads"]))
     dist.init_process_group(backend, rank=rank, world_size=world)
     try:
-        model = build_model(payload["cfg"], payload["state"], device)
-        result = evaluate_model(model, payload["tokens"], payload["luts"], payload["cfg"], device=device,
-                                impl=payload["impl"])
+        model = build_model(cfg, payload["state"], device)
+        result = evaluate_model(model, payload["tokens"], luts, cfg, device=device, impl=payload["impl"])
         if rank == 0:
-            torch.save(result, out_path)
+            Path(out_path).write_text(json.dumps(dataclasses.asdict(result)))
     finally:
         dist.destroy_process_group()
 
@@ -51,8 +55,13 @@ def evaluate_on_ranks(world: int, cfg: EvalConfig, state: dict, tokens: torch.Te
         payload_path = str(Path(tmp) / "payload.pt")
         out_path = str(Path(tmp) / "result.pt")
         threads = max(1, torch.get_num_threads() // world)
-        torch.save({"cfg": cfg, "state": state, "tokens": tokens, "luts": luts, "impl": impl, "threads": threads},
-                   payload_path)
+        # Plain dicts and tensors only, so every rank can load the payload with weights_only=True.
+        luts_d = {f.name: getattr(luts, f.name) for f in dataclasses.fields(luts)}
+        torch.save({"cfg": cfg.to_dict(), "state": state, "tokens": tokens, "luts": luts_d, "impl": impl,
+                    "threads": threads}, payload_path)
         mp.start_processes(_rank_main, args=(world, _free_port(), backend, payload_path, out_path),
                            nprocs=world, join=True, start_method="spawn")
-        return torch.load(out_path, weights_only=False)
+        raw = json.loads(Path(out_path).read_text())
+        raw["chunks"] = [ChunkRecord(**c) for c in raw["chunks"]]
+        raw["events"] = [Event(**e) for e in raw["events"]]
+        return EvalResult(**raw)
