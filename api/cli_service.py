@@ -277,7 +277,7 @@ def ingest(settings: Any, root: Path) -> dict[str, Any]:
             if row is not None and row.source_sha256 == digest:
                 summary["unchanged"].append(folder.name)
                 continue
-            verdict = check_record(rec)
+            verdict = check_record(rec, historical=True)  # the history is ingested from copies without code
             vd = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
             status = getattr(verdict, "status", None) or (vd.get("status") if isinstance(vd, dict) else None)
             data = rec.to_dict() if hasattr(rec, "to_dict") else {}

@@ -13,7 +13,8 @@ from gepa.errors import InputError
 
 
 def build_context(record: Record, artifact: str | Path | None = None, measured: dict[str, Any] | None = None,
-                  current_best: dict[str, Any] | None = None, config: str | Path | None = None) -> RuleContext:
+                  current_best: dict[str, Any] | None = None, config: str | Path | None = None,
+                  historical: bool = False) -> RuleContext:
     art = Path(artifact) if artifact is not None else None
     if art is not None and not art.is_file():
         raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
@@ -24,13 +25,16 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
     scan = scan_sources(sources, settings=settings, printed=printed) if sources else None
     return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art,
                        config_path=Path(config) if config is not None else None,
-                       measured=measured, current_best=current_best)
+                       measured=measured, current_best=current_best, historical=historical)
 
 
 def check_record(folder_or_record: str | Path | Record, artifact: str | Path | None = None, *,
                  measured: dict[str, Any] | None = None, current_best: dict[str, Any] | None = None,
-                 config: str | Path | None = None) -> Verdict:
-    """All rules v1 on one records folder. Never raises on malformed content (only on a bad path)."""
+                 config: str | Path | None = None, historical: bool = False) -> Verdict:
+    """All rules v1 on one records folder. Never raises on malformed content (only on a bad path).
+
+    `historical`: the folder is a copy of an already-published record that may lack its code and
+    README (as the ingested challenge history does); their absence is then a warning."""
     record = folder_or_record if isinstance(folder_or_record, Record) else load_record(folder_or_record)
-    ctx = build_context(record, artifact, measured, current_best, config)
+    ctx = build_context(record, artifact, measured, current_best, config, historical=historical)
     return run_rules(RULES, ctx, folder=record.folder)

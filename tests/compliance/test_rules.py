@@ -178,3 +178,13 @@ def test_bad_path_is_input_error(tmp_path):
         check_record(tmp_path / "missing")
     with pytest.raises(InputError):
         check_record(tmp_path, tmp_path / "nope.ptz")
+
+
+def test_historical_copy_without_code_is_a_warning_not_a_failure(make_record):
+    folder = make_record(good_submission(), good_logs(), code=None, readme=False)
+    assert status(check_record(folder), "files.required") == "fail"
+    r = check_record(folder, historical=True).get("files.required")
+    assert r.status == "warn" and "not in this copy" in r.summary
+    # A copy missing its submission.json or logs is still a failure, historical or not.
+    bare = make_record(None, good_logs(), code=None, readme=False)
+    assert status(check_record(bare, historical=True), "files.required") == "fail"
