@@ -130,7 +130,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, embedded_worker=args.worker)
     print(f"golfcheck serving on http://{args.host}:{args.port} (data in {settings.data_dir.resolve()})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    from api.httpserver import protocol
+
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, http=protocol())
     return 0
 
 

@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.leaderboard_cache = leaderboard.LeaderboardCache()
     install_handlers(app)
     app.middleware("http")(app.state.metrics.middleware())
+    # Outermost: serves the cached public leaderboard before any other middleware runs.
+    app.add_middleware(leaderboard.LeaderboardFastPath, owner=app)
     app.include_router(submissions.router)
     app.include_router(leaderboard.router)
     app.include_router(health.router)

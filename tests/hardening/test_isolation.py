@@ -143,12 +143,12 @@ def test_every_input_has_a_limit(limits_server: HServer, what: str, request_kw: 
 
 
 def test_oversized_headers_are_refused(limits_server: HServer) -> None:
-    """The HTTP server bounds an incomplete request head (h11: 16 KiB past one read): 1 MB of
-    header trickled in is refused, not buffered."""
+    """The HTTP server bounds an incomplete request head (api/httpserver.py: 64 KiB, or h11's own
+    16 KiB): 1 MB of header trickled in is answered 4xx and the connection closed, not buffered."""
     import socket
 
     host, port = limits_server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as s:
+    with socket.create_connection((host, int(port)), timeout=20) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
         reply = b""
         try:
@@ -158,6 +158,7 @@ def test_oversized_headers_are_refused(limits_server: HServer) -> None:
             pass
         try:
             reply = s.recv(100)
-        except OSError:
+        except ConnectionResetError:  # closed with our bytes unread: refused all the same
             reply = b""
+    # A closed connection (b"") or a 4xx; never a wait for more (recv would time out: OSError).
     assert reply == b"" or reply.startswith(b"HTTP/1.1 4"), reply

@@ -1,0 +1,57 @@
+"""The HTTP protocol `golfcheck serve` runs: uvicorn's httptools parser (C, ~8x h11's requests/s on
+the public leaderboard, BENCHMARKS.md) with a bound on the request head.
+
+httptools buffers a header of any size until it is complete, so a client could make the server
+hold megabytes per connection by never finishing its headers; h11 stops at 16 KiB past one read.
+`BoundedHttpTools` counts the bytes of the head as they arrive and answers 431 and closes once it
+passes `MAX_HEAD_BYTES`: memory per connection stays under that plus one socket read. Without
+httptools installed, uvicorn's h11 (bounded by itself) is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def protocol() -> Any:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "h11"
+
+    class BoundedHttpTools(HttpToolsProtocol):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            self._head_bytes = 0
+            self._in_head = False   # a request has begun and its head is not complete yet
+            self._heads_done = 0
+            super().connection_made(transport)
+
+        def on_message_begin(self) -> None:
+            self._in_head = True
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._heads_done += 1
+            super().on_headers_complete()
+
+        def data_received(self, data: bytes) -> None:
+            heads_before = self._heads_done
+            super().data_received(data)
+            if self._heads_done != heads_before:
+                # A head completed inside this read; a next one may have begun in it (uncounted:
+                # at most one read more than the limit).
+                self._head_bytes = 0
+                return
+            if not self._in_head:
+                return
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; "
+                                     b"charset=utf-8\r\nconnection: close\r\ncontent-length: 33\r\n\r\n"
+                                     b"request head larger than 64 KiB\r\n")
+                self.transport.close()
+
+    return BoundedHttpTools
