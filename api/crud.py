@@ -151,9 +151,8 @@ def queue_position(session: Session, sub: Submission) -> int | None:
 def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, device: str) -> float | None:
     """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops)."""
     from gepa import config as gcfg
-    from gepa.evaluate import count_targets
     from gepa.flops import estimate_seconds
-    from gepa.shards import BUNDLED_VAL_GLOB
+    from gepa.shards import BUNDLED_VAL_GLOB, count_targets
 
     try:
         cfg = gcfg.loads(config_json)

@@ -409,20 +409,9 @@ def limit_tokens(tokens: Tensor, seq_len: int, max_tokens: int | None) -> Tensor
 def count_chunks(cfg: EvalConfig, val_glob: str, max_tokens: int | None = None) -> int:
     """How many per-chunk records an evaluation will emit (for progress bars and ETAs), from the
     shard headers alone."""
+    from gepa.shards import count_targets
+
     return chunk_count(cfg, count_targets(val_glob, cfg.eval.seq_len, max_tokens))
-
-
-def count_targets(val_glob: str, seq_len: int, max_tokens: int | None = None) -> int:
-    """Targets an evaluation will see after the reference's truncation, from shard headers alone."""
-    import glob
-
-    from gepa import shards
-
-    n = sum(shards.shard_token_count(f) for f in sorted(glob.glob(val_glob)))
-    total = ((n - 1) // seq_len) * seq_len if n > 1 else 0
-    if max_tokens is not None and max_tokens < total:
-        total = (max_tokens // seq_len) * seq_len
-    return total
 
 
 def chunk_count(cfg: EvalConfig, total: int) -> int:

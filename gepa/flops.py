@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gepa.config import EvalConfig, ModelConfig
-from gepa.windows import plan_windows
 
 # Dense bf16 peak FLOP/s and the fraction of it a tuned evaluation sustains. Used for queue ETAs
 # before a node has measured itself; bench/gpu_eval.py measures the real figure per node.
@@ -48,6 +47,24 @@ def head_flops_per_token(m: ModelConfig) -> float:
     return 2 * m.model_dim * m.vocab_size
 
 
+def window_counts(total: int, seq_len: int, stride: int, *, keep_first: bool = False,
+                  tail: str = "reference") -> tuple[int, int]:
+    """(windows, scored targets) of `gepa.windows.plan_windows`, in closed form and without torch,
+    so the API can estimate an evaluation without loading the evaluator."""
+    if total <= 0:
+        return 0, 0
+    windows = (total - stride) // stride + 1 if total >= stride else 0
+    if windows == 0:
+        return (1, total) if keep_first else (0, 0)
+    if tail == "exact_once":
+        # Window i > 0 adds targets only while the previous window's end, (i-1)*stride + seq_len,
+        # is short of the stream's end; the rest re-score covered targets and are dropped.
+        covered = min((windows - 1) * stride + seq_len, total)
+        adding = min(windows - 1, (total - seq_len - 1) // stride + 1) if total > seq_len else 0
+        return 1 + adding, covered
+    return windows, min(seq_len, total) + (windows - 1) * stride
+
+
 @dataclass(frozen=True)
 class EvalFlops:
     score: float
@@ -68,10 +85,8 @@ def eval_flops(cfg: EvalConfig, total_targets: int, *, plain: bool = False) -> E
     if e.mode == "standard":
         n = (total_targets // e.seq_len) * e.seq_len
         return EvalFlops(score=n * (trunk + head), train=0.0, windows=n // e.seq_len, trained_tokens=0)
-    plan = plan_windows(total_targets, e.seq_len, e.stride, keep_first=e.mode == "ttt", tail=e.tail)
-    windows = len(plan)
+    windows, scored = window_counts(total_targets, e.seq_len, e.stride, keep_first=e.mode == "ttt", tail=e.tail)
     positions = windows * e.seq_len
-    scored = plan.scored_targets()
     if plain:
         score = positions * (trunk + head)
     else:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import torch
 
 from gepa.errors import DataError
 
@@ -96,7 +95,7 @@ def write_shard(path: str | Path, tokens: Iterable[int] | np.ndarray) -> None:
         raise
 
 
-def load_validation_tokens(pattern: str, seq_len: int) -> torch.Tensor:
+def load_validation_tokens(pattern: str, seq_len: int) -> "torch.Tensor":
     """Sorted shards concatenated and cut to floor((N-1)/seq_len)*seq_len + 1 tokens.
 
     Returned as int64 for simple indexing: 8 bytes per token (the full 62M-token val set is
@@ -112,6 +111,8 @@ def load_validation_tokens(pattern: str, seq_len: int) -> torch.Tensor:
     if usable <= 0:
         raise DataError(f"validation data has {tokens.size} tokens, too few for one sequence of "
                         f"{seq_len} (need at least {seq_len + 1})")
+    import torch  # here, so that counting targets from headers never loads torch
+
     return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
 
 
@@ -147,3 +148,12 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main(sys.argv[1:]))
+
+
+def count_targets(pattern: str, seq_len: int, max_tokens: int | None = None) -> int:
+    """Targets an evaluation will see after the reference's truncation, from shard headers alone."""
+    n = sum(shard_token_count(f) for f in sorted(glob.glob(pattern)))
+    total = ((n - 1) // seq_len) * seq_len if n > 1 else 0
+    if max_tokens is not None and max_tokens < total:
+        total = (max_tokens // seq_len) * seq_len
+    return total

@@ -22,3 +22,30 @@ def test_estimate_uses_measured_rate_when_given():
     total = eval_flops(cfg, 62_021_632).total
     assert estimate_seconds(cfg, 62_021_632, measured_flops_per_s=total / 100) == pytest.approx(100)
     assert estimate_seconds(cfg, 62_021_632, "h200") < estimate_seconds(cfg, 62_021_632, "a100")
+
+
+def test_closed_form_window_counts_match_the_window_plan():
+    import itertools
+
+    from gepa.flops import window_counts
+    from gepa.windows import plan_windows
+
+    for total, seq_len, stride, keep_first, tail in itertools.product(
+            range(0, 300, 7), (8, 16, 64), (1, 4, 8, 16), (False, True), ("reference", "exact_once")):
+        if stride > seq_len:
+            continue
+        plan = plan_windows(total, seq_len, stride, keep_first=keep_first, tail=tail)
+        assert window_counts(total, seq_len, stride, keep_first=keep_first, tail=tail) == \
+            (len(plan), plan.scored_targets()), (total, seq_len, stride, keep_first, tail)
+
+
+def test_estimating_an_evaluation_does_not_load_torch():
+    """The API shows queue ETAs; importing torch there would cost ~200 MB per API process."""
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from api import crud; "
+            "v = crud._estimated_eval_s(json.dumps({'eval': {'mode': 'ttt'}}), '', None, 'auto'); "
+            "assert v and v > 0, v; assert 'torch' not in sys.modules, 'torch was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
