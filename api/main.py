@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         app.state.embedded_worker = None
         if run_worker:
             # Imported lazily: the API never needs the worker package unless it hosts the worker.
-            embedded = importlib.import_module("worker.embedded")
+            embedded = importlib.import_module("worker.embedded")  # safe: a fixed module of ours
             app.state.embedded_worker = await run_in_threadpool(embedded.start, settings)
         try:
             yield
