@@ -83,7 +83,9 @@ class Rotary(nn.Module):
                 base = self.base * (seq_len / self.train_seq_len) ** (self.dims / (self.dims - 2))
                 inv_freq = self._inv_freq(base).to(device)
             else:
-                inv_freq = self.inv_freq.to(device=device, dtype=torch.float32)
+                # Recomputed rather than read from the buffer: a model materialised with
+                # `to_empty` (build_model) has uninitialised non-persistent buffers.
+                inv_freq = self._inv_freq(self.base).to(device)
             t = torch.arange(seq_len, device=device, dtype=torch.float32)
             freqs = torch.outer(t, inv_freq)
             hit = (freqs.cos()[None, None], freqs.sin()[None, None])

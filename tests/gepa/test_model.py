@@ -104,3 +104,18 @@ def test_seed_size_artifact_round_trips_into_the_model():
         ids = torch.randint(0, 1024, (1, 2048))
         loss = loaded(ids[:, :-1], ids[:, 1:])
     assert torch.isfinite(loss)
+
+
+def test_loaded_model_equals_constructed_model_within_rope_train_length(tiny_model_factory, make_config):
+    """build_model materialises parameters with `to_empty`; the rotary table must not depend on
+    the (uninitialised) non-persistent buffer, including for sequences no longer than
+    rope_train_seq_len, where no base rescaling applies."""
+    cfg = make_config(model={"rope_train_seq_len": 64})
+    ref = tiny_model_factory(cfg)
+    loaded = build_model(cfg, {k: v.clone() for k, v in ref.state_dict().items()})
+    for m in loaded.modules():  # poison the buffers as uninitialised memory might
+        if hasattr(m, "inv_freq"):
+            m.inv_freq.fill_(float("nan"))
+    ids = torch.randint(0, 1024, (2, 64))
+    with torch.no_grad():
+        assert torch.allclose(loaded.forward_logits(ids), ref.forward_logits(ids), atol=1e-6)
