@@ -318,18 +318,27 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            conn = self._new_conn()
             with self._lock:
                 self._socks |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, to_server in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, conn, to_server), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _new_conn(self) -> dict[str, Any]:
+        """Per-connection state shared by its two directions (for subclasses that inspect traffic)."""
+        return {}
+
+    def _forward(self, data: bytes, dst: socket.socket, conn: dict[str, Any], to_server: bool) -> bool:
+        """Pass `data` on; a subclass may hold it back or cut. False ends this direction."""
+        dst.sendall(data)
+        return True
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, conn: dict[str, Any], to_server: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
-                if not data:
+                if not data or not self._forward(data, dst, conn, to_server):
                     break
-                dst.sendall(data)
         except OSError:
             pass
         finally:

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import psycopg
 import torch
 import zstandard
-from service_support import Proc, Server, _create_db, _drop_db, base_env, start_server
+from service_support import Proc, Server, TcpProxy, _create_db, _drop_db, base_env, start_server
 
 PROBLEM = "application/problem+json"
 
@@ -292,7 +292,7 @@ class RedisServer:
         self.proc.stop(timeout=0.1)
 
 
-class WriteBackCutter:
+class WriteBackCutter(TcpProxy):
     """A TCP proxy in front of PostgreSQL that cuts the database off at a chosen moment of a write:
     when the client sends a statement containing `trigger`.
 
@@ -302,103 +302,41 @@ class WriteBackCutter:
     Then every connection is dropped and new ones are refused until `restore()`."""
 
     def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)):
-        import socket
         import threading
 
-        self.target = target
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = int(self.listener.getsockname()[1])
-        self.up = threading.Event()
-        self.up.set()
         self.fired = threading.Event()
         self.trigger: bytes | None = None
         self.mode = "before"
-        self._lock = threading.Lock()
-        self._socks: set[Any] = set()
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target)
 
     def arm(self, trigger: bytes, mode: str) -> None:
         self.fired.clear()
         self.trigger, self.mode = trigger, mode
 
-    def _accept(self) -> None:
-        import socket
+    def _new_conn(self) -> dict[str, Any]:
+        return {"armed_commit": False, "mute_replies": False}
+
+    def _forward(self, data: bytes, dst: Any, conn: dict[str, Any], to_server: bool) -> bool:
         import threading
 
-        while not self._closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.up.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            conn = {"armed_commit": False, "mute_replies": False}
-            with self._lock:
-                self._socks |= {client, upstream}
-            threading.Thread(target=self._pipe, args=(client, upstream, conn, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, conn, False), daemon=True).start()
-
-    def _pipe(self, src: Any, dst: Any, conn: dict[str, bool], to_server: bool) -> None:
-        import threading
-
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if to_server and self.trigger and not self.fired.is_set():
-                    if self.trigger in data:
-                        if self.mode == "before":
-                            self.fired.set()
-                            self.cut()
-                            return
-                        conn["armed_commit"] = True
-                    elif conn["armed_commit"] and b"COMMIT" in data:
-                        conn["mute_replies"] = True
-                        dst.sendall(data)
-                        self.fired.set()
-                        threading.Timer(0.5, self.cut).start()
-                        continue
-                if not to_server and conn["mute_replies"]:
-                    continue
+        if to_server and self.trigger and not self.fired.is_set():
+            if self.trigger in data:
+                if self.mode == "before":
+                    self.fired.set()
+                    self.cut()
+                    return False
+                conn["armed_commit"] = True
+            elif conn["armed_commit"] and b"COMMIT" in data:
+                conn["mute_replies"] = True
                 dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        import socket
-
-        self.up.clear()
-        with self._lock:
-            socks, self._socks = self._socks, set()
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+                self.fired.set()
+                threading.Timer(0.5, self.cut).start()
+                return True
+        if not to_server and conn["mute_replies"]:
+            return True
+        dst.sendall(data)
+        return True
 
     def restore(self) -> None:
         self.trigger = None
-        self.up.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self.listener.close()
+        super().restore()
