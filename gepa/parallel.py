@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,8 +44,14 @@ def _rank_main(rank: int, world: int, port: int, backend: str, payload_path: str
         result = evaluate_model(model, payload["tokens"], luts, cfg, device=device, impl=payload["impl"])
         if rank == 0:
             Path(out_path).write_text(json.dumps(dataclasses.asdict(result)))
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    # gloo's background threads can abort the interpreter's teardown now and then ("terminate called
+    # without an active exception"); the result is written, so leave without C++ destructors.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def evaluate_on_ranks(world: int, cfg: EvalConfig, state: dict, tokens: torch.Tensor, luts, *,
