@@ -11,6 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GOLFCHECK_DATA_DIR=/data
 
 WORKDIR /app
+# lrzip decodes the per-group artifact container (2026-04-27 records); nothing else is native.
+RUN apt-get update && apt-get install -y --no-install-recommends lrzip && rm -rf /var/lib/apt/lists/*
 # torch first and alone: it is the big layer and changes least often.
 RUN pip install "torch==2.13.0" --index-url "${TORCH_INDEX}"
 COPY pyproject.toml alembic.ini ./

@@ -149,9 +149,13 @@ def queue_position(session: Session, sub: Submission) -> int | None:
 
 @functools.lru_cache(maxsize=256)
 def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, device: str) -> float | None:
-    """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops)."""
-    from gepa import config as gcfg
-    from gepa.flops import estimate_seconds
+    """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops).
+
+    Only the GEPA family's config and FLOP model are torch-free, so the API (which must not load
+    torch: BENCHMARKS.md, upload memory) estimates GEPA submissions only; others get None."""
+    from gepa.families.gepa import config as gcfg
+    from gepa.families.gepa.flops import eval_flops
+    from gepa.flops import flops_per_second
     from gepa.shards import BUNDLED_VAL_GLOB, count_targets
 
     try:
@@ -160,7 +164,7 @@ def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, d
     except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad config is reported elsewhere
         return None
     kind = "cpu" if device == "cpu" else "h200"
-    return round(estimate_seconds(cfg, total, kind), 1)
+    return round(eval_flops(cfg, total).total / flops_per_second(kind), 1)
 
 
 def _estimate(sub: Submission) -> float | None:

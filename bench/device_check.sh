@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared script for a lent GPU machine (run from the repo root; results land in $OUT).
 # Budget: about 10 minutes. Sets up a venv if the machine has none, then:
-#   1. CUDA bf16 vs CPU fp32 BPB on the reference fixture (bench/cuda_vs_cpu.py)
+#   1. CUDA bf16 vs CPU fp32 BPB on every family's fixture (bench/cuda_vs_cpu.py)
 #   2. seed-config throughput and projected full-validation time (bench/gpu_eval.py)
 set -uo pipefail
 OUT=${OUT:-bench/results}
@@ -11,5 +11,5 @@ if ! $PY -c 'import torch, gepa' 2>/dev/null; then
   python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 && .venv/bin/pip install -q -e . || exit 1
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/nvidia-smi.txt"
-timeout 240 $PY bench/cuda_vs_cpu.py --out "$OUT/cuda_vs_cpu.json" 2>&1 | tee "$OUT/cuda_vs_cpu.txt"
+timeout 300 $PY bench/cuda_vs_cpu.py --out "$OUT/cuda_vs_cpu.json" 2>&1 | tee "$OUT/cuda_vs_cpu.txt"
 timeout 300 $PY bench/gpu_eval.py --device cuda --chunks 4 --out "$OUT/gpu_eval.json" 2>&1 | tee "$OUT/gpu_eval.txt"

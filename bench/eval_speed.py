@@ -28,11 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from gepa import codec, config  # noqa: E402
-from gepa.evaluate import build_model, evaluate_model  # noqa: E402
-from gepa.model import GPT  # noqa: E402
+from gepa import codec  # noqa: E402
+from gepa.bpb import position_bytes  # noqa: E402
+from gepa.containers import clean  # noqa: E402
+from gepa.families.gepa import config  # noqa: E402
+from gepa.families.gepa.family import FAMILY, build_model  # noqa: E402
+from gepa.families.gepa.model import GPT  # noqa: E402
 from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens  # noqa: E402
 from gepa.tokenizer import BUNDLED_TOKENIZER, build_byte_luts, load_tokenizer  # noqa: E402
+from gepa.valdata import ValData  # noqa: E402
 
 REF = ROOT / "tests" / "data" / "reference_small"
 SEED_SHAPE = {
@@ -47,7 +51,7 @@ SEED_SHAPE = {
 def _cases():
     luts = build_byte_luts(load_tokenizer(BUNDLED_TOKENIZER), 1024)
     cfg = config.load(REF / "eval_ttt.json")
-    yield "reference_small", cfg, build_model(cfg, codec.load_state_dict(REF / "final_model.int6.ptz")), \
+    yield "reference_small", cfg, build_model(cfg, clean.load_state_dict(codec.read_artifact(REF / "final_model.int6.ptz"))), \
         load_validation_tokens(str(REF / "fineweb_val_*.bin"), 256), luts
     cfg = config.from_dict(SEED_SHAPE)
     torch.manual_seed(0)
@@ -70,7 +74,8 @@ def main() -> int:
             for impl in ("plain", "fast"):  # interleaved so load drift hits both alike
                 m = copy.deepcopy(model)
                 t0, c0 = time.perf_counter(), time.process_time()
-                r = evaluate_model(m, tokens, luts, cfg, impl=impl)
+                data = ValData(tokens=tokens, target_bytes=position_bytes(tokens, luts))
+                r = FAMILY.evaluate(m, data, cfg, device=torch.device("cpu"), impl=impl)
                 times[impl].append(time.perf_counter() - t0)
                 cpu[impl].append(time.process_time() - c0)
                 bpb[impl] = r.val_bpb

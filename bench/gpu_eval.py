@@ -24,12 +24,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gepa import config  # noqa: E402
-from gepa.evaluate import evaluate_model  # noqa: E402
-from gepa.flops import DEVICE_CALIBRATION, eval_flops  # noqa: E402
-from gepa.model import GPT  # noqa: E402
+from gepa.bpb import position_bytes  # noqa: E402
+from gepa.families.gepa import config  # noqa: E402
+from gepa.families.gepa.family import FAMILY  # noqa: E402
+from gepa.families.gepa.flops import eval_flops  # noqa: E402
+from gepa.families.gepa.model import GPT  # noqa: E402
+from gepa.flops import DEVICE_CALIBRATION  # noqa: E402
 from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens  # noqa: E402
 from gepa.tokenizer import BUNDLED_TOKENIZER, build_byte_luts, load_tokenizer  # noqa: E402
+from gepa.valdata import ValData  # noqa: E402
 
 FULL_TARGETS = 62_021_632
 
@@ -70,7 +73,8 @@ def main() -> int:
         torch.cuda.reset_peak_memory_stats()
     records = []
     t0 = time.perf_counter()
-    result = evaluate_model(model, tokens, luts, cfg, device=args.device, on_chunk=records.append)
+    data = ValData(tokens=tokens, target_bytes=position_bytes(tokens, luts))
+    result = FAMILY.evaluate(model, data, cfg, device=torch.device(args.device), on_chunk=records.append)
     wall = time.perf_counter() - t0
     steady = records[1:] if len(records) > 1 else records  # chunk 0 pays for warm-up
     total = tokens.numel() - 1

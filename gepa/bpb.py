@@ -71,3 +71,13 @@ class BpbAccumulator:
     @property
     def bpb(self) -> float:
         return self.nll_sum / (math.log(2.0) * self.bytes) if self.bytes else float("nan")
+
+
+def position_bytes(tokens: torch.Tensor, luts: ByteLUTs) -> torch.Tensor:
+    """Bytes credited to each position of a stream when it is scored as a target (int32; the
+    first position is never a target and gets 0)."""
+    out = torch.zeros(tokens.numel(), dtype=torch.int32)
+    if tokens.numel() > 1:
+        ids = tokens.to(torch.int64)
+        out[1:] = target_bytes(ids[:-1], ids[1:], luts).to(torch.int32)
+    return out

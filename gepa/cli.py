@@ -10,27 +10,41 @@ import json
 import sys
 from pathlib import Path
 
-from gepa import config as config_mod
+from tqdm import tqdm
+
+from gepa import codec, families, runner
 from gepa.errors import InputError
+from gepa.families.gepa import config as gepa_config
+from gepa.families.gepa.train import make_artifact
+from gepa.shards import BUNDLED_VAL_GLOB
+
+MODES = sorted({m for f in families.registry().values() for m in f.modes})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score an artifact: standard, sliding-window or legal score-first TTT BPB",
-                       description="Score an artifact on validation shards exactly as the reference does.")
-    p.add_argument("artifact", help="final_model.int6.ptz (zstd or zlib container)")
-    p.add_argument("--config", help="evaluation config JSON (default: the seed submission's settings)")
-    p.add_argument("--val", help="glob of validation shards (default: the bundled 200-document sample)")
-    p.add_argument("--tokenizer", help="SentencePiece .model (default: the bundled sp1024 tokenizer)")
-    p.add_argument("--mode", choices=config_mod.MODES, help="override eval.mode from the config")
+    fams = ", ".join(families.names())
+    p = sub.add_parser("evaluate", help="score an artifact exactly as its family's reference does",
+                       description=f"Score an artifact on validation shards exactly as the reference does. "
+                                   f"Families: {fams} (detected from the artifact unless the config names one).")
+    p.add_argument("artifact", help="the submitted artifact, e.g. final_model.int6.ptz")
+    p.add_argument("--config", help="evaluation config JSON (default: the model inferred from the artifact's "
+                                    "tensors with its family's record settings; `inspect --json` prints it)")
+    p.add_argument("--val", help="glob of validation shards (default: the bundled 200-document sp1024 sample)")
+    p.add_argument("--tokenizer", help="SentencePiece .model (default: the family's bundled tokenizer)")
+    p.add_argument("--sidecar", help="glob of a submitted per-token byte sidecar to compare against (CaseOps)")
+    p.add_argument("--mode", choices=MODES, help="override eval.mode from the config")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--max-tokens", type=int, help="score only the first N validation targets (demos, smoke tests)")
+    p.add_argument("--max-tokens", type=int, help="score only the first N validation targets (demos, smoke "
+                                                  "tests; never a verified score)")
     p.add_argument("--impl", choices=("fast", "plain"), default="fast", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("inspect", help="describe an artifact: format, tensors, schemes, inferred config")
+    p = sub.add_parser("inspect", help="describe an artifact: family, container, tensors, a config to evaluate it")
     p.add_argument("artifact")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object; its `config` is accepted by evaluate as is")
+    p.add_argument("--print-config", action="store_true", help="print only the inferred config JSON (save it as "
+                                                               "eval.json and edit what the tensors cannot show)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("make-artifact", help="write a small GEPA artifact (random init or a few training steps)")
@@ -44,95 +58,98 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_make_artifact)
 
 
-def _load_config(path: str | None, mode: str | None = None) -> config_mod.EvalConfig:
-    cfg = config_mod.load(path) if path else config_mod.DEFAULT
-    return cfg.with_mode(mode)
-
-
-def _progress(total_chunks: int | None, enabled: bool):
+def _progress(enabled: bool):
     """A tqdm bar on stderr fed by per-chunk records; a no-op when stdout is the JSON channel."""
     if not enabled:
-        return None, lambda rec: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total_chunks, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=False)
+        return None, None
+    bar = tqdm(total=None, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=False)
 
     def on_chunk(rec) -> None:
-        bar.update(1)
         bar.set_postfix(bpb=f"{rec.running_bpb:.5f}", refresh=False)
+        bar.update(1)
 
     return bar, on_chunk
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from gepa.evaluate import count_chunks, run_evaluation
-    from gepa.shards import BUNDLED_VAL_GLOB
-    from gepa.tokenizer import BUNDLED_TOKENIZER
-
-    cfg = _load_config(args.config, args.mode)
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be a positive number of targets")
     artifact = Path(args.artifact)
     if not artifact.is_file():
         raise InputError(f"artifact {artifact} does not exist or is not a file")
-    val = args.val or BUNDLED_VAL_GLOB
-    tok = args.tokenizer or BUNDLED_TOKENIZER
-    bar, on_chunk = _progress(None, enabled=not args.json and sys.stderr.isatty())
+    prep = runner.prepare(artifact, args.config, mode=args.mode)
+    bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = count_chunks(cfg, val, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val or BUNDLED_VAL_GLOB, max_tokens=args.max_tokens)
     try:
-        result = run_evaluation(artifact, cfg, val_glob=val, tokenizer=tok, device=args.device,
-                                on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)
+        result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
+                                     device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)
     finally:
         if bar is not None:
             bar.close()
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
+    named = args.config and "family" in (runner.read_config(args.config) or {})
+    print(f"family         {result.family} ({'named by the config' if named else 'detected from the artifact'}): "
+          f"{prep.family.title}")
+    if prep.inferred:
+        print(f"config         none given: model inferred from the tensors, evaluation settings are the "
+              f"{prep.family.name} family's record defaults (`golfcheck inspect --print-config` shows them)")
     print(f"mode           {result.mode}")
     print(f"val_loss       {result.val_loss:.8f}")
     print(f"val_bpb        {result.val_bpb:.8f}")
-    print(f"tokens_scored  {result.tokens_scored:,} (of {result.total_targets:,} targets)")
+    repeats = result.tokens_scored - result.total_targets
+    note = f" (the reference re-scores {repeats:,} tail targets)" if repeats > 0 else ""
+    print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
+    for key, value in result.extra.items():
+        print(f"{key:<14} {value}")
+    print(f"validation     {result.val_tokens:,} tokens, sha256 {result.val_sha256[:16]}…")
+    if result.max_tokens is not None:
+        print(f"note           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
+              "not a verified score")
     print(f"elapsed        {result.elapsed_s:.1f} s on {result.device}")
-    if result.mode == "ttt":
-        trained = sum(1 for c in result.chunks if c.train_seconds > 0)
+    trained = sum(1 for c in result.chunks if c.train_seconds > 0)
+    if trained:
         print(f"chunks         {len(result.chunks)} scored, {trained} trained on after scoring")
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from gepa import codec
-    from gepa.infer import infer_model_config
-
     art = codec.read_artifact(args.artifact)
-    codec.validate_container(art.container)
-    info = codec.describe(art)
-    info["inferred_model"] = infer_model_config(codec.dequantize(art.container))
+    family = families.detect(art)
+    info = {"family": family.name, "family_title": family.title, **family.describe(art)}
+    info["config"] = family.infer_config(art)
+    family.parse_config(info["config"])  # what we print must be accepted as is
+    if args.print_config:
+        print(json.dumps(info["config"], indent=1))
+        return 0
     if args.json:
         print(json.dumps(info))
         return 0
-    print(f"format        {info['format']}  ({info['compression']})")
+    print(f"family        {family.name}: {family.title}")
+    print(f"container     {info['kind']} ({info['format']}), {info['compression']}")
     print(f"bytes         {info['compressed_bytes']:,} compressed, {info['decompressed_bytes']:,} decompressed")
-    print(f"tensors       {info['n_quantized']} quantized, {info['n_passthrough']} passthrough")
+    print(f"sha256        {info['sha256']}")
+    print(f"tensors       {info['n_tensors']}")
     print()
     width = max(len(r["name"]) for r in info["tensors"])
-    print(f"{'name':<{width}}  {'shape':<14} {'scheme':<17} {'bytes':>10}")
+    print(f"{'name':<{width}}  {'shape':<14} {'scheme':<19} {'bytes':>10}")
     for r in info["tensors"]:
         shape = "x".join(map(str, r["shape"])) or "()"
-        print(f"{r['name']:<{width}}  {shape:<14} {r['scheme']:<17} {r['stored_bytes']:>10,}")
+        print(f"{r['name']:<{width}}  {shape:<14} {r['scheme']:<19} {r['stored_bytes']:>10,}")
     print()
     for scheme, tot in sorted(info["totals"].items()):
-        print(f"{scheme:<17} {tot['tensors']:>4} tensors {tot['params']:>12,} params {tot['stored_bytes']:>12,} bytes")
+        print(f"{scheme:<19} {tot['tensors']:>4} tensors {tot['params']:>12,} params {tot['stored_bytes']:>12,} bytes")
     print()
-    print("inferred model config:", json.dumps(info["inferred_model"]))
+    print("config (model from the tensors, the rest the family's record defaults; save with --print-config):")
+    print(json.dumps(info["config"]))
     return 0
 
 
 def cmd_make_artifact(args: argparse.Namespace) -> int:
-    from gepa.train import make_artifact
-
-    cfg = config_mod.load(args.config)
+    cfg = gepa_config.load(args.config)
     if args.steps < 0:
         raise InputError("--steps must be 0 or more")
     n = make_artifact(args.out, cfg, steps=args.steps, data=args.data, seed=args.seed, lr=args.lr,

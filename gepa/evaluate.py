@@ -1,14 +1,18 @@
-"""Evaluation: standard, sliding-window and legal score-first TTT bits-per-byte.
+"""Shared evaluation drivers: standard, sliding-window and legal score-first TTT bits-per-byte.
+
+Families call these with explicit specs; nothing here knows a family's config. A model passed in
+provides `forward_logits(ids)` (softcapped logits), `forward(ids, targets)` (mean loss) and, for
+the fast path, `hidden(ids, q_from)` and `head(h)`. Bytes come from `target_bytes`, the
+per-position byte counts of the stream (`ValData.target_bytes`).
 
 Two scoring paths compute the same numbers:
-- `fast` (default): windows are gathered from the token stream with one index operation into a
-  reused buffer, and the head, softcap and cross-entropy run only on the positions that are
-  scored;
+- `fast` (default): windows are gathered from the token stream with one index operation, and the
+  head, softcap and cross-entropy run only on the positions that are scored;
 - `plain`: the reference's loop shape (fresh padded batches, full logits for every position),
   kept as the baseline for equivalence tests and benchmarks.
 
 Sums are float64; with torch.distributed initialised, windows and TTT sequences are split
-contiguously across ranks as the reference does, TTT gradients are averaged every step and the
+contiguously across ranks as the references do, TTT gradients are averaged every step and the
 sums are all-reduced at the end.
 """
 
@@ -18,23 +22,21 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from gepa.bpb import BpbAccumulator, target_bytes
-from gepa.config import EvalConfig
-from gepa.model import GPT
+from gepa.bpb import BpbAccumulator
+from gepa.errors import InputError
 from gepa.results import ChunkRecord, EvalResult, Event
-from gepa.tokenizer import ByteLUTs
 from gepa.windows import WindowPlan, assign_chunks, plan_windows, split_contiguous
 
 ChunkCallback = Callable[[ChunkRecord], None]
 
-# Token budget per scoring batch of the fast path (at least eval.batch_seqs windows).
+# Token budget per scoring batch of the fast path (at least the spec's batch_seqs windows).
 SCORE_BATCH_TOKENS_CPU = 8192
 SCORE_BATCH_TOKENS_CUDA = 262144
 
@@ -43,17 +45,68 @@ class EvaluationCancelled(Exception):
     """Raised when `should_stop` asks the evaluation to end early."""
 
 
+@dataclass(frozen=True)
+class StandardSpec:
+    """Non-overlapping `seq_len` sequences, `batch_seqs` per batch, each batch's mean loss summed
+    in float64 times its token count (the references' accumulation); `chunk_seqs` sequences per
+    progress record."""
+
+    seq_len: int
+    batch_seqs: int
+    chunk_seqs: int
+
+
+@dataclass(frozen=True)
+class SlidingSpec:
+    """Windows of `seq_len` every `stride` tokens; `chunk_tokens` groups them into chunks (the TTT
+    chunks, or progress records without TTT) by where their scored range starts."""
+
+    seq_len: int
+    stride: int
+    batch_seqs: int
+    chunk_tokens: int = 32768
+    tail: str = "reference"   # see gepa.windows.plan_windows
+    keep_first: bool = False  # the TTT window list keeps ws == 0 even in a very short stream
+
+
+@dataclass(frozen=True)
+class TTTSpec:
+    """Score-first TTT over the sliding spec's chunks: every chunk is scored with the current
+    weights, then (except the last) trained on for `epochs` passes of `seq_len` sequences cut
+    from the chunk's own tokens.
+
+    trainable(model) -> parameters to adapt (the rest get requires_grad False);
+    optimizer(params) -> the optimizer, built once for the whole pass;
+    lr(ci, num_chunks) -> the learning rate for chunk ci;
+    set_train_mode(model, on) -> family hook around training (e.g. fake quantisation)."""
+
+    epochs: int
+    batch_seqs: int
+    grad_clip: float
+    trainable: Callable[[nn.Module], list[nn.Parameter]]
+    optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer]
+    lr: Callable[[int, int], float]
+    set_train_mode: Callable[[nn.Module, bool], None] = lambda model, on: None
+
+
+def cosine_lr(base: float, ci: int, num_chunks: int) -> float:
+    """The references' schedule: cosine from `base` at the first chunk to 0 at the last."""
+    if num_chunks <= 1:
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * ci / (num_chunks - 1)))
+
+
 @dataclass
 class _Ctx:
-    model: GPT
+    model: nn.Module
     tokens: Tensor          # (total + 1,) int64 on device
-    luts: ByteLUTs          # on device
+    target_bytes: Tensor    # (total + 1,) int64 on device
     device: torch.device
     impl: str
     rank: int = 0
     world: int = 1
     token_losses: list[tuple[Tensor, Tensor]] | None = None
-    score_batch_tokens: int = 0  # set per device in evaluate_model
+    score_batch_tokens: int = 0
     buf: dict = field(default_factory=dict)
 
     def autocast(self):
@@ -66,6 +119,13 @@ def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def device_of(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was requested but no CUDA device is available; use --device cpu")
+    return dev
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,13 +152,12 @@ def _score_batch_fast(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumula
     x = torch.where(valid, ctx.tokens[pos.clamp(max=ctx.tokens.numel() - 1)], 0)
     tgt_pos = pos[rows_d, cols_d] + 1
     y = ctx.tokens[tgt_pos]
-    prev = x[rows_d, cols_d]
     q_from = int(score_from.min())
     with ctx.autocast():
         h = ctx.model.hidden(x, q_from=q_from)
         logits = ctx.model.head(h[rows_d, cols_d - q_from])
     nll = F.cross_entropy(logits.float(), y, reduction="none")
-    acc.add(nll.double().sum(), rows.numel(), target_bytes(prev, y, ctx.luts).sum())
+    acc.add(nll.double().sum(), rows.numel(), ctx.target_bytes[tgt_pos].sum())
     if ctx.token_losses is not None:
         ctx.token_losses.append((tgt_pos.cpu(), nll.detach().double().cpu()))
 
@@ -120,10 +179,10 @@ def _score_batch_plain(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumul
     nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none").view(b, seq_len)
     for i, (ws, wlen, s) in enumerate(spans):
         part = nll[i, s:wlen]
-        acc.add(part.to(torch.float64).sum(), wlen - s, target_bytes(x[i, s:wlen], y[i, s:wlen], ctx.luts).sum())
+        tpos = torch.arange(ws + s + 1, ws + wlen + 1, device=ctx.device)
+        acc.add(part.to(torch.float64).sum(), wlen - s, ctx.target_bytes[tpos].sum())
         if ctx.token_losses is not None:
-            tpos = torch.arange(ws + s + 1, ws + wlen + 1)
-            ctx.token_losses.append((tpos, part.detach().double().cpu()))
+            ctx.token_losses.append((tpos.cpu(), part.detach().double().cpu()))
 
 
 def _score_windows(ctx: _Ctx, plan: WindowPlan, windows: Tensor, batch_seqs: int, acc: BpbAccumulator) -> None:
@@ -145,36 +204,22 @@ def _score_windows(ctx: _Ctx, plan: WindowPlan, windows: Tensor, batch_seqs: int
 # TTT training
 
 
-def _freeze(model: GPT, freeze_blocks: int) -> list[torch.nn.Parameter]:
-    frozen = tuple(f"blocks.{i}." for i in range(freeze_blocks))
-    params = []
-    for name, p in model.named_parameters():
-        p.requires_grad_(not any(f in name for f in frozen))
-        if p.requires_grad:
-            params.append(p)
-    return params
+def freeze_all_but(model: nn.Module, params: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    """requires_grad only for `params`; returns them in model order."""
+    keep = {id(p) for p in params}
+    out = []
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+        if id(p) in keep:
+            out.append(p)
+    return out
 
 
-def _make_optimizer(cfg: EvalConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    t = cfg.ttt
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum)
-    return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-
-
-def chunk_lr(cfg: EvalConfig, ci: int, num_chunks: int) -> float:
-    t = cfg.ttt
-    if t.lr_schedule == "constant" or num_chunks <= 1:
-        return t.lr
-    return t.lr * 0.5 * (1.0 + math.cos(math.pi * ci / (num_chunks - 1)))
-
-
-def _train_chunk(ctx: _Ctx, cfg: EvalConfig, opt: torch.optim.Optimizer, params: list, ci: int,
-                 total: int, lr: float) -> tuple[int, int] | None:
+def _train_chunk(ctx: _Ctx, spec: TTTSpec, seq_len: int, chunk_tokens: int, opt: torch.optim.Optimizer,
+                 params: list, ci: int, total: int, lr: float) -> tuple[int, int] | None:
     """Train on chunk ci's already-scored tokens; returns the target range used (token indices)."""
-    t, seq_len = cfg.ttt, cfg.eval.seq_len
-    chunk_start = ci * t.chunk_tokens
-    chunk_end = min((ci + 1) * t.chunk_tokens, total)
+    chunk_start = ci * chunk_tokens
+    chunk_end = min((ci + 1) * chunk_tokens, total)
     chunk_seqs = (chunk_end - chunk_start) // seq_len
     if chunk_seqs <= 0:
         return None
@@ -183,10 +228,10 @@ def _train_chunk(ctx: _Ctx, cfg: EvalConfig, opt: torch.optim.Optimizer, params:
     lo, hi = split_contiguous(chunk_seqs, ctx.rank, ctx.world)
     model = ctx.model
     model.train()
-    used: tuple[int, int] | None = None
-    for _ in range(t.epochs):
-        for bs in range(lo, hi, t.batch_seqs):
-            be = min(bs + t.batch_seqs, hi)
+    trained = False
+    for _ in range(spec.epochs):
+        for bs in range(lo, hi, spec.batch_seqs):
+            be = min(bs + spec.batch_seqs, hi)
             start, end = chunk_start + bs * seq_len, chunk_start + be * seq_len
             if end + 1 > ctx.tokens.numel():
                 continue
@@ -201,12 +246,12 @@ def _train_chunk(ctx: _Ctx, cfg: EvalConfig, opt: torch.optim.Optimizer, params:
                     if p.grad is not None:
                         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
                         p.grad.div_(ctx.world)
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+            if spec.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
             opt.step()
-            used = (start + 1 if used is None else min(used[0], start + 1), end + 1 if used is None else max(used[1], end + 1))
+            trained = True
     model.eval()
-    if used is None:
+    if not trained:
         return None
     # The union over ranks is the whole trained range; report it from the chunk geometry.
     return chunk_start + 1, chunk_start + chunk_seqs * seq_len + 1
@@ -216,62 +261,78 @@ def _train_chunk(ctx: _Ctx, cfg: EvalConfig, opt: torch.optim.Optimizer, params:
 # public entry points
 
 
-def evaluate_model(model: GPT, tokens: Tensor, luts: ByteLUTs, cfg: EvalConfig, *, device: str | torch.device = "cpu",
-                   impl: str = "fast", on_chunk: ChunkCallback | None = None,
-                   should_stop: Callable[[], bool] | None = None,
+def evaluate_model(model: nn.Module, tokens: Tensor, target_bytes: Tensor, *, mode: str,
+                   standard: StandardSpec | None = None, sliding: SlidingSpec | None = None,
+                   ttt: TTTSpec | None = None, device: str | torch.device = "cpu", impl: str = "fast",
+                   on_chunk: ChunkCallback | None = None, should_stop: Callable[[], bool] | None = None,
                    collect_token_losses: bool = False) -> EvalResult:
-    """Score `tokens` (the truncated validation stream, total+1 ids) with `model` in `cfg.eval.mode`.
+    """Score `tokens` (the stream as the procedure uses it, total+1 ids) with `model`.
 
-    In ttt mode the model's weights are adapted in place. With `collect_token_losses` the result
-    carries `token_losses`: (target token index, nll) in scoring order, for legality tests."""
-    dev = torch.device(device)
+    mode "standard" needs `standard`; "sliding" needs `sliding`; "ttt" needs `sliding` and `ttt`
+    (the model's weights are adapted in place). With `collect_token_losses` the result carries
+    `token_losses`: (target token index, nll) in scoring order, for legality tests."""
+    dev = device_of(device)
     rank, world = _world()
-    ctx = _Ctx(model=model, tokens=tokens.to(dev, torch.int64), luts=luts.to(dev), device=dev, impl=impl,
-               rank=rank, world=world, token_losses=[] if collect_token_losses else None,
+    ctx = _Ctx(model=model, tokens=tokens.to(dev, torch.int64), target_bytes=target_bytes.to(dev, torch.int64),
+               device=dev, impl=impl, rank=rank, world=world, token_losses=[] if collect_token_losses else None,
                # Big batches feed a GPU; on a CPU they only overflow the caches (measured in bench/).
                score_batch_tokens=SCORE_BATCH_TOKENS_CUDA if dev.type == "cuda" else SCORE_BATCH_TOKENS_CPU)
-    mode = cfg.eval.mode
     t0 = time.perf_counter()
     model.eval()
     if mode == "standard":
-        result = _run_standard(ctx, cfg, on_chunk, should_stop)
+        assert standard is not None
+        result = _run_standard(ctx, standard, on_chunk, should_stop)
     else:
-        result = _run_sliding(ctx, cfg, on_chunk, should_stop, ttt=(mode == "ttt"))
+        assert sliding is not None and (mode == "sliding" or ttt is not None)
+        result = _run_sliding(ctx, sliding, ttt if mode == "ttt" else None, on_chunk, should_stop, mode)
     result.elapsed_s = time.perf_counter() - t0
     result.device = str(dev)
     if ctx.token_losses is not None:
-        pos = torch.cat([p for p, _ in ctx.token_losses]) if ctx.token_losses else torch.empty(0, dtype=torch.int64)
-        nll = torch.cat([n for _, n in ctx.token_losses]) if ctx.token_losses else torch.empty(0, dtype=torch.float64)
-        result.token_losses = (pos, nll)  # type: ignore[attr-defined]
+        result.token_losses = collect(ctx.token_losses)  # type: ignore[attr-defined]
     return result
 
 
-def _check_stop(should_stop: Callable[[], bool] | None) -> None:
+def collect(token_losses: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """(positions, nll) concatenated in scoring order."""
+    if not token_losses:
+        return torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.float64)
+    return torch.cat([p for p, _ in token_losses]), torch.cat([n for _, n in token_losses])
+
+
+def check_stop(should_stop: Callable[[], bool] | None) -> None:
     if should_stop is not None and should_stop():
         raise EvaluationCancelled("evaluation cancelled")
 
 
-def _finish(ctx: _Ctx, acc: BpbAccumulator) -> BpbAccumulator:
-    if ctx.world == 1:
+def finish(acc: BpbAccumulator, device: torch.device, world: int) -> BpbAccumulator:
+    """All-reduce the three sums across ranks (a no-op in one process)."""
+    if world == 1:
         return acc
     sums = torch.tensor([acc.nll_sum, float(acc.tokens), float(acc.bytes)], dtype=torch.float64,
-                        device=ctx.device if ctx.device.type == "cuda" else "cpu")
+                        device=device if device.type == "cuda" else "cpu")
     dist.all_reduce(sums, op=dist.ReduceOp.SUM)
     return BpbAccumulator(float(sums[0]), int(sums[1]), int(sums[2]))
 
 
-def _run_standard(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop) -> EvalResult:
-    seq_len, bsz = cfg.eval.seq_len, cfg.eval.batch_seqs
+def chunk_record(ci: int, windows: int, acc: BpbAccumulator, before: BpbAccumulator, score_s: float,
+                 train_s: float, lr: float) -> ChunkRecord:
+    return ChunkRecord(index=ci, windows=windows, tokens_scored=acc.tokens - before.tokens,
+                       bytes_scored=acc.bytes - before.bytes, score_seconds=score_s, train_seconds=train_s,
+                       running_loss=acc.loss, running_bpb=acc.bpb, lr=lr)
+
+
+def _run_standard(ctx: _Ctx, spec: StandardSpec, on_chunk, should_stop) -> EvalResult:
+    seq_len, bsz = spec.seq_len, spec.batch_seqs
     total = ctx.tokens.numel() - 1
     n_seqs = total // seq_len
     lo, hi = split_contiguous(n_seqs, ctx.rank, ctx.world)
-    seqs_per_chunk = max(1, cfg.ttt.chunk_tokens // seq_len)
+    seqs_per_chunk = max(1, spec.chunk_seqs)
     acc = BpbAccumulator()
     chunks: list[ChunkRecord] = []
     events: list[Event] = []
     with torch.inference_mode():
         for ci, c0 in enumerate(range(lo, hi, seqs_per_chunk)):
-            _check_stop(should_stop)
+            check_stop(should_stop)
             ts = time.perf_counter()
             before = acc.copy()
             c1 = min(c0 + seqs_per_chunk, hi)
@@ -282,51 +343,43 @@ def _run_standard(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop) -> EvalResu
                 with ctx.autocast():
                     loss = ctx.model(x, y).detach()
                 n = y.numel()
-                acc.add(loss.to(torch.float64) * n, n, target_bytes(x.reshape(-1), y.reshape(-1), ctx.luts).sum())
+                acc.add(loss.to(torch.float64) * n, n, ctx.target_bytes[bs * seq_len + 1: be * seq_len + 1].sum())
                 if ctx.token_losses is not None:
                     with ctx.autocast():
                         lg = ctx.model.forward_logits(x)
                     nll = F.cross_entropy(lg.float().reshape(-1, lg.size(-1)), y.reshape(-1), reduction="none")
                     ctx.token_losses.append((torch.arange(bs * seq_len + 1, be * seq_len + 1), nll.double().cpu()))
             events.append(Event("score", ci, c0 * seq_len + 1, c1 * seq_len + 1))
-            rec = _chunk_record(ci, c1 - c0, acc, before, time.perf_counter() - ts, 0.0, 0.0)
+            rec = chunk_record(ci, c1 - c0, acc, before, time.perf_counter() - ts, 0.0, 0.0)
             chunks.append(rec)
             if on_chunk:
                 on_chunk(rec)
-    acc = _finish(ctx, acc)
+    acc = finish(acc, ctx.device, ctx.world)
     return EvalResult(mode="standard", val_loss=acc.loss, val_bpb=acc.bpb, tokens_scored=acc.tokens,
                       bytes_scored=acc.bytes, elapsed_s=0.0, chunks=chunks, events=events, total_targets=total)
 
 
-def _chunk_record(ci: int, windows: int, acc: BpbAccumulator, before: BpbAccumulator, score_s: float,
-                  train_s: float, lr: float) -> ChunkRecord:
-    return ChunkRecord(index=ci, windows=windows, tokens_scored=acc.tokens - before.tokens,
-                       bytes_scored=acc.bytes - before.bytes, score_seconds=score_s, train_seconds=train_s,
-                       running_loss=acc.loss, running_bpb=acc.bpb, lr=lr)
-
-
-def _run_sliding(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop, *, ttt: bool) -> EvalResult:
-    e, t = cfg.eval, cfg.ttt
+def _run_sliding(ctx: _Ctx, spec: SlidingSpec, ttt: TTTSpec | None, on_chunk, should_stop, mode: str) -> EvalResult:
     total = ctx.tokens.numel() - 1
-    plan = plan_windows(total, e.seq_len, e.stride, keep_first=ttt, tail=e.tail)
-    num_chunks, groups = assign_chunks(plan, t.chunk_tokens)
+    plan = plan_windows(total, spec.seq_len, spec.stride, keep_first=spec.keep_first, tail=spec.tail)
+    num_chunks, groups = assign_chunks(plan, spec.chunk_tokens)
     acc = BpbAccumulator()
     chunks: list[ChunkRecord] = []
     events: list[Event] = []
     opt = params = None
-    if ttt and t.epochs > 0:
-        params = _freeze(ctx.model, t.freeze_blocks)
-        opt = _make_optimizer(cfg, params)
-        ctx.model.set_fake_quant(t.fake_quant_int6)
+    if ttt is not None and ttt.epochs > 0:
+        params = freeze_all_but(ctx.model, ttt.trainable(ctx.model))
+        opt = ttt.optimizer(params)
+        ttt.set_train_mode(ctx.model, True)
     try:
         for ci, windows in enumerate(groups):
             if windows.numel() == 0:
                 continue
-            _check_stop(should_stop)
+            check_stop(should_stop)
             before = acc.copy()
             ts = time.perf_counter()
             ctx.model.eval()
-            _score_windows(ctx, plan, windows, e.batch_seqs, acc)
+            _score_windows(ctx, plan, windows, spec.batch_seqs, acc)
             score_s = time.perf_counter() - ts
             first = int((plan.starts[windows] + plan.score_from[windows]).min()) + 1
             end = int((plan.starts[windows] + plan.lengths[windows]).max()) + 1
@@ -334,91 +387,47 @@ def _run_sliding(ctx: _Ctx, cfg: EvalConfig, on_chunk, should_stop, *, ttt: bool
             train_s, lr = 0.0, 0.0
             if opt is not None and ci != num_chunks - 1:
                 tt = time.perf_counter()
-                lr = chunk_lr(cfg, ci, num_chunks)
-                used = _train_chunk(ctx, cfg, opt, params, ci, total, lr)
+                lr = ttt.lr(ci, num_chunks)
+                used = _train_chunk(ctx, ttt, spec.seq_len, spec.chunk_tokens, opt, params, ci, total, lr)
                 train_s = time.perf_counter() - tt
                 if used is not None:
                     events.append(Event("train", ci, used[0], used[1]))
-            rec = _chunk_record(ci, int(windows.numel()), acc, before, score_s, train_s, lr)
+            rec = chunk_record(ci, int(windows.numel()), acc, before, score_s, train_s, lr)
             chunks.append(rec)
             if on_chunk:
                 on_chunk(rec)
     finally:
-        if ttt:
-            ctx.model.set_fake_quant(False)
+        if ttt is not None:
+            ttt.set_train_mode(ctx.model, False)
             for p in ctx.model.parameters():
                 p.requires_grad_(True)
             ctx.model.eval()
-    acc = _finish(ctx, acc)
-    return EvalResult(mode="ttt" if ttt else "sliding", val_loss=acc.loss, val_bpb=acc.bpb, tokens_scored=acc.tokens,
+    acc = finish(acc, ctx.device, ctx.world)
+    return EvalResult(mode=mode, val_loss=acc.loss, val_bpb=acc.bpb, tokens_scored=acc.tokens,
                       bytes_scored=acc.bytes, elapsed_s=0.0, chunks=chunks, events=events, total_targets=total)
 
 
-def build_model(cfg: EvalConfig, state: dict[str, Tensor], device: str | torch.device = "cpu") -> GPT:
-    """Instantiate the GEPA model for `cfg` and load dequantized weights with strict=True."""
-    dev = torch.device(device)
-    with torch.device("meta"):
-        model = GPT(cfg.model, init=False)
-    model = model.to_empty(device=dev)
-    model.float()
-    model.load_state_dict(state, strict=True)
-    if dev.type == "cuda":
-        model.reference_dtypes()
-    return model.eval()
-
-
-def run_evaluation(artifact, cfg: EvalConfig, *, val_glob: str, tokenizer, device: str = "cpu",
-                   on_chunk: ChunkCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                   max_tokens: int | None = None, impl: str = "fast") -> EvalResult:
-    """Load a submitted artifact through the safe codec and evaluate it on the validation shards.
-
-    Raises `gepa.errors.InputError` subclasses for anything the submitter can fix."""
-    from gepa import codec, shards
-    from gepa.model import expected_state
-    from gepa.tokenizer import build_byte_luts, load_tokenizer
-
-    if device == "cuda" and not torch.cuda.is_available():
-        from gepa.errors import InputError
-
-        raise InputError("--device cuda was requested but no CUDA device is available; use --device cpu")
-    state = codec.load_state_dict(artifact, expected=expected_state(cfg.model))
-    sp = load_tokenizer(tokenizer)
-    luts = build_byte_luts(sp, cfg.model.vocab_size)
-    tokens = limit_tokens(shards.load_validation_tokens(val_glob, cfg.eval.seq_len), cfg.eval.seq_len, max_tokens)
-    if int(tokens.max()) >= cfg.model.vocab_size:
-        from gepa.errors import DataError
-
-        raise DataError(f"validation shards hold token id {int(tokens.max())}, outside model.vocab_size={cfg.model.vocab_size}")
-    model = build_model(cfg, state, device)
-    return evaluate_model(model, tokens, luts, cfg, device=device, impl=impl, on_chunk=on_chunk,
-                          should_stop=should_stop)
-
-
-def limit_tokens(tokens: Tensor, seq_len: int, max_tokens: int | None) -> Tensor:
-    """Keep the first `max_tokens` targets, re-applying the reference's seq_len truncation."""
-    if max_tokens is None or max_tokens >= tokens.numel() - 1:
-        return tokens
-    n = (max_tokens // seq_len) * seq_len + 1
-    if n < 2:
-        from gepa.errors import InputError
-
-        raise InputError(f"--max-tokens {max_tokens} is below one sequence of {seq_len} tokens")
-    return tokens[:n]
-
-
-def count_chunks(cfg: EvalConfig, val_glob: str, max_tokens: int | None = None) -> int:
-    """How many per-chunk records an evaluation will emit (for progress bars and ETAs), from the
-    shard headers alone."""
-    from gepa.shards import count_targets
-
-    return chunk_count(cfg, count_targets(val_glob, cfg.eval.seq_len, max_tokens))
-
-
-def chunk_count(cfg: EvalConfig, total: int) -> int:
-    if cfg.eval.mode == "standard":
-        n_seqs = total // cfg.eval.seq_len
-        per = max(1, cfg.ttt.chunk_tokens // cfg.eval.seq_len)
-        return -(-n_seqs // per)
-    plan = plan_windows(total, cfg.eval.seq_len, cfg.eval.stride, keep_first=cfg.eval.mode == "ttt", tail=cfg.eval.tail)
-    _, groups = assign_chunks(plan, cfg.ttt.chunk_tokens)
+def count_chunks(mode: str, total: int, *, standard: StandardSpec | None = None,
+                 sliding: SlidingSpec | None = None) -> int:
+    """How many chunk records `evaluate_model` will emit for a stream of `total` targets."""
+    if mode == "standard":
+        assert standard is not None
+        n_seqs = total // standard.seq_len
+        return -(-n_seqs // max(1, standard.chunk_seqs))
+    assert sliding is not None
+    plan = plan_windows(total, sliding.seq_len, sliding.stride, keep_first=sliding.keep_first, tail=sliding.tail)
+    _, groups = assign_chunks(plan, sliding.chunk_tokens)
     return sum(1 for g in groups if g.numel())
+
+
+def truncate(tokens: Tensor, seq_len: int, max_tokens: int | None = None) -> Tensor:
+    """The references' cut to floor((N-1)/seq_len)*seq_len + 1 tokens; with `max_tokens`, first
+    to that many targets (demos), re-applying the cut."""
+    n = tokens.numel()
+    if max_tokens is not None and max_tokens < n - 1:
+        n = max_tokens + 1
+    keep = ((n - 1) // seq_len) * seq_len + 1
+    if keep < 2:
+        raise InputError(f"the validation stream{' cut to --max-tokens' if max_tokens else ''} holds "
+                         f"fewer than one sequence of {seq_len} tokens")
+    return tokens[:keep]

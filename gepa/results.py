@@ -50,6 +50,13 @@ class EvalResult:
     events: list[Event] = field(default_factory=list)
     total_targets: int = 0
     device: str = "cpu"
+    # Provenance, filled by gepa.runner: which family scored it, on which validation stream.
+    family: str = ""
+    val_sha256: str = ""     # sha256 of the validation shard files, in order
+    val_tokens: int = 0      # tokens in those shards (before any truncation)
+    max_tokens: int | None = None  # the demo cut (--max-tokens / max_val_tokens), None for a full run
+    # Family-specific figures (e.g. CaseOps: the submitted sidecar's byte count next to ours).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, with_events: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -61,9 +68,13 @@ class EvalResult:
             "elapsed_s": self.elapsed_s,
             "total_targets": self.total_targets,
             "device": self.device,
+            "family": self.family,
+            "val_sha256": self.val_sha256,
+            "val_tokens": self.val_tokens,
+            "max_tokens": self.max_tokens,
+            "extra": self.extra,
         }
-        if self.mode == "ttt":
-            d["chunks"] = [c.to_dict() for c in self.chunks]
+        d["chunks"] = [c.to_dict() for c in self.chunks]
         if with_events:
             d["events"] = [dataclasses.asdict(e) for e in self.events]
         return d

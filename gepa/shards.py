@@ -10,6 +10,7 @@ with BOS (id 1) before each and no EOS, and concatenated.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -33,10 +34,11 @@ BUNDLED_SAMPLE_JSONL = ASSETS_DIR / "fineweb_val_sample_200docs.jsonl"
 
 
 def _check_header(path: Path, f, size: int) -> int:
-    header = np.frombuffer(f.read(HEADER_BYTES), dtype="<i4")
-    if header.size != HEADER_INTS:
+    head = f.read(HEADER_BYTES)
+    if len(head) != HEADER_BYTES:
         raise DataError(f"shard {path.name} is {size} bytes, shorter than the "
-                        f"{HEADER_BYTES}-byte header")
+                        f"{HEADER_BYTES}-byte header; --val must name token shards (fineweb_val_*.bin)")
+    header = np.frombuffer(head, dtype="<i4")
     if int(header[0]) != MAGIC:
         raise DataError(f"shard {path.name} has magic {int(header[0])}, expected {MAGIC}; "
                         "not a challenge token shard")
@@ -95,6 +97,33 @@ def write_shard(path: str | Path, tokens: Iterable[int] | np.ndarray) -> None:
         raise
 
 
+def shard_paths(pattern: str) -> list[Path]:
+    """The shards a glob names, sorted (the references' order); DataError when there are none."""
+    files = sorted(glob.glob(str(pattern)))
+    if not files:
+        raise DataError(f"no validation shards match {pattern}")
+    return [Path(f) for f in files]
+
+
+def fingerprint(paths: Iterable[str | Path]) -> str:
+    """sha256 over the shard files' bytes in order: identifies the validation set a run used."""
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as e:
+            raise DataError(f"cannot read shard {p}: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def read_tokens(paths: Iterable[str | Path]) -> np.ndarray:
+    """Every token of the shards, concatenated (uint16)."""
+    arrays = [read_shard(p) for p in paths]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint16)
+
+
 def load_validation_tokens(pattern: str, seq_len: int) -> "torch.Tensor":
     """Sorted shards concatenated and cut to floor((N-1)/seq_len)*seq_len + 1 tokens.
 
@@ -148,6 +177,11 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main(sys.argv[1:]))
+
+
+def count_tokens(pattern: str) -> int:
+    """Tokens in the shards a glob names, from their headers alone."""
+    return sum(shard_token_count(p) for p in shard_paths(pattern))
 
 
 def count_targets(pattern: str, seq_len: int, max_tokens: int | None = None) -> int:

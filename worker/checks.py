@@ -38,19 +38,24 @@ class CheckInputs:
 
 def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
     """Returns (outcomes, counted bytes). Raises only for platform faults."""
-    from gepa import config as gcfg
+    from gepa import runner
     from gepa.errors import ArtifactError, ConfigError
     from gepa.sizes import size_report
 
     outcomes: list[RuleOutcome] = []
-    cfg = None
+    prep, artifact_error = None, None
     try:
-        cfg = gcfg.loads(inp.config_json)
-        outcomes.append(RuleOutcome("config.legal", "pass", f"evaluation mode {cfg.eval.mode}",
+        prep = runner.prepare(inp.artifact_path, inp.config_json or None,
+                              max_decompressed_bytes=inp.max_decompressed_bytes)
+        outcomes.append(RuleOutcome("config.legal", "pass", f"{prep.family.name} family, evaluation mode {prep.cfg.mode}",
                                     title="Evaluation config is legal"))
     except ConfigError as exc:
         outcomes.append(RuleOutcome("config.legal", "fail", exc.message, title="Evaluation config is legal",
                                     kind=exc.kind))
+    except ArtifactError as exc:
+        artifact_error = exc
+        outcomes.append(RuleOutcome("config.legal", "skip", "not checked: the artifact could not be read",
+                                    title="Evaluation config is legal"))
 
     code = inp.code_path.read_bytes()
     report = size_report(code, inp.artifact_path.stat().st_size, cap=inp.cap_bytes)
@@ -64,21 +69,15 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
             f"is {-report.headroom_bytes} bytes over the {report.cap_bytes}-byte cap",
             title="Code + artifact within the cap", evidence=report.to_dict(), kind="over-cap"))
 
-    if cfg is None:
+    if artifact_error is not None:
+        outcomes.append(RuleOutcome("artifact.valid", "fail", artifact_error.message,
+                                    title="Artifact decodes and matches the config", kind=artifact_error.kind))
+    elif prep is None:
         outcomes.append(RuleOutcome("artifact.valid", "skip", "not checked: the config is not legal",
                                     title="Artifact decodes and matches the config"))
     else:
-        from gepa import codec
-        from gepa.model import expected_state
-
-        try:
-            codec.load_state_dict(inp.artifact_path, expected=expected_state(cfg.model),
-                                  max_decompressed_bytes=inp.max_decompressed_bytes)
-            outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
-                                        title="Artifact decodes and matches the config"))
-        except ArtifactError as exc:
-            outcomes.append(RuleOutcome("artifact.valid", "fail", exc.message,
-                                        title="Artifact decodes and matches the config", kind=exc.kind))
+        outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
+                                    title="Artifact decodes and matches the config"))
 
     outcomes.extend(static_code_rules(code, inp))
     return outcomes, report.total_bytes

@@ -85,19 +85,19 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def val_inputs(settings: Settings) -> tuple[str, str]:
+def val_inputs(settings: Settings) -> tuple[str, str | None]:
+    """Validation shards and tokenizer (None: the submission's family's bundled tokenizer)."""
     from gepa.shards import BUNDLED_VAL_GLOB
-    from gepa.tokenizer import BUNDLED_TOKENIZER
 
-    return settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or str(BUNDLED_TOKENIZER)
+    return settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None
 
 
-def estimate_chunks(cfg: Any, val_glob: str, max_tokens: int | None) -> int | None:
+def estimate_chunks(prep: Any, val_glob: str, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
-        from gepa.evaluate import count_chunks
+        from gepa import runner
 
-        return count_chunks(cfg, val_glob, max_tokens) or None
+        return runner.count_chunks(prep, val_glob, max_tokens) or None
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; never fail the stage over it
         log.info("could not estimate chunk count: %s", exc)
         return None
@@ -165,16 +165,16 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
 def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
     import torch
 
-    from gepa import config as gcfg
-    from gepa.evaluate import EvaluationCancelled, run_evaluation
+    from gepa import runner
     from gepa.errors import InputError
+    from gepa.evaluate import EvaluationCancelled
 
     sub, _ = _load(settings, claim.submission_id)
-    cfg = gcfg.loads(sub.config_json)
+    artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
+    prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
     val_glob, tokenizer = val_inputs(settings)
     device = resolve_device(settings.device)
-    total = estimate_chunks(cfg, val_glob, settings.max_val_tokens)
-    artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
+    total = estimate_chunks(prep, val_glob, settings.max_val_tokens)
     deadline = time.monotonic() + max(1, settings.eval_time_limit_s - TIME_LIMIT_GRACE_S)
     timed_out = threading.Event()
 
@@ -191,8 +191,8 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
 
     t0 = time.monotonic()
     try:
-        result = run_evaluation(artifact, cfg, val_glob=val_glob, tokenizer=tokenizer, device=device,
-                                on_chunk=on_chunk, should_stop=should_stop, max_tokens=settings.max_val_tokens)
+        result = runner.run_prepared(prep, val_glob=val_glob, tokenizer=tokenizer, device=device,
+                                     on_chunk=on_chunk, should_stop=should_stop, max_tokens=settings.max_val_tokens)
     except EvaluationCancelled:
         if hb.lost.is_set():
             raise LostOwnership() from None

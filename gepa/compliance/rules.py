@@ -173,21 +173,15 @@ def rule_code_size(ctx: RuleContext):
 def rule_artifact(ctx: RuleContext):
     if ctx.artifact is None:
         return result(SKIP, "no artifact given")
-    try:
-        from gepa.codec import read_artifact
-    except ImportError:  # pragma: no cover
-        return result(SKIP, "artifact reader (gepa.codec) not available")
+    from gepa import runner
     from gepa.errors import InputError
     try:
-        art = read_artifact(ctx.artifact)
-        try:
-            from gepa.codec import validate_container
-            validate_container(art.container)
-        except ImportError:  # pragma: no cover
-            pass
+        prep = runner.prepare(ctx.artifact, ctx.config_path)
+        art = prep.artifact
     except InputError as exc:
         return result(FAIL, f"artifact rejected: {exc.message}", [Evidence(exc.message, file=ctx.artifact.name)])
-    return result(PASS, f"artifact reads and validates ({art.format}, {art.compression}, {art.compressed_bytes:,} bytes)",
+    return result(PASS, f"artifact reads and validates ({prep.family.name} family, {art.format}, {art.compression}, "
+                        f"{art.compressed_bytes:,} bytes)",
                   [Evidence("compressed artifact bytes", file=ctx.artifact.name, value=art.compressed_bytes)])
 
 
@@ -200,13 +194,14 @@ def rule_config(ctx: RuleContext):
                 break
     if path is None:
         return result(SKIP, "no evaluation config in the folder")
-    from gepa.config import load
+    from gepa import families, runner
     from gepa.errors import InputError
     try:
-        cfg = load(path)
+        raw = runner.read_config(path)
+        cfg = families.family_of(raw, None).parse_config(raw)
     except InputError as exc:
         return result(FAIL, f"config rejected: {exc.message}", [Evidence(exc.message, file=path.name)])
-    return result(PASS, f"config is legal (mode {cfg.eval.mode})", [Evidence("evaluation mode", file=path.name, value=cfg.eval.mode)])
+    return result(PASS, f"config is legal (mode {cfg.mode})", [Evidence("evaluation mode", file=path.name, value=cfg.mode)])
 
 
 # ----------------------------------------------------------------------------- json <-> logs

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gepa import codec, config
-from gepa.model import GPT
-from gepa.shards import load_validation_tokens
+from gepa import codec
+from gepa.containers import clean
+from gepa.families.gepa import config
+from gepa.families.gepa.model import GPT
+from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens
 from gepa.tokenizer import BUNDLED_TOKENIZER, build_byte_luts, load_tokenizer
 
 REF = Path(__file__).resolve().parents[1] / "data" / "reference_small"
@@ -53,7 +55,7 @@ def ref_tokens():
 
 @pytest.fixture(scope="session")
 def ref_state():
-    return codec.load_state_dict(REF / "final_model.int6.ptz")
+    return clean.load_state_dict(codec.read_artifact(REF / "final_model.int6.ptz"))
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +66,6 @@ def ref_expected():
 @pytest.fixture(scope="session")
 def tiny_tokens():
     # 40 sequences of the bundled real shard: enough for several TTT chunks, fast on CPU.
-    from gepa.shards import BUNDLED_VAL_GLOB
-
     return load_validation_tokens(BUNDLED_VAL_GLOB, 64)[: 64 * 40 + 1].clone()
 
 
@@ -85,3 +85,4 @@ def tiny_model_factory():
         return model.eval()
 
     return make
+

@@ -5,12 +5,13 @@ import copy
 import pytest
 import torch
 
-from gepa import config
-from gepa.evaluate import build_model, evaluate_model
+from gepa.families.gepa import config
+from gepa.families.gepa.family import build_model
+from gepa_run import run_gepa
 
 
 def _run(model, tokens, luts, cfg, **kw):
-    return evaluate_model(copy.deepcopy(model), tokens, luts, cfg, **kw)
+    return run_gepa(copy.deepcopy(model), tokens, luts, cfg, **kw)
 
 
 @pytest.mark.parametrize("mode,tol", [("standard", 1e-6), ("sliding", 1e-6), ("ttt", 1e-5)])
@@ -18,7 +19,7 @@ def test_reference_fixture_numbers(mode, tol, ref_dir, ref_state, ref_tokens, re
     """BPB computed by the public reference's own evaluation functions for its own artifact."""
     cfg = config.load(ref_dir / f"eval_{mode}.json")
     model = build_model(cfg, ref_state)
-    result = evaluate_model(model, ref_tokens, luts, cfg)
+    result = run_gepa(model, ref_tokens, luts, cfg)
     assert ref_tokens.numel() == ref_expected["val_tokens_after_truncation"]
     assert result.val_bpb == pytest.approx(ref_expected[mode]["val_bpb"], abs=tol)
     assert result.val_loss == pytest.approx(ref_expected[mode]["val_loss"], abs=tol)

@@ -70,8 +70,11 @@ def test_make_artifact_then_evaluate_ttt_and_inspect(capsys, tmp_path):
     assert result["chunks"][0]["train_seconds"] > 0 and result["chunks"][1]["train_seconds"] == 0
     rc, out, err = run(capsys, "inspect", art, "--json")
     info = json.loads(out)
+    assert info["family"] == "gepa"
     assert info["format"] == "mixed_clean_per_row_v1" and info["compression"] == "zstd"
-    assert info["inferred_model"]["num_layers"] == 2 and info["inferred_model"]["num_kv_heads"] == 2
+    tiny = json.loads((ROOT / "examples" / "tiny_eval.json").read_text())["model"]
+    assert info["config"]["model"]["num_layers"] == tiny["num_layers"] == 2
+    assert info["config"]["model"]["num_kv_heads"] == tiny["num_kv_heads"]
 
 
 def _hostile(tmp_path: Path, ref_dir: Path) -> dict[str, Path]:
@@ -128,7 +131,55 @@ def test_wrong_shapes_for_the_config(capsys, ref_dir_module, ref_args, tmp_path)
     path.write_text(json.dumps(cfg))
     rc, out, err = run(capsys, "evaluate", ref_dir_module / "final_model.int6.ptz", "--config", path, *ref_args)
     assert_one_line_error(rc, err)
-    assert "blocks.0.attn.c_k.weight" in err and "(128, 256)" in err
+    assert "model.num_kv_heads" in err and "set model.num_kv_heads to 2" in err and "blocks.0.attn.c_k.weight" in err
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("num_heads", 8, "set model.num_heads to 4"),
+    ("num_layers", 11, "set model.num_layers to 3"),
+    ("ve_layers", [1, 2], "ve_layers lists 2 layer(s) but the artifact has 1"),
+    ("ve_layers", [7], "names layer(s) [7]"),
+])
+def test_config_that_contradicts_the_tensors_names_the_key(key, value, needle, capsys, ref_dir_module, ref_args,
+                                                            tmp_path):
+    cfg = json.loads((ref_dir_module / "eval_standard.json").read_text())
+    cfg["model"][key] = value
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps(cfg))
+    rc, out, err = run(capsys, "evaluate", ref_dir_module / "final_model.int6.ptz", "--config", path, *ref_args)
+    assert_one_line_error(rc, err)
+    assert needle in err
+
+
+def test_inspect_config_is_accepted_by_evaluate_as_is(capsys, ref_dir_module, ref_args, tmp_path):
+    art = ref_dir_module / "final_model.int6.ptz"
+    rc, out, err = run(capsys, "inspect", art, "--print-config")
+    assert rc == 0, err
+    path = tmp_path / "eval.json"
+    path.write_text(out)
+    cfg = json.loads(out)
+    assert cfg["family"] == "gepa" and cfg["model"]["num_layers"] == 3 and cfg["model"]["ve_layers"] == [2]
+    rc, out, err = run(capsys, "evaluate", art, "--config", path, "--mode", "standard", "--max-tokens", "4096",
+                       "--json", *ref_args)
+    assert rc == 0, err
+    assert json.loads(out)["family"] == "gepa"
+
+
+def test_no_config_infers_the_model_and_says_so(capsys, ref_dir_module, ref_args):
+    rc, out, err = run(capsys, "evaluate", ref_dir_module / "final_model.int6.ptz", "--mode", "standard",
+                       "--max-tokens", "4096", *ref_args)
+    assert rc == 0, err
+    assert "family         gepa (detected from the artifact)" in out
+    assert "model inferred from the tensors" in out
+    assert "demo figure" in out
+
+
+def test_a_config_file_given_as_validation_shards_is_bad_input(capsys, ref_dir_module, tmp_path):
+    cfg = tmp_path / "eval.json"
+    cfg.write_text("{}")
+    rc, out, err = run(capsys, "evaluate", ref_dir_module / "final_model.int6.ptz", "--val", cfg)
+    assert_one_line_error(rc, err)
+    assert "shorter than the 1024-byte header" in err
 
 
 @pytest.mark.parametrize("config_text,needle", [

@@ -2,8 +2,9 @@
 
 import pytest
 
-from gepa import config
-from gepa.flops import estimate_seconds, eval_flops
+from gepa.families.gepa import config
+from gepa.families.gepa.flops import eval_flops
+from gepa.flops import flops_per_second
 
 
 def test_seed_evaluation_geometry_and_scale():
@@ -20,8 +21,8 @@ def test_seed_evaluation_geometry_and_scale():
 def test_estimate_uses_measured_rate_when_given():
     cfg = config.DEFAULT
     total = eval_flops(cfg, 62_021_632).total
-    assert estimate_seconds(cfg, 62_021_632, measured_flops_per_s=total / 100) == pytest.approx(100)
-    assert estimate_seconds(cfg, 62_021_632, "h200") < estimate_seconds(cfg, 62_021_632, "a100")
+    assert total / flops_per_second(measured_flops_per_s=total / 100) == pytest.approx(100)
+    assert flops_per_second("h200") > flops_per_second("a100")
 
 
 def test_closed_form_window_counts_match_the_window_plan():

@@ -4,9 +4,11 @@ import json
 
 import torch
 
-from gepa import config
-from gepa.evaluate import build_model
-from gepa.model import GPT, count_params, expected_state, fake_quant_int6
+from gepa.containers import clean
+from gepa.families.gepa import config
+from gepa.families.gepa.family import build_model
+from gepa.families.gepa.model import GPT, count_params, expected_state, fake_quant_int6
+from gepa.families.gepa.quantize import quantize_state_dict
 
 
 
@@ -96,8 +98,8 @@ def test_seed_size_artifact_round_trips_into_the_model():
 
     torch.manual_seed(0)
     model = GPT(config.DEFAULT.model).reference_dtypes()
-    blob = codec.serialize(codec.quantize_state_dict(model.state_dict()), compression="zlib")
-    state = codec.load_state_dict(blob, expected=expected_state(config.DEFAULT.model))
+    blob = codec.serialize(quantize_state_dict(model.state_dict()), compression="zlib")
+    state = clean.load_state_dict(codec.read_artifact(blob), expected=expected_state(config.DEFAULT.model))
     loaded = build_model(config.DEFAULT, state)
     assert loaded.state_dict()["tok_emb.weight"].shape == (1024, 512)
     with torch.no_grad():

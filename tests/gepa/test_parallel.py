@@ -4,8 +4,10 @@ import copy
 
 import pytest
 
-from gepa.evaluate import evaluate_model
+from gepa.bpb import position_bytes
 from gepa.parallel import evaluate_on_ranks
+from gepa.valdata import ValData
+from gepa_run import run_gepa
 
 
 @pytest.mark.parametrize("mode", ["sliding", "ttt"])
@@ -15,8 +17,9 @@ def test_two_ranks_match_one_process(mode, tiny_model_factory, tiny_tokens, luts
     cfg = make_config(eval={"mode": mode}, ttt={"batch_seqs": 4})
     model = tiny_model_factory(cfg)
     state = copy.deepcopy(model.state_dict())
-    single = evaluate_model(copy.deepcopy(model), tiny_tokens, luts, cfg)
-    multi = evaluate_on_ranks(2, cfg, state, tiny_tokens, luts, backend="gloo")
+    single = run_gepa(copy.deepcopy(model), tiny_tokens, luts, cfg)
+    data = ValData(tokens=tiny_tokens, target_bytes=position_bytes(tiny_tokens, luts))
+    multi = evaluate_on_ranks(2, cfg, state, data, backend="gloo")
     assert multi.tokens_scored == single.tokens_scored
     assert multi.bytes_scored == single.bytes_scored
     assert multi.val_bpb == pytest.approx(single.val_bpb, abs=1e-6)

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from api import crud
-from gepa import config
-from gepa.flops import estimate_seconds
+from gepa.families.gepa import config
+from gepa.families.gepa.flops import eval_flops
+from gepa.flops import flops_per_second
 from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens
 
 TINY = {"model": {"num_layers": 2, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2, "mlp_hidden": 128,
@@ -25,8 +26,8 @@ def test_estimate_matches_flop_model_over_scored_targets(max_tokens):
         n = (max_tokens // 128) * 128
     cpu = crud._estimated_eval_s(text, "", max_tokens, "cpu")
     gpu = crud._estimated_eval_s(text, "", max_tokens, "auto")
-    assert cpu == pytest.approx(estimate_seconds(cfg, n, "cpu"), abs=0.05)
-    assert gpu == pytest.approx(estimate_seconds(cfg, n, "h200"), abs=0.05)
+    assert cpu == pytest.approx(eval_flops(cfg, n).total / flops_per_second("cpu"), abs=0.05)
+    assert gpu == pytest.approx(eval_flops(cfg, n).total / flops_per_second("h200"), abs=0.05)
     assert 0 <= gpu < cpu
 
 

@@ -11,15 +11,15 @@ import numpy as np
 import torch
 
 from gepa import codec
-from gepa.config import EvalConfig
 from gepa.errors import InputError
-from gepa.model import GPT
+from gepa.families.gepa.config import EvalConfig
+from gepa.families.gepa.model import GPT
+from gepa.families.gepa.quantize import quantize_state_dict
+from gepa.shards import BUNDLED_SAMPLE_JSONL, tokenize_documents
+from gepa.tokenizer import BUNDLED_TOKENIZER, load_tokenizer
 
 
 def _training_tokens(data: str | Path | None, vocab_size: int) -> torch.Tensor:
-    from gepa.shards import BUNDLED_SAMPLE_JSONL, tokenize_documents
-    from gepa.tokenizer import BUNDLED_TOKENIZER, load_tokenizer
-
     path = Path(data) if data else BUNDLED_SAMPLE_JSONL
     texts = []
     try:
@@ -72,5 +72,5 @@ def make_artifact(out: str | Path, cfg: EvalConfig, *, steps: int = 0, data: str
         tokens = _training_tokens(data, cfg.model.vocab_size)
         train_steps(model, tokens, steps, min(cfg.eval.seq_len, 512), lr, seed=seed, log=log)
     model.reference_dtypes()  # tok_emb in bf16 before quantisation, as in the real run
-    obj = codec.quantize_state_dict(model.state_dict(), mixed=True, quant_embed=True)
+    obj = quantize_state_dict(model.state_dict(), mixed=True, quant_embed=True)
     return codec.write_artifact(out, obj, compression=compression)

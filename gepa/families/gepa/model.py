@@ -16,14 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gepa.config import ModelConfig
-
-# Parameters matching these name fragments stay fp32 in the reference (and in its artifact).
-CONTROL_PATTERNS = (
-    "attn_scale", "attn_scales", "mlp_scale", "mlp_scales", "resid_mix", "resid_mixes", "q_gain",
-    "skip_weight", "skip_weights", "smear_gate", "bigram", "skip_gates", "ve_shared", "ve_layer_scales",
-)
-
+from gepa.families.gepa.config import ModelConfig
 
 def rms_norm(x: Tensor) -> Tensor:
     return F.rms_norm(x, (x.size(-1),))

@@ -1,0 +1,147 @@
+"""The seed submission's family: the 11-layer GEPA U-Net in the mixed int6/int8 clean container.
+
+Scores standard, sliding-window and legal score-first TTT (SGD or AdamW, frozen leading blocks,
+optional int6 fake quantisation) through the shared drivers of `gepa.evaluate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from gepa.codec import Artifact
+from gepa.containers import clean
+from gepa.evaluate import (
+    SlidingSpec,
+    StandardSpec,
+    TTTSpec,
+    cosine_lr,
+    count_chunks,
+    device_of,
+    evaluate_model,
+    truncate,
+)
+from gepa.families.base import ChunkCallback, Family, StopCheck
+from gepa.families.gepa import config as gcfg
+from gepa.families.gepa.config import EvalConfig
+from gepa.families.gepa.flops import eval_flops
+from gepa.families.gepa.infer import check_against, infer_model
+from gepa.families.gepa.model import GPT, expected_state
+from gepa.results import EvalResult
+from gepa.valdata import ValData, sentencepiece_data
+
+GEPA_MARKERS = ("smear_gate.gate", "blocks.0.mlp.up_proj.weight")
+
+
+def _shapes(art: Artifact) -> dict[str, tuple[int, ...]]:
+    obj = art.container
+    return {name: tuple(t.shape) for sec in ("quantized", "passthrough") for name, t in (obj.get(sec) or {}).items()
+            if isinstance(t, torch.Tensor)}
+
+
+def build_model(cfg: EvalConfig, state: Mapping[str, Tensor], device: str | torch.device = "cpu") -> GPT:
+    """The GEPA model for `cfg` with dequantized weights loaded strictly (fp32; the reference's
+    mixed dtypes on CUDA, where it runs under bf16 autocast)."""
+    dev = torch.device(device)
+    with torch.device("meta"):
+        model = GPT(cfg.model, init=False)
+    model = model.to_empty(device=dev)
+    model.float()
+    model.load_state_dict(dict(state), strict=True)
+    if dev.type == "cuda":
+        model.reference_dtypes()
+    return model.eval()
+
+
+def specs(cfg: EvalConfig) -> dict[str, Any]:
+    e, t = cfg.eval, cfg.ttt
+    ttt = e.mode == "ttt"
+    out: dict[str, Any] = {
+        "standard": StandardSpec(seq_len=e.seq_len, batch_seqs=e.batch_seqs,
+                                 chunk_seqs=max(1, t.chunk_tokens // e.seq_len)),
+        "sliding": SlidingSpec(seq_len=e.seq_len, stride=e.stride, batch_seqs=e.batch_seqs, chunk_tokens=t.chunk_tokens,
+                               tail=e.tail, keep_first=ttt),
+    }
+    if ttt:
+        frozen = tuple(f"blocks.{i}." for i in range(t.freeze_blocks))
+
+        def trainable(model: nn.Module) -> list[nn.Parameter]:
+            return [p for name, p in model.named_parameters() if not any(f in name for f in frozen)]
+
+        def optimizer(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+            if t.optimizer == "sgd":
+                return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum)
+            return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+
+        def lr(ci: int, num_chunks: int) -> float:
+            return t.lr if t.lr_schedule == "constant" else cosine_lr(t.lr, ci, num_chunks)
+
+        def set_train_mode(model: nn.Module, on: bool) -> None:
+            model.set_fake_quant(on and t.fake_quant_int6)
+
+        out["ttt"] = TTTSpec(epochs=t.epochs, batch_seqs=t.batch_seqs, grad_clip=t.grad_clip, trainable=trainable,
+                             optimizer=optimizer, lr=lr, set_train_mode=set_train_mode)
+    return out
+
+
+class GepaFamily(Family):
+    name = "gepa"
+    title = "GEPA 11L U-Net, mixed int6/int8 + zstd (the seed submission)"
+    modes = gcfg.MODES
+    tokenizer_asset = "fineweb_1024_bpe.model"
+
+    def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
+        return gcfg.from_dict(dict(raw))
+
+    def infer_config(self, art: Artifact) -> dict[str, Any]:
+        model, _ = infer_model(_shapes(art))
+        return {**gcfg.DEFAULT.to_dict(), "model": model}
+
+    def sniff(self, art: Artifact) -> bool:
+        if art.kind != "clean" or art.format not in clean.KNOWN_FORMATS:
+            return False
+        shapes = _shapes(art)
+        return all(m in shapes for m in GEPA_MARKERS)
+
+    def load_state(self, art: Artifact, cfg: EvalConfig) -> dict[str, Tensor]:
+        clean.validate_container(art.container)
+        check_against(cfg.model, _shapes(art))
+        return clean.load_state_dict(art, expected=expected_state(cfg.model))
+
+    def describe(self, art: Artifact) -> dict[str, Any]:
+        return clean.describe(art)
+
+    def load_data(self, cfg: EvalConfig, val_glob: str, tokenizer: str | Path, *,
+                  sidecar_glob: str | None = None) -> ValData:
+        return sentencepiece_data(val_glob, tokenizer, cfg.model.vocab_size)
+
+    def build_model(self, cfg: EvalConfig, state: Mapping[str, Tensor], device: torch.device) -> nn.Module:
+        return build_model(cfg, state, device)
+
+    def evaluate(self, model: nn.Module, data: ValData, cfg: EvalConfig, *, device: torch.device,
+                 impl: str = "fast", on_chunk: ChunkCallback | None = None, should_stop: StopCheck | None = None,
+                 max_tokens: int | None = None, collect_token_losses: bool = False) -> EvalResult:
+        keep = truncate(data.tokens, cfg.eval.seq_len, max_tokens).numel()
+        return evaluate_model(model, data.tokens[:keep], data.target_bytes[:keep], mode=cfg.mode, **specs(cfg),
+                              device=device_of(device), impl=impl, on_chunk=on_chunk, should_stop=should_stop,
+                              collect_token_losses=collect_token_losses)
+
+    def chunk_count(self, cfg: EvalConfig, total_tokens: int, max_tokens: int | None = None) -> int:
+        total = _targets(total_tokens, cfg.eval.seq_len, max_tokens)
+        s = specs(cfg)
+        return count_chunks(cfg.mode, total, standard=s["standard"], sliding=s["sliding"])
+
+    def flops(self, cfg: EvalConfig, total_tokens: int) -> float:
+        return eval_flops(cfg, _targets(total_tokens, cfg.eval.seq_len, None)).total
+
+
+def _targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:
+    """Targets after the references' truncation (and an optional demo cut), without torch."""
+    n = total_tokens if max_tokens is None else min(total_tokens, max_tokens + 1)
+    return ((n - 1) // seq_len) * seq_len if n > 1 else 0
+
+
+FAMILY = GepaFamily()
