@@ -151,15 +151,22 @@ def queue_position(session: Session, sub: Submission) -> int | None:
 def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, device: str) -> float | None:
     """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops).
 
-    Only the GEPA family's config and FLOP model are torch-free, so the API (which must not load
-    torch: BENCHMARKS.md, upload memory) estimates GEPA submissions only; others get None."""
+    Only the GEPA and baseline families' configs and FLOP models are torch-free, so the API (which
+    must not load torch: BENCHMARKS.md, upload memory) estimates those submissions only; others get None."""
+    from gepa.config import loads_json
+    from gepa.families.baseline import config as bcfg
+    from gepa.families.baseline.flops import eval_flops as baseline_flops
     from gepa.families.gepa import config as gcfg
     from gepa.families.gepa.flops import eval_flops
     from gepa.flops import flops_per_second
     from gepa.shards import BUNDLED_VAL_GLOB, count_targets
 
     try:
-        cfg = gcfg.loads(config_json)
+        raw = loads_json(config_json)
+        if isinstance(raw, dict) and raw.get("family") == bcfg.FAMILY_NAME:
+            cfg, eval_flops = bcfg.from_dict(raw), baseline_flops  # type: ignore[assignment]
+        else:
+            cfg = gcfg.from_dict(raw)
         total = count_targets(val_glob or BUNDLED_VAL_GLOB, cfg.eval.seq_len, max_tokens)
     except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad config is reported elsewhere
         return None

@@ -3,6 +3,8 @@
 # Budget: about 10 minutes. Sets up a venv if the machine has none, then:
 #   1. CUDA bf16 vs CPU fp32 BPB on every family's fixture (bench/cuda_vs_cpu.py)
 #   2. seed-config throughput and projected full-validation time (bench/gpu_eval.py)
+#   3. baseline family: fast vs plain throughput on CUDA for its fixture (bench/family_baseline.py);
+#      its bf16-vs-fp32 BPB is in step 1 (tests/data/baseline_small)
 set -uo pipefail
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -13,3 +15,4 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/nvidia-smi.txt"
 timeout 300 $PY bench/cuda_vs_cpu.py --out "$OUT/cuda_vs_cpu.json" 2>&1 | tee "$OUT/cuda_vs_cpu.txt"
 timeout 300 $PY bench/gpu_eval.py --device cuda --chunks 4 --out "$OUT/gpu_eval.json" 2>&1 | tee "$OUT/gpu_eval.txt"
+timeout 150 $PY bench/family_baseline.py --device cuda --repeats 1 --out "$OUT/family_baseline_cuda.json" 2>&1 | tee "$OUT/family_baseline_cuda.txt"
