@@ -44,7 +44,8 @@ class ModelConfig:
     # TRAIN_SEQ_LEN of the run: windows longer than this switch the rotary table to NTK scaling.
     sp8192_rotary_train_seq_len: int = 2048
     # eager_bf16: the table eager PyTorch builds from the bf16 buffers (the fixtures);
-    # inductor_bf16: what torch.compile builds (bf16 positions, fp32 product); fp32: no rounding.
+    # inductor_bf16: what torch.compile builds (bf16 positions, fp32 product); fp32: bf16-valued
+    # inv_freq with fp32 positions, products, cos and sin (see gepa/families/sp8192/rotary.py).
     sp8192_rope_table: str = "eager_bf16"
     sp8192_compressor: str = "brotli"
 

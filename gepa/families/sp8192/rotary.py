@@ -8,7 +8,9 @@ differently, and the numbers move by ~5e-6 BPB on the fixture. The config picks 
   each product position x inv_freq rounded to bf16, cos and sin rounded to bf16;
 - `inductor_bf16` (what torch.compile on the real runs most likely built): bf16 positions and
   inv_freq, product kept in fp32, cos and sin rounded to bf16;
-- `fp32`: no rounding anywhere.
+- `fp32`: the bf16-rounded inv_freq (what the buffer holds once the bf16 model is cast back with
+  `.float()`), with fp32 positions, products, cos and sin. This is the "rotary table in fp32"
+  whose effect the fixture README measured (+7.5e-6 BPB).
 
 Above the run's TRAIN_SEQ_LEN the reference switches to NTK scaling with fp32 frequencies and
 positions, whatever the table kind.
@@ -30,10 +32,10 @@ def cos_sin(kind: str, seq_len: int, dims: int, base: float, train_seq_len: int)
         scaled = base * (seq_len / train_seq_len) ** (dims / (dims - 2))
         freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq_fp32(dims, scaled))
         return freqs.cos(), freqs.sin()
-    if kind == "fp32":
-        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq_fp32(dims, base))
-        return freqs.cos(), freqs.sin()
     inv = inv_freq_fp32(dims, base).to(torch.bfloat16)
+    if kind == "fp32":
+        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv.float())
+        return freqs.cos(), freqs.sin()
     t = torch.arange(seq_len, dtype=torch.bfloat16)
     if kind == "eager_bf16":
         freqs = torch.outer(t, inv)  # each product rounded to bf16
