@@ -82,6 +82,7 @@ class CaseOpsFamily(Family):
     title = "SP8192 CaseOps, gated attention, loops + parallel lanes, phased TTT (2026-04-18 … 04-29 records)"
     modes = ccfg.MODES
     tokenizer_asset = TOKENIZER
+    val_asset = "caseops/fineweb_val_*.bin"  # the 200-document sample in CaseOps tokens
 
     def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
         return ccfg.from_dict(dict(raw))
