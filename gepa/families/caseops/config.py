@@ -8,6 +8,8 @@ keys take the 2026-04-19 record run's values. Notes on two keys kept for compati
   documents' text; a submitted sidecar is only compared and reported (result.extra).
 - `eval.caseops_sidecar`: the file name of a submitted sidecar next to the validation shards
   (a bare name, never a path), compared when present.
+- `model.caseops_compressor`: informational; the container is recognised from its bytes and
+  its two forms (brotli, per-group lrzip) hold the same tensors, so it is never checked.
 LoRA-only TTT is `mode: caseops_phased_ttt` with `caseops_ttt.prefix_docs: 0`.
 """
 
