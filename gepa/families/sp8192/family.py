@@ -110,7 +110,12 @@ class Sp8192Family(Family):
                                        f"{art.kind} ({art.format})")
         gptq.validate(art.container)
         infer.check_against(cfg.model, _shapes(art), art.compression)
-        return gptq.dequantize(art.container, expected_state(cfg.model))
+        state = gptq.dequantize(art.container, expected_state(cfg.model))
+        for name, t in state.items():
+            if not t.is_floating_point():
+                raise ArtifactContentError(f"tensor {name} is stored as {str(t.dtype).removeprefix('torch.')}; the "
+                                           "sp8192 container keeps small tensors as float16 passthrough")
+        return state
 
     def describe(self, art: Artifact) -> dict[str, Any]:
         return gptq.describe(art)
