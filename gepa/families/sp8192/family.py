@@ -94,6 +94,9 @@ class Sp8192Family(Family):
     title = "SP8192 GPTQ int6 + brotli, depth recurrence, parallel residuals (PR #1394 lineage)"
     modes = scfg.MODES
     tokenizer_asset = "fineweb_8192_bpe.model"
+    # The bundled 200-document sample in sp8192 tokens (BOS before each document, as the
+    # challenge's shards and the fixture: its documents 150-167 are the fixture's shard).
+    val_asset = "sp8192/fineweb_val_*.bin"
 
     def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
         return scfg.from_dict(dict(raw))
