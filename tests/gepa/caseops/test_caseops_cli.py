@@ -62,10 +62,11 @@ def test_inspect_json_prints_a_config_evaluate_accepts(capsys, tmp_path):
     assert info["config"]["model"] == STANDARD["model"]
     path = tmp_path / "inferred.json"
     path.write_text(json.dumps(info["config"]))
-    rc, out, err = run(capsys, "evaluate", ART, "--config", path, "--val", VAL, "--max-tokens", 4096, "--json")
+    assert runner.prepare(ART, path).cfg.to_dict() == info["config"]
+    rc, out, err = run(capsys, "evaluate", ART, "--config", path, "--val", VAL, "--max-tokens", 2048, "--json")
     assert rc == 0, err
     res = json.loads(out)
-    assert res["mode"] == "caseops_phased_ttt" and res["tokens_scored"] == 4096
+    assert res["mode"] == "caseops_phased_ttt" and res["tokens_scored"] == 2048
 
 
 @pytest.mark.parametrize("key,value", [
