@@ -194,10 +194,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     settings = _ready_db()
     track = normalise_track(args.track, settings.default_track)
     with session_scope(settings) as session:
-        board = build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0)
+        board = build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0,
+                                  demo_max_val_tokens=settings.max_val_tokens)
     if args.json:
         print(json.dumps(board, indent=1))
         return 0
+    if board.get("demo"):
+        print(f"DEMO: {board['demo_note']}")
     print(f"{board['track']}: verified results")
     if not board["verified"]["entries"]:
         print("  (none yet)")
@@ -516,7 +519,17 @@ def _print_summary(sub: dict[str, Any]) -> None:
     print(f"size:      {sizes['total_bytes']} bytes, headroom {sizes['headroom_bytes']} under {sizes['cap_bytes']}",
           file=out)
     if sub.get("measured_val_bpb") is not None:
-        print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}", file=out)
+        m = sub.get("measured") or {}
+        label = " (DEMO: not verified)" if m.get("demo") else ""
+        print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}{label}", file=out)
+        if m:
+            canon = f" of {m['canonical_bytes']} canonical" if m.get("canonical_bytes") else ""
+            print(f"scored:    {m.get('tokens_scored')} of {m.get('total_targets')} targets, "
+                  f"{m.get('bytes_scored')} bytes{canon}; {m.get('coverage')} validation set, "
+                  f"sha256 {m.get('val_sha256') or 'unknown'}", file=out)
+    ver = sub.get("verification")
+    if ver:
+        print(f"verified:  {ver['label']} — {ver['note']}", file=out)
     if sub.get("claimed_val_bpb") is not None:
         print(f"claimed:   val_bpb {sub['claimed_val_bpb']:.6f}", file=out)
     v = sub["verdict"]

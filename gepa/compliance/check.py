@@ -10,14 +10,16 @@ the server give the same rule list for the same files.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
 from gepa.compliance import policy
-from gepa.compliance.engine import Verdict, run_rules
+from gepa.compliance.engine import STAGE_CHECKS, Verdict, run_rules
 from gepa.compliance.record import Record, load_record
 from gepa.compliance.review import folder_sources, scan_sources
 from gepa.compliance.rules import RULES, RuleContext
+from gepa.compliance.submission import canonical_track
 from gepa.errors import InputError
 
 
@@ -45,13 +47,13 @@ def find_entry(folder: Path) -> str:
 def build_context(record: Record, artifact: str | Path | None = None, measured: dict[str, Any] | None = None,
                   current_best: dict[str, Any] | None = None, config: str | Path | None = None,
                   historical: bool = False, *, canonical_val_sha256: str | None = None, cap_bytes: int | None = None,
-                  max_decompressed_bytes: int | None = None, discover: bool = True) -> RuleContext:
+                  max_decompressed_bytes: int | None = None, discover: bool = True, review: bool = True) -> RuleContext:
     art = Path(artifact) if artifact is not None else (find_artifact(record.folder) if discover else None)
     if art is not None and not art.is_file():
         raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
     cfg = Path(config) if config is not None else (find_config(record.folder) if discover else None)
     entry = find_entry(record.folder)
-    sources = folder_sources(record.folder, entry) if (record.folder / entry).is_file() else {}
+    sources = folder_sources(record.folder, entry) if review and (record.folder / entry).is_file() else {}
     # Reachability is also evaluated under each logged configuration (the runs that made the score).
     settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
     printed = {m.label for lg in record.result_logs() for m in lg.metrics}  # what the runs printed
@@ -66,15 +68,24 @@ def check_record(folder_or_record: str | Path | Record, artifact: str | Path | N
                  measured: dict[str, Any] | None = None, current_best: dict[str, Any] | None = None,
                  config: str | Path | None = None, historical: bool = False,
                  canonical_val_sha256: str | None = None, cap_bytes: int | None = None,
-                 max_decompressed_bytes: int | None = None, stages: Iterable[str] | None = None) -> Verdict:
+                 max_decompressed_bytes: int | None = None, stages: Iterable[str] | None = None,
+                 track: str | None = None) -> Verdict:
     """All rules on one records folder. Never raises on malformed content (only on a bad path).
 
     `historical`: the folder is a copy of an already-published record that may lack its code and
     README (as the ingested challenge history does); their absence is then a warning.
     `stages`: run only the rules of these stages (`checks`, `score`); all by default.
+    `track`: the leaderboard track the submission is judged for (the service passes the one it
+    files the submission under); by default the record's own, else the record track.
     The artifact and config are found in the folder when not given."""
     record = folder_or_record if isinstance(folder_or_record, Record) else load_record(folder_or_record)
+    chosen = canonical_track(track) if track else None
+    if chosen or record.submission.track is None:
+        sub = dataclasses.replace(record.submission, track=chosen or policy.TRACK_RECORD)
+        record = dataclasses.replace(record, submission=sub)
+    stages = list(stages) if stages is not None else None
     ctx = build_context(record, artifact, measured, current_best, config, historical=historical,
                         canonical_val_sha256=canonical_val_sha256, cap_bytes=cap_bytes,
-                        max_decompressed_bytes=max_decompressed_bytes, discover=not historical)
+                        max_decompressed_bytes=max_decompressed_bytes, discover=not historical,
+                        review=stages is None or STAGE_CHECKS in stages)
     return run_rules(RULES, ctx, folder=record.folder, stages=stages)

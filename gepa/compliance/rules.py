@@ -685,12 +685,15 @@ def _code_rule(rule_id: str):
 
 
 RULES: tuple[Rule, ...] = (
-    # What the evaluator must be able to read comes first: its failure is the reason a submission
-    # is rejected (the first failing rule names the rejection kind).
+    # What the evaluator must be able to read comes first, then the code review, then the paperwork:
+    # the first failing rule names the rejection kind, so the most basic fault is the one reported.
     Rule("artifact.integrity", "the artifact decodes through the safe codec and matches the model config", "error", rule_artifact),
     Rule("config.legal", "the evaluation config is one the evaluator can run legally", "error", rule_config),
     Rule("size.cap", "code bytes + artifact bytes <= 16,000,000 (max over seeds and the measured artifact)", "error", rule_size_cap),
     Rule("code.parse", "the submitted code parses (never imported or run)", "error", rule_code_parse),
+) + tuple(
+    Rule(rid, RULE_TEXT[rid], "warning" if rid in WARNING_RULES else "error", _code_rule(rid)) for rid in CODE_RULES
+) + (
     Rule("files.required", "submission.json, train_gpt.py and train logs are present (README.md: warning)", "error", rule_required_files),
     Rule("submission.schema", "submission.json parses and normalises to the canonical schema", "error", rule_schema),
     Rule("logs.code-size", "logged code size matches the submitted train_gpt.py and bytes_code", "warning", rule_code_size),
@@ -704,9 +707,6 @@ RULES: tuple[Rule, ...] = (
     Rule("time.train", "training wall clock incl. post-training calibration within 600 s", "error", rule_train_time),
     Rule("time.eval", "evaluation time, projected to 8xH100 SXM, within 600 s", "error", rule_eval_time),
     Rule("significance.record", "record claim beats the best by 0.005 nats (Welch, p<0.01 rule / p<0.25 practice)", "error", rule_significance),
-) + tuple(
-    Rule(rid, RULE_TEXT[rid], "warning" if rid in WARNING_RULES else "error", _code_rule(rid)) for rid in CODE_RULES
-) + (
     Rule("data.canonical", "the measured result scored the full canonical validation set (no demo cut, canonical sha256)",
          "error", rule_data_canonical, STAGE_SCORE),
     Rule("repro.bpb", "measured BPB within max(0.0015, 3 sigma of reported seeds) of the claim", "error", rule_repro,
