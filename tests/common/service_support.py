@@ -310,7 +310,9 @@ def upload(client: httpx.Client, tiny: dict[str, Any], *, submission_json: dict[
 def wait_final(client: httpx.Client, sid: str, timeout: float = 300) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         body = client.get(f"/api/v1/submissions/{sid}").json()
-        return body if body["state"] in FINAL_STATES else None
+        # `scored` with a decided verdict is where an unverified (or failed) result stays.
+        settled = body["state"] == "scored" and body["verdict"]["status"] in ("unverified", "fail")
+        return body if body["state"] in FINAL_STATES or settled else None
 
     return wait_until(done, timeout, f"submission {sid} to finish", interval=0.5)  # type: ignore[no-any-return]
 
