@@ -161,14 +161,21 @@ def _relative_names(files: list[SubmissionFile]) -> dict[int, str]:
     return names
 
 
+def folder_name(sub: Submission) -> str:
+    """The records folder's name: the bundle's top folder, else `submission` (`golfcheck check`
+    on a folder of that name gives the same results: a folder name can carry the date)."""
+    name = (sub.folder or "").strip().replace("/", "_")
+    return name if name not in ("", ".", "..") else "submission"
+
+
 @contextmanager
 def records_folder(settings: Settings, sub: Submission, files: list[SubmissionFile]) -> Iterator[tuple[Path, Path]]:
     """The submission's files as the records folder they came from, in a private temp dir:
-    `<tmp>/<track>/<folder>/...` (so the track is read from the path as the CLI would).
+    `<tmp>/<track>/<folder name>/...` (the track is read from the path as the CLI would).
     Yields (folder, artifact path). Only plain files with normalised names are written."""
     store = BlobStore(settings.blob_dir)
     with tempfile.TemporaryDirectory(prefix="golfcheck-check-") as tmp:
-        folder = Path(tmp) / (sub.track or "track") / "submission"
+        folder = Path(tmp) / (sub.track or "track") / folder_name(sub)
         folder.mkdir(parents=True)
         names = _relative_names(files)
         artifact = None
