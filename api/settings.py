@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from gepa.compliance.policy import MAX_ARTIFACT_DECOMPRESSED_BYTES
+
 MB = 1_000_000
 
 # The table in docs/service.md and docker-compose.yml's environment mirror these names; a test
@@ -151,7 +153,8 @@ class Settings:
     daily_quota: int = 20
     max_active_per_submitter: int = 3  # received/queued/checking/evaluating at once
     upload_rate_per_min: int = 10      # upload attempts per user per minute (per API process)
-    max_decompressed_bytes: int = 256 * 2**20  # an artifact may not inflate past this in the checks
+    # An artifact may not inflate past this in the checks (the same default as `golfcheck check`).
+    max_decompressed_bytes: int = MAX_ARTIFACT_DECOMPRESSED_BYTES
     orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
     leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
     # Client side (`golfcheck submit` / `status`): defaults for --server and --token.

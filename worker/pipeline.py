@@ -150,15 +150,9 @@ def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: st
 
 
 def _relative_names(files: list[SubmissionFile]) -> dict[int, str]:
-    """Each stored file's path inside the records folder: a bundle's common top folder is dropped
-    (the CLI is run on that folder), everything else keeps its submitted name."""
-    names = {f.id: f.filename.replace("\\", "/").lstrip("/") for f in files}
-    tops = {n.split("/", 1)[0] for n in names.values() if "/" in n}
-    nested = [n for n in names.values() if "/" in n]
-    if len(tops) == 1 and nested:
-        top = tops.pop() + "/"
-        names = {k: (n[len(top):] if n.startswith(top) else n) for k, n in names.items()}
-    return names
+    """Each stored file's path inside the records folder. The upload already dropped a bundle's
+    single top folder (`api.uploads`), so stored names are folder-relative as they are."""
+    return {f.id: f.filename.replace("\\", "/").lstrip("/") for f in files}
 
 
 def folder_name(sub: Submission) -> str:

@@ -120,6 +120,11 @@ LEAKY_TRAIN_SHARDS = (1499,)
 HOSTILE_PARSE_ERRORS = ("RecursionError", "MemoryError", "too many nested", "too many levels of indentation",
                         "too many statically nested", "null bytes")
 
+# How far an artifact may inflate while it is read (a decompression-bomb guard). One number for
+# `golfcheck check` and the service (GOLFCHECK_MAX_DECOMPRESSED_BYTES defaults to it), so both
+# reject the same artifacts with the same message.
+MAX_ARTIFACT_DECOMPRESSED_BYTES = 256 * 2**20
+
 # Static review: the largest decoded wrapper payload we accept (a decompression-bomb guard).
 MAX_DECODED_SOURCE_BYTES = 8_000_000
 MAX_WRAPPER_DEPTH = 4

@@ -60,9 +60,10 @@ class RuleContext:
         if self._prep is None:
             from gepa import runner
             from gepa.errors import InputError
-            caps = {} if self.max_decompressed_bytes is None else {"max_decompressed_bytes": self.max_decompressed_bytes}
+            cap = self.max_decompressed_bytes or policy.MAX_ARTIFACT_DECOMPRESSED_BYTES
             try:
-                self._prep = (runner.prepare(self.artifact, str(self.config_path) if self.config_path else None, **caps), None)
+                self._prep = (runner.prepare(self.artifact, str(self.config_path) if self.config_path else None,
+                                             max_decompressed_bytes=cap), None)
             except InputError as exc:
                 self._prep = (None, exc)
         return self._prep
