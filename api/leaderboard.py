@@ -94,6 +94,9 @@ def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
                              r.claimed_val_bpb if r.claimed_val_bpb is not None else float("inf"), r.folder))
     out = []
     for r in rows:
+        data = record_data(r)
+        if data.get("folded_into"):
+            continue  # a record_support folder: shown as the row of the record it backs
         out.append({
             "rank": r.rank,
             "status": "claimed",
@@ -105,6 +108,8 @@ def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
             "verdict": r.verdict,
             "date": r.date,
             "bytes_total": r.bytes_total,
+            "score_source": data.get("score_source"),
+            **({"support": data["support"]} if data.get("support") else {}),
         })
     return out
 

@@ -51,6 +51,8 @@ def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDe
         claimed = claimed_entries(session, t)
         for e in claimed:
             e["record_id"] = record_ids.get((t, e["folder"]))
+            if e.get("support"):
+                e["support_id"] = record_ids.get((t, e["support"]))
         sections.append({"track": t, "label": _track_label(t), "verified": verified_entries(session, t),
                          "claimed": claimed})
     return render(request, "leaderboard.html", {
