@@ -161,6 +161,17 @@ def test_verdict_fail_stays_scored_for_review(settings: Settings) -> None:
     assert state == State.SCORED and sub.verdict == "fail" and sub.measured_val_bpb == 1.5
 
 
+def test_unverified_is_never_published(settings: Settings) -> None:
+    """Auto-publish is on; an `unverified` verdict (demo cut, non-canonical data, nothing to
+    reproduce) still stays `scored`, off the board."""
+    assert settings.auto_publish
+    sid = make_submission(settings)
+    e = _to_eval(settings, sid)
+    state = lifecycle.finish_eval(settings, e, measured(), [RuleOutcome("data.canonical", "warn", "demo")],
+                                  verdict="unverified")
+    assert state == State.SCORED and row(settings, sid).verdict == "unverified"
+
+
 def test_platform_faults_retry_then_fail(settings: Settings) -> None:
     sid = make_submission(settings)
     for attempt in range(1, settings.max_attempts + 1):
