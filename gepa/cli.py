@@ -111,7 +111,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
-        print(f"{key:<14} {value}")
+        if isinstance(value, dict):  # e.g. caseops_bytes: one line per figure
+            for sub_key, sub_value in value.items():
+                print(f"{key + '.' + sub_key:<44} {sub_value}")
+        else:
+            print(f"{key:<14} {value}")
     print(f"validation     {result.val_tokens:,} tokens, sha256 {result.val_sha256[:16]}…")
     if result.max_tokens is not None:
         print(f"DEMO           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
