@@ -86,7 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     prep = runner.prepare(artifact, args.config, mode=args.mode)
     bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens) or None  # 0: unknown
     try:
         result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
                                      device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)

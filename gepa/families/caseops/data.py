@@ -187,7 +187,10 @@ def sidecar_paths(val_glob: str, sidecar_glob: str | None, name: str | None) -> 
     """The submitted sidecar to compare: `--sidecar`, else the config's file name next to the
     first validation shard (absent is fine: the score never needs it)."""
     if sidecar_glob:
-        return shards.shard_paths(sidecar_glob, sidecars=True)
+        try:
+            return shards.shard_paths(sidecar_glob, sidecars=True)
+        except DataError:
+            raise DataError(f"no byte sidecar matches {sidecar_glob} (--sidecar)") from None
     if not name:
         return []
     first = shards.shard_paths(val_glob)[0]
