@@ -92,14 +92,12 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def val_inputs(settings: Settings) -> tuple[str, str | None]:
-    """Validation shards and tokenizer (None: the submission's family's bundled tokenizer)."""
-    from gepa.shards import BUNDLED_VAL_GLOB
-
-    return settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None
+def val_inputs(settings: Settings) -> tuple[str | None, str | None]:
+    """Validation shards and tokenizer (None: the submission's family's bundled sample/tokenizer)."""
+    return settings.val_glob or None, settings.tokenizer or None
 
 
-def estimate_chunks(prep: Any, val_glob: str, max_tokens: int | None) -> int | None:
+def estimate_chunks(prep: Any, val_glob: str | None, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
         from gepa import runner
