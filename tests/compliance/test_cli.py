@@ -41,3 +41,30 @@ def test_check_real_record_json(capsys):
     assert rc == (1 if d["status"] == "fail" else 0)
     assert d["ruleset"] == RULESET_VERSION and [r["rule"] for r in d["results"]] == list(RULE_IDS)
     assert {"rule", "status", "summary", "evidence", "severity", "description"} <= set(d["results"][0])
+
+
+def test_check_reads_eval_json_and_finds_the_artifact(capsys, make_record, tmp_path):
+    """`eval.json` (what `submit` and the README use) is the config `check` reads, and a folder's
+    one final_model* file is the artifact it validates, as the service does."""
+    folder = make_record(good_submission(), good_logs(), code="print('x')\n")
+    (folder / "eval.json").write_text('{"model": {"num_layers": "two"}}')
+    (folder / "final_model.int6.ptz").write_bytes(b"not an artifact")
+    assert main(["check", str(folder), "--json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    rules = {r["rule"]: r for r in d["results"]}
+    assert rules["artifact.integrity"]["status"] == "fail" and rules["artifact.integrity"]["kind"] == "artifact-format"
+    assert d["verdict"] == "fail"
+    (folder / "final_model.int6.ptz").unlink()
+    assert main(["check", str(folder), "--json"]) == 1
+    rules = {r["rule"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert rules["config.legal"]["status"] == "fail" and rules["config.legal"]["evidence"][0]["file"] == "eval.json"
+
+
+def test_fingerprint_prints_the_canonical_value(capsys, tmp_path):
+    from gepa.shards import fingerprint, write_shard
+
+    shard = tmp_path / "fineweb_val_000000.bin"
+    write_shard(shard, list(range(100)))
+    assert main(["fingerprint", str(tmp_path / "fineweb_val_*.bin"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"val_sha256": fingerprint([shard]), "shards": 1, "tokens": 100}
