@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.crud import claimed_author
 from api.models import Record, State, Submission, Verdict
 
 CLAIMED_NOTE = ("Historical entries ingested from the challenge repository: val_bpb is the number the authors "
@@ -34,6 +35,11 @@ def tracks(session: Session) -> list[str]:
     return sorted(a | b)
 
 
+def known_tracks(session: Session, configured: list[str]) -> list[str]:
+    """The tracks a board can be asked for: the configured ones and any that ingested records use."""
+    return sorted(set(configured) | set(tracks(session)))
+
+
 def verified_entries(session: Session, track: str) -> list[dict[str, Any]]:
     rows = list(session.scalars(
         select(Submission).where(
@@ -52,6 +58,7 @@ def verified_entries(session: Session, track: str) -> list[dict[str, Any]]:
         "folder": r.folder,
         "name": r.name,
         "author": r.author,
+        "claimed_author": claimed_author(r.submission_json),
         "val_bpb": r.measured_val_bpb,
         "claimed_val_bpb": r.claimed_val_bpb,
         "verdict": r.verdict,

@@ -1,0 +1,85 @@
+"""What a parsed upload must satisfy before it becomes a submission (and is charged to the quota):
+a track this leaderboard has, and an evaluation config whose sections and keys a model family
+knows, with values of the right types.
+
+The config check is structural and torch-free (the API process never loads torch): it runs each
+candidate family's config sections (`gepa.config.parse_sections`) without the family's
+cross-field validation, because model keys the config leaves out are only known once the worker
+reads them from the artifact. Anything the structure cannot show is still refused by the worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from api.crud import configured_tracks, normalise_track
+from api.problems import Problem
+from api.settings import Settings
+from api.uploads import ParsedUpload
+from gepa import families
+from gepa.config import parse_sections
+from gepa.errors import ConfigError
+
+
+def check_upload(upload: ParsedUpload, settings: Settings) -> None:
+    """Raise a 422 Problem naming the field when the track or the config cannot be used."""
+    check_track(upload, settings)
+    if upload.config_raw is not None:
+        check_config(upload.config_raw)
+
+
+def check_track(upload: ParsedUpload, settings: Settings) -> None:
+    allowed = configured_tracks(settings)
+    meta = upload.submission_meta or {}
+    for value, where in ((upload.track, "the track field"), (meta.get("track"), "submission.json's track")):
+        if value is None:
+            continue
+        track = normalise_track(value, settings.default_track) if isinstance(value, str) else None
+        if track not in allowed:
+            shown = value[:60] if isinstance(value, str) else type(value).__name__
+            raise Problem("invalid-field", f"{where} {shown!r} is not a track of this leaderboard; use one of: "
+                          f"{', '.join(allowed)}", field="track" if where == "the track field" else "submission_json")
+        if upload.track is not None:
+            return  # the form field decides; submission.json's claim is not used then
+
+
+def _family_sections() -> dict[str, Any]:
+    """family name -> its config sections, from each family's torch-free `config` module."""
+    out: dict[str, Any] = {}
+    for info in pkgutil.iter_modules(families.__path__):
+        if not info.ispkg:
+            continue
+        try:
+            # safe: only packages shipped inside gepa/families are imported, never submitted code
+            module = importlib.import_module(f"{families.__name__}.{info.name}.config")
+        except ModuleNotFoundError:
+            continue
+        sections = getattr(module, "SECTIONS", None) or getattr(module, "_SECTIONS", None)
+        out[info.name] = sections
+    return out
+
+
+def check_config(raw: Any) -> None:
+    sections = _family_sections()
+    named = raw.get("family") if isinstance(raw, dict) else None
+    if named is not None:
+        if not isinstance(named, str) or named not in sections:
+            raise Problem("invalid-field", f"config key family must name one of: {', '.join(sorted(sections))}",
+                          field="config")
+        candidates = [named]
+    else:
+        # Without `family` the worker detects it from the artifact: any family may be meant.
+        candidates = sorted(sections, key=lambda n: n != families.DEFAULT_FAMILY)
+    first: ConfigError | None = None
+    for name in candidates:
+        if sections[name] is None:
+            return  # a family whose config cannot be read without its model code: the worker checks it
+        try:
+            parse_sections(raw, sections[name], name)
+            return
+        except ConfigError as exc:
+            first = first or exc
+    assert first is not None
+    raise Problem("invalid-field", f"the evaluation config cannot be used: {first}", field="config")
