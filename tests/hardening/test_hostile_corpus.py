@@ -87,7 +87,7 @@ def bundle(data: bytes, name: str = "bundle.tar.gz") -> dict[str, Any]:
 
 
 def folder(ctx: Ctx, tag: str) -> list[tuple[str, bytes]]:
-    return [(f"rec/final_model.int6.ptz", ctx.art()), ("rec/train_gpt.py", ctx.code(tag)),
+    return [("rec/final_model.int6.ptz", ctx.art()), ("rec/train_gpt.py", ctx.code(tag)),
             ("rec/eval.json", ctx.tiny["config"].read_bytes())]
 
 
