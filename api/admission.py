@@ -51,13 +51,16 @@ def _family_sections() -> dict[str, Any]:
     for info in pkgutil.iter_modules(families.__path__):
         if not info.ispkg:
             continue
+        name = f"{families.__name__}.{info.name}.config"
         try:
             # safe: only packages shipped inside gepa/families are imported, never submitted code
-            module = importlib.import_module(f"{families.__name__}.{info.name}.config")
-        except ModuleNotFoundError:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            out[info.name] = None  # no torch-free config module: the worker checks this family's configs
             continue
-        sections = getattr(module, "SECTIONS", None) or getattr(module, "_SECTIONS", None)
-        out[info.name] = sections
+        out[info.name] = getattr(module, "SECTIONS", None) or getattr(module, "_SECTIONS", None)
     return out
 
 

@@ -238,13 +238,13 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
 
 
 # An absolute POSIX path of two or more segments (not a URL path: no scheme or host before it).
-_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
+_ABS_PATH = r"(?<![\w.:/])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)"
 
 
 def redact_paths(text: str | None) -> str | None:
     """`text` with absolute server paths cut to their last segment: submitters learn which file,
     not where the server keeps it."""
-    return _ABS_PATH.sub(lambda m: "…/" + m.group(1), text) if text else text
+    return re.sub(_ABS_PATH, lambda m: "…/" + m.group(1), text) if text else text
 
 
 def _public_actor(actor: str) -> str:

@@ -177,6 +177,11 @@ class BlobStore:
         finally:
             os.close(fd)  # closing the description releases the lock
 
+    def local_path(self, blob: StoredBlob) -> Path:
+        """Where the request that stored `blob` reads it back: its own hold while it has one (the
+        shared file may be removed by another request's abort until this one commits)."""
+        return blob.hold if blob.hold is not None else self.path(blob.sha256)
+
     def ensure(self, blob: StoredBlob) -> bool:
         """Call under the shared lock before committing a row that references `blob`: True when its
         file is in place (put back from this upload's hold if someone removed it meanwhile)."""

@@ -145,7 +145,7 @@ def check_utf8_source(store: BlobStore, f: "UploadedFile") -> None:
     file; it is read back in chunks through an incremental decoder (bounded memory)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with open(store.path(f.blob.sha256), "rb") as fh:
+    with open(store.local_path(f.blob), "rb") as fh:
         while True:
             chunk = fh.read(1 << 20)
             try:
@@ -244,8 +244,8 @@ class UploadParser:
         if has_control_chars(fname) or len(fname) > MAX_FILENAME:
             # Such names end up in logs, terminals and HTML; refuse them instead of guessing.
             raise Problem("invalid-field", f"the file name of {name} must be at most {MAX_FILENAME} characters "
-                          f"without control or bidirectional-text characters, got {fname[:80]!r}; rename the "
-                          "file", field=name)
+                          f"without control characters or bidirectional-text controls, got {fname[:80]!r}; "
+                          "rename the file", field=name)
         if filename is not None and name in FILE_FIELDS:
             writer = self.store.writer(min(self.max_file, self.max_request))
             self._writers.append(writer)
@@ -311,7 +311,7 @@ class UploadParser:
             if name in self._texts:
                 self._set_json(name, self._texts[name])
         for f in [f for f in r.files if f.role in JSON_FIELDS]:
-            self._set_json(f.role, self.store.read_bytes(f.blob.sha256))
+            self._set_json(f.role, self.store.local_path(f.blob).read_bytes())
         if "track" in self._texts:
             track = self._texts["track"].decode("utf-8", "replace").strip()
             if not track or len(track) > 100:
@@ -359,7 +359,7 @@ class UploadParser:
 
     # -- bundles -------------------------------------------------------------------------------
     def _unpack_bundle(self, bundle: UploadedFile) -> None:
-        path = self.store.path(bundle.blob.sha256)
+        path = self.store.local_path(bundle.blob)
         # Everything an archive can hold counts against the request limit as it is *unpacked*
         # (plus room for tar headers), including members that are never stored.
         cap = self.max_request + (self.max_request // 8) + (1 << 20)
@@ -390,8 +390,8 @@ class UploadParser:
             if count > MAX_BUNDLE_MEMBERS:
                 raise Problem("bad-bundle", f"the bundle holds more than {MAX_BUNDLE_MEMBERS} files")
             if has_control_chars(name) or len(name) > 1000:
-                raise Problem("bad-bundle", f"the bundle member {name[:80]!r} has control or bidirectional-text "
-                              "characters or a very long name")
+                raise Problem("bad-bundle", f"the bundle member {name[:80]!r} has control characters, "
+                              "bidirectional-text controls or a very long name")
             writer = self.store.writer(self.max_file)
             self._writers.append(writer)
             with opener() as src:
@@ -449,10 +449,10 @@ class UploadParser:
                 continue
             base = posixpath.basename(n)
             if base == "submission.json" and r.submission_meta is None:
-                self._set_json("submission_json", self.store.read_bytes(b.sha256))
+                self._set_json("submission_json", self.store.local_path(b).read_bytes())
                 role = "submission_json"
             elif base in CONFIG_NAMES and r.config_raw is None:
-                self._set_json("config", self.store.read_bytes(b.sha256))
+                self._set_json("config", self.store.local_path(b).read_bytes())
                 role = "config"
             elif base.endswith((".log", ".txt")) and base != "requirements.txt":
                 role = "log"

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api import admission, crud, lifecycle, quota
 from api.auth import Principal
@@ -189,8 +190,12 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
         upload = await run_in_threadpool(parser.finish)
         await run_in_threadpool(admission.check_upload, upload, settings)
         view, created, needs_enqueue = await run_in_threadpool(_store_upload, settings, store, principal, upload)
-    except BaseException:
+    except BaseException as exc:
         await run_in_threadpool(parser.abort, functools.partial(lifecycle.referenced_blobs, settings))
+        if isinstance(exc, ClientDisconnect):
+            # Nobody is left to answer; say so in the log instead of as an unhandled error.
+            log.info("upload abandoned: the client disconnected after %d bytes", parser.received)
+            raise Problem("invalid-request", "the client disconnected before the upload ended") from None
         raise
     with bind(submission_id=view["id"], attempt=view["attempt"]):
         if needs_enqueue:

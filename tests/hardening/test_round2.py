@@ -71,7 +71,8 @@ def raw_request(h: HServer, head: str) -> socket.socket:
 def upload_head(h: HServer, token: str, length: int) -> str:
     host = h.url.removeprefix("http://")
     return (f"POST /api/v1/submissions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\n\r\n")
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\n"
+            "Connection: close\r\n\r\n")
 
 
 def read_response(s: socket.socket, timeout: float) -> bytes:
@@ -129,6 +130,42 @@ def test_abort_never_deletes_a_blob_a_committed_submission_uses(r2: HServer, tok
     assert blob.is_file(), "the abort of B deleted the blob A's committed submission references"
     for (file_sha,) in r2.sql("SELECT sha256 FROM submission_files WHERE submission_id = %s", sid):
         assert (r2.data_dir / "blobs" / file_sha[:2] / file_sha[2:4] / file_sha).is_file()
+    assert_no_orphans(r2.sql, r2.data_dir)
+
+
+def test_upload_that_deduplicated_against_an_aborted_one_still_commits(r2: HServer, tokens: dict[str, str],
+                                                                       tiny: dict[str, Any]) -> None:
+    """B stores a script and stalls; A streams the same script (deduplicated against B's file) and
+    stalls; B disconnects and its abort removes the file nobody references yet; A then finishes.
+    A's submission must commit with its file in place (it was a 503 "vanished" before)."""
+    code = unique_code(tiny, "dedup-abort")
+    sha = hashlib.sha256(code).hexdigest()
+    blob = r2.data_dir / "blobs" / sha[:2] / sha[2:4] / sha
+    stall = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="logs"; filename="x.log"\r\n\r\n'
+             "partial").encode()
+    head_b = part("code", "train_gpt.py", code, "text/x-python") + stall
+    b = raw_request(r2, upload_head(r2, tokens["b"], len(head_b) + 10_000))
+    b.sendall(head_b)
+    wait_until(blob.is_file, 30, "B's code blob to be stored")
+    rest = (b"\r\n" + part("artifact", "final_model.int6.ptz", tiny["artifact"].read_bytes())
+            + part("config", "eval.json", tiny["config"].read_bytes(), "application/json")
+            + f"--{BOUNDARY}--\r\n".encode())
+    head_a = part("code", "train_gpt.py", code, "text/x-python") + stall
+    a = raw_request(r2, upload_head(r2, tokens["a"], len(head_a) + len(rest)))
+    try:
+        a.sendall(head_a)
+        # Both requests hold their script part and have a stalled logs part open: 4 temp files.
+        wait_until(lambda: len(temp_files(r2.data_dir)) == 4, 30, "A's script part to be stored")
+        b.close()
+        wait_until(lambda: not blob.exists(), 30, "B's abort to remove the file nobody references yet")
+        a.sendall(rest)
+        reply = read_response(a, 30)
+    finally:
+        a.close()
+        b.close()
+    assert reply.startswith(b"HTTP/1.1 202"), reply[:400]
+    assert blob.is_file()
+    wait_until(lambda: temp_files(r2.data_dir) == [], 30, "A's holds to be released")
     assert_no_orphans(r2.sql, r2.data_dir)
 
 
