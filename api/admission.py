@@ -31,18 +31,20 @@ def check_upload(upload: ParsedUpload, settings: Settings) -> None:
 
 
 def check_track(upload: ParsedUpload, settings: Settings) -> None:
+    """The track the submission will be filed under (the form field, else submission.json's claim)
+    must be configured: a free-text track would open a new public leaderboard tab."""
     allowed = configured_tracks(settings)
-    meta = upload.submission_meta or {}
-    for value, where in ((upload.track, "the track field"), (meta.get("track"), "submission.json's track")):
-        if value is None:
-            continue
-        track = normalise_track(value, settings.default_track) if isinstance(value, str) else None
-        if track not in allowed:
-            shown = value[:60] if isinstance(value, str) else type(value).__name__
-            raise Problem("invalid-field", f"{where} {shown!r} is not a track of this leaderboard; use one of: "
-                          f"{', '.join(allowed)}", field="track" if where == "the track field" else "submission_json")
-        if upload.track is not None:
-            return  # the form field decides; submission.json's claim is not used then
+    if upload.track is not None:
+        value, where, field = upload.track, "track", "track"
+    else:
+        value, where, field = (upload.submission_meta or {}).get("track"), "submission.json's track", "submission_json"
+    if value is None:
+        return
+    track = normalise_track(value, settings.default_track) if isinstance(value, str) else None
+    if track not in allowed:
+        shown = repr(value[:60]) if isinstance(value, str) else f"of type {type(value).__name__}"
+        raise Problem("invalid-field", f"{where} {shown} is not a track of this leaderboard; use one of: "
+                      f"{', '.join(allowed)}", field=field)
 
 
 def _family_sections() -> dict[str, Any]:
