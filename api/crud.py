@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.db import utcnow
+from api.leaderboard import claimed_author, provenance
 from api.lifecycle import transition
 from api.models import (
     Attempt,
     Blob,
     ChunkRecordRow,
+    Coverage,
     Queue,
     Result,
     RuleResult,
@@ -34,6 +36,7 @@ from api.models import (
     Submission,
     SubmissionFile,
     User,
+    Verdict,
 )
 from api.settings import Settings
 from api.uploads import ParsedUpload, sha256_text
@@ -84,16 +87,6 @@ def _upsert_blob(session: Session, sha256: str, size: int, rel_path: str) -> Non
     dialect = session.get_bind().dialect.name
     ins = pg_insert(Blob) if dialect == "postgresql" else sqlite_insert(Blob)
     session.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["sha256"]))
-
-
-def claimed_author(submission_json: str | None) -> str | None:
-    """The free-text author submission.json claims: shown as "claimed author", never as the author
-    (that is the authenticated submitter's display name)."""
-    try:
-        meta = json.loads(submission_json) if submission_json else None
-    except ValueError:
-        return None
-    return _text(meta.get("author"), 200) if isinstance(meta, dict) else None
 
 
 def dedupe_key(artifact_sha256: str, code_sha256: str, config_sha256: str) -> str:
@@ -237,6 +230,28 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     return list(latest.values())
 
 
+def verification(sub: Submission, result: Result | None) -> dict[str, Any]:
+    """The one label a reader sees: `verified` only for a passing verdict on a result computed on
+    the full canonical validation set; `demo` for a demo cut; else `unverified`, `failed` or
+    `pending`, each with the reason."""
+    label, note = "pending", "not measured yet"
+    if sub.verdict == Verdict.FAIL.value:
+        label, note = "failed", sub.reason or "a rule failed"
+    elif result is not None:
+        prov = provenance(result)
+        if prov["coverage"] == Coverage.DEMO.value:
+            label, note = "demo", (f"demo figure: validation cut to the first {result.max_val_tokens:,} targets "
+                                   "(GOLFCHECK_MAX_VAL_TOKENS); not verified, never ranked or published")
+        elif prov["coverage"] != Coverage.FULL.value:
+            label, note = "unverified", ("computed on a validation set that is not the configured canonical one "
+                                         "(sha256 " + str(result.val_sha256 or "unknown")[:16] + "…); never ranked or published")
+        elif sub.verdict == Verdict.PASS.value:
+            label, note = "verified", "the full canonical validation set was scored and the claim reproduced"
+        else:
+            label, note = "unverified", "the claim could not be reproduced (nothing claimed, or not comparable)"
+    return {"label": label, "verified": label == "verified", "note": note}
+
+
 # An absolute POSIX path of two or more segments (not a URL path: no scheme or host before it).
 _ABS_PATH = r"(?<![\w.:/])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)"
 
@@ -296,11 +311,11 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
         },
         "measured": None if result is None else {
             "val_bpb": result.val_bpb, "val_loss": result.val_loss, "mode": result.mode,
-            "tokens_scored": result.tokens_scored, "bytes_scored": result.bytes_scored,
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
-            "max_val_tokens": result.max_val_tokens,
+            **provenance(result),
         },
+        "verification": verification(sub, result),
         "measured_val_bpb": sub.measured_val_bpb,
         "claimed_val_bpb": sub.claimed_val_bpb,
         "claimed_val_loss": sub.claimed_val_loss,

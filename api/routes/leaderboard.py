@@ -105,7 +105,8 @@ def _build(settings: Settings, key: tuple[str, int, int]) -> _Entry:
         if track not in known:
             # Never cached: only real tracks take a place in the cache.
             raise Problem("not-found", f"no track {track[:60]!r}; tracks: {', '.join(known)}")
-        body = build_leaderboard(session, track=track, limit=limit, offset=offset)
+        body = build_leaderboard(session, track=track, limit=limit, offset=offset,
+                                 demo_max_val_tokens=settings.max_val_tokens)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     return _Entry(time.monotonic(), payload, etag)

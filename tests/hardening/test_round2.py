@@ -367,6 +367,11 @@ def test_public_author_is_the_submitter_and_the_claim_is_labelled(corpus_server:
         assert view["claimed_author"] == "Famous Person"
         sid = view["id"]
         final = wait_final(c, sid)
+    with client(corpus_server, follow_redirects=False) as rev:
+        assert login(rev, s.token("reviewer", "r2-author-rev")).status_code == 303
+        page = rev.get(f"/review/submissions/{sid}").text
+    assert "by r2-real-name" in page and "claimed author: Famous Person" in page
+    # A demo-sized evaluation is never published; when the server scores the full set it is.
     if final["state"] == "published":
         with client(corpus_server) as anon:
             page = anon.get(f"/entries/{sid}").text
