@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from api import admission, crud, lifecycle, quota
 from api.auth import Principal
+from api.bodydeadline import body_wait
 from api.db import get_sessionmaker
 from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, StrictQuery
 from api.logsetup import bind
@@ -117,14 +118,6 @@ class BodyClock:
     def __aiter__(self) -> "BodyClock":
         return self
 
-    def _latest_next_chunk(self) -> float:
-        """Seconds since the start by which the next chunk must have arrived."""
-        s = self._s
-        limit = s.upload_deadline_s
-        if s.upload_min_rate_bps > 0:
-            limit = min(limit, s.upload_rate_grace_s + self.received / s.upload_min_rate_bps)
-        return limit
-
     def _too_slow(self) -> Problem:
         s = self._s
         return Problem("request-timeout", f"the upload body arrived too slowly ({self.received} bytes in "
@@ -133,7 +126,7 @@ class BodyClock:
                        headers={"Connection": "close"})
 
     async def __anext__(self) -> bytes:
-        wait = self._latest_next_chunk() - (time.monotonic() - self._start)
+        wait = body_wait(self._s, self.received, time.monotonic() - self._start)
         if wait <= 0:
             raise self._too_slow()
         try:

@@ -274,6 +274,19 @@ def test_trickled_upload_below_the_minimum_rate_gets_408(r2: HServer, tokens: di
     assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
 
 
+def test_stalled_form_body_is_cut_off_with_408(r2: HServer) -> None:
+    """Not only uploads: any request body (here the login form) has the deadline and rate."""
+    host = r2.url.removeprefix("http://")
+    s = raw_request(r2, f"POST /review/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                        "application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\ntoken=abc")
+    t0 = time.monotonic()
+    reply = read_response(s, 30)
+    s.close()
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
+    assert b"request-timeout" in reply
+    assert time.monotonic() - t0 < 25
+
+
 def test_stalled_request_head_is_closed(r2: HServer) -> None:
     s = raw_request(r2, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
     t0 = time.monotonic()
