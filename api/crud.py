@@ -205,9 +205,9 @@ def _progress(sub: Submission) -> dict[str, Any] | None:
             "elapsed_s": round(elapsed, 1) if elapsed is not None else None, "eta_s": eta}
 
 
-def _rule_view(r: RuleResult) -> dict[str, Any]:
+def _rule_view(r: RuleResult, text: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"rule": r.rule, "stage": r.stage, "status": r.override_status or r.status,
-                           "message": r.message, "attempt": r.attempt}
+                           "message": text(r.message) if text else r.message, "attempt": r.attempt}
     if r.title:
         out["title"] = r.title
     if r.evidence:
@@ -323,7 +323,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
             "status": sub.verdict,
             "reason": text(sub.reason),
             "reason_kind": sub.reason_kind,
-            "rules": [_rule_view(r) for r in rules],
+            "rules": [_rule_view(r, text) for r in rules],
         },
         "flagged": sub.flagged,
         "disqualified": sub.disqualified,
