@@ -9,7 +9,6 @@ folder and in the worker with measurements. `checks`-stage rules look at files o
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from gepa.compliance import policy
 from gepa.compliance.engine import FAIL, PASS, SKIP, STAGE_SCORE, WARN, Evidence, Rule, result
-from gepa.compliance.logs import ParsedLog, bpb_equal
+from gepa.compliance.logs import ParsedLog
 from gepa.compliance.record import Record
 from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, ScanReport
 from gepa.compliance.significance import bytes_per_token, record_significance
