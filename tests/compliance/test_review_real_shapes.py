@@ -195,11 +195,11 @@ def test_python312_fstrings_are_reviewed_not_rejected():
     assert not rep.parse_errors
     assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
     assert "ttt_adapt(m, v)" in PEP701_PRE_EVAL.splitlines()[rep.findings[0].line - 1]
-    fixed = downgrade_fstrings(PEP701_PRE_EVAL)
+    fixed, _ = downgrade_fstrings(PEP701_PRE_EVAL)
     assert len(fixed.splitlines()) == len(PEP701_PRE_EVAL.splitlines())
     parse(PEP701_PRE_EVAL)
     plain = "x = f'{a!r:>{w}}' + 'b' # f\"{\"\"}\"\n"
-    assert downgrade_fstrings(plain) == plain
+    assert downgrade_fstrings(plain) == (plain, {})
 
 
 def test_python312_payload_inside_a_wrapper_is_decoded():
