@@ -7,7 +7,8 @@ from typing import Any
 
 from gepa.compliance.engine import Verdict, run_rules
 from gepa.compliance.record import Record, load_record
-from gepa.compliance.review import folder_sources, scan_sources
+from gepa.compliance.review import folder_files, scan_bundle
+from gepa.compliance.source import decode_source, is_python
 from gepa.compliance.rules import RULES, RuleContext
 from gepa.errors import InputError
 
@@ -18,11 +19,12 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
     art = Path(artifact) if artifact is not None else None
     if art is not None and not art.is_file():
         raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
-    sources = folder_sources(record.folder) if record.code_path else {}
+    files = folder_files(record.folder) if record.code_path else {}
+    sources = {n: decode_source(d).text for n, d in files.items() if is_python(n)}
     # Reachability is also evaluated under each logged configuration (the runs that made the score).
     settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
     printed = {m.label for lg in record.result_logs() for m in lg.metrics}  # what the runs printed
-    scan = scan_sources(sources, settings=settings, printed=printed) if sources else None
+    scan = scan_bundle(files, settings=settings, printed=printed) if files else None
     return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art,
                        config_path=Path(config) if config is not None else None,
                        measured=measured, current_best=current_best, historical=historical)

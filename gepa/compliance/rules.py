@@ -18,7 +18,7 @@ from gepa.compliance import policy
 from gepa.compliance.engine import FAIL, PASS, SKIP, WARN, Evidence, Rule, result
 from gepa.compliance.logs import ParsedLog, bpb_equal
 from gepa.compliance.record import Record
-from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, ScanReport
+from gepa.compliance.review import CODE_RULES, RULE_TEXT, ScanReport, severity
 from gepa.compliance.significance import bytes_per_token, record_significance
 from gepa.compliance.submission import Submission
 
@@ -130,15 +130,13 @@ def rule_size_cap(ctx: RuleContext):
         seen.append(ctx.sub.bytes_total)
         ev.append(Evidence("bytes_total (max over seeds)", file=ctx.json_name, value=ctx.sub.bytes_total, limit=cap))
     if ctx.artifact is not None and ctx.artifact.is_file():
-        code = ctx.code_sources.get("train_gpt.py", "")
-        try:
-            from gepa.sizes import size_report
-            rep = size_report(code, ctx.artifact.stat().st_size)
-            total = rep.total_bytes
-        except ImportError:  # pragma: no cover
-            total = len(code.encode("utf-8")) + ctx.artifact.stat().st_size
+        # Every shipped code file counts (helpers, native sources), not only train_gpt.py.
+        code_bytes = ctx.scan.code_bytes if ctx.scan is not None and ctx.scan.code_files else \
+            len(ctx.code_sources.get("train_gpt.py", "").encode("utf-8"))
+        total = code_bytes + ctx.artifact.stat().st_size
         seen.append(total)
-        ev.append(Evidence("train_gpt.py bytes + artifact bytes, measured", file=ctx.artifact.name, value=total, limit=cap))
+        files = ", ".join(ctx.scan.code_files) if ctx.scan is not None and ctx.scan.code_files else "train_gpt.py"
+        ev.append(Evidence(f"code bytes ({files}) + artifact bytes, measured", file=ctx.artifact.name, value=total, limit=cap))
     if not seen:
         return result(SKIP, "no size information (no logged total, no bytes_total, no artifact)")
     worst = max(seen)
@@ -472,9 +470,13 @@ def _code_rule(rule_id: str):
             why = "no train_gpt.py to review" if not ctx.code_sources else f"code could not be parsed: {ctx.scan.parse_errors if ctx.scan else ''}"
             return result(SKIP, why)
         hits = [f for f in ctx.scan.findings if f.rule == rule_id]
-        ev = [Evidence(h.message, file=h.file, line=h.line) for h in hits]
+        ev = [Evidence(h.message, file=h.file, line=h.line, value=list(h.chain) or None) for h in hits]
         if hits:
-            return result(WARN if rule_id in WARNING_RULES else FAIL, f"{len(hits)} finding(s); first at {hits[0].file}:{hits[0].line}", ev)
+            sev = severity(rule_id)
+            lead = "needs a human reviewer: " if sev == "review" else ""
+            # A review finding never passes silently: it fails until a reviewer overrides it.
+            return result(WARN if sev == "warning" else FAIL,
+                          f"{lead}{len(hits)} finding(s); first at {hits[0].file}:{hits[0].line}", ev)
         layers = ctx.scan.layers
         note = [Evidence(f"reviewed code decoded from a {'+'.join(v)} wrapper", file=k) for k, v in layers.items()]
         return result(PASS, f"no finding in {', '.join(ctx.scan.files)}", note)
@@ -499,7 +501,7 @@ RULES: tuple[Rule, ...] = (
     Rule("time.train", "logged training wall clock within 600 s", "warning", rule_train_time),
     Rule("significance.record", "record claim beats the best by 0.005 nats (Welch, p<0.01 rule / p<0.25 practice)", "error", rule_significance),
 ) + tuple(
-    Rule(rid, RULE_TEXT[rid], "warning" if rid in WARNING_RULES else "error", _code_rule(rid)) for rid in CODE_RULES
+    Rule(rid, RULE_TEXT[rid], "warning" if severity(rid) == "warning" else "error", _code_rule(rid)) for rid in CODE_RULES
 )
 
 RULE_IDS = tuple(r.id for r in RULES)

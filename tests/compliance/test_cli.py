@@ -12,7 +12,9 @@ def test_scan_code_json_and_exit_codes(capsys):
     assert out["verdict"] == "flagged"
     assert {"rule", "line", "message"} <= set(out["findings"][0]) and out["findings"][0]["rule"] == "code.slot"
     assert main(["scan-code", str(SAMPLES / "legal_phased.py"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"verdict": "clean", "findings": []}
+    out = json.loads(capsys.readouterr().out)
+    assert (out["verdict"], out["findings"], out["files"]) == ("clean", [], ["legal_phased.py"])
+    assert out["code_bytes"] == (SAMPLES / "legal_phased.py").stat().st_size
 
 
 def test_scan_code_bad_input(tmp_path, capsys):
@@ -38,5 +40,6 @@ def test_check_real_record_json(capsys):
     rc = main(["check", str(folder), "--json"])
     d = json.loads(capsys.readouterr().out)
     assert rc == (1 if d["status"] == "fail" else 0)
-    assert d["ruleset"] == "rules-v1" and len(d["results"]) == 23
+    from gepa.compliance import RULE_IDS
+    assert d["ruleset"] == "rules-v1" and [r["rule"] for r in d["results"]] == list(RULE_IDS)
     assert {"rule", "status", "summary", "evidence", "severity", "description"} <= set(d["results"][0])
