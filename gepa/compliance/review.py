@@ -63,10 +63,12 @@ RULE_TEXT = {
                         "content may not be stored.",
     "code.encoding": "The file's coding declaration makes Python run different text than a UTF-8 reader sees.",
     "code.bidi": "Unicode bidirectional control characters make the displayed code differ from the parsed code.",
+    "code.calib-budget": "Quantisation calibration that reads training data must run inside the 600 s training "
+                         "budget; this one appears to run after the training clock stopped.",
     "code.native": "Native code (C/C++/CUDA sources, compiled libraries or code compiled at run time) cannot be "
                    "reviewed statically; a human reviewer must read it.",
 }
-WARNING_RULES = {"code.val-warmup"}
+WARNING_RULES = {"code.val-warmup", "code.calib-budget"}
 # Findings that do not say the method is illegal, but that the review could not see through:
 # they are never a silent pass; a human reviewer decides.
 REVIEW_RULES = {"code.opaque", "code.native"}
@@ -191,6 +193,7 @@ class _Analysis:
         self._find_accumulators()
         self._propagate_val()
         self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
+        self._tk_done: set = set()
         self.V = {f.name for f in self.r.reached if self.facts[id(f.node)]["val_updates"] and not self.facts[id(f.node)]["scores"]}
         self.callers = self._callers()
 
@@ -379,6 +382,7 @@ class _Analysis:
         self._network()
         self._native()
         self._tainted_mechanisms()
+        self._calib_budget()
         return self.findings
 
     def _pre_eval_calls(self):
@@ -399,8 +403,11 @@ class _Analysis:
                                          f"`{name}`{where} trains a throwaway copy/adapter on validation tokens and "
                                          "discards it; the base weights are untouched.")
                                 continue
+                            got = next((self._val(g, file, a) for a in list(c.args) + [k.value for k in c.keywords]
+                                        if self._val(g, file, a)), None)
                             self.add("code.ttt-pre-eval", file, c.lineno,
-                                     f"`{name}`{where} runs backward/step on validation tokens and is called here outside any score-first loop.")
+                                     f"`{name}`{where} runs backward/step on validation tokens and is called here outside any score-first loop.",
+                                     got[1] if got else ())
 
     def _order_function(self, f: FuncInfo, facts: dict):
         updates = {id(n) for n in facts["val_updates"]}
@@ -503,19 +510,65 @@ class _Analysis:
                     return True
         return False
 
-    def _target_key(self, f: FuncInfo):
+    def _targets(self, f: FuncInfo) -> set[str]:
+        """Names holding the target token in `f`, found by what the scoring does with them: the
+        label of `cross_entropy`/`nll_loss`, the index of a `gather` on log-probabilities, the last
+        index of `logp[..., y]`; then names assigned by moving those values (`.long()`, slices,
+        arithmetic), whatever they are called."""
+        names: set[str] = set()
+        for n in _local(f.node):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Call):
+                short = _name_of(n.func) or ""
+                arg = None
+                if short in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
+                    arg = n.args[1]
+                elif short in ("gather", "take_along_dim", "take_along_axis") and len(n.args) >= 2:
+                    arg = n.args[1] if short == "gather" else n.args[1]
+                arg = next((k.value for k in n.keywords if k.arg in ("target", "index", "indices")), arg)
+                if arg is not None:
+                    names |= {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)}
+            elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load) and isinstance(n.slice, ast.Tuple) and \
+                    re.search(r"logp|log_prob|logprob|lprob|probs|logits|log_softmax", (_name_of(n.value) or "").lower()):
+                names |= {x.id for x in ast.walk(n.slice.elts[-1]) if isinstance(x, ast.Name)}
+        names = {x for x in names if not re.search(r"^(i|j|k|n|b|t|idx|pos|arange|range|torch|np|dim)$", x)}
+        for _ in range(3):
+            grew = False
+            for n in _local(f.node):
+                if isinstance(n, ast.Assign) and _moves(n.value) and \
+                        any(isinstance(x, ast.Name) and x.id in names for x in ast.walk(n.value)):
+                    for t in n.targets:
+                        for x in ast.walk(t):
+                            if isinstance(x, ast.Name) and x.id not in names:
+                                names.add(x.id)
+                                grew = True
+            if not grew:
+                break
+        return names
+
+    def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0):
+        tn = frozenset(self._targets(f)) | extra
         keys: set[str] = set()
         for n in _local(f.node):
-            if id(n) in self.live and isinstance(n, ast.Assign) and _hashy_with_target(n.value):
+            if id(n) in self.live and isinstance(n, ast.Assign) and _hashy_with_target(n.value, tn):
                 keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         for n in _local(f.node):
             if id(n) not in self.live:
                 continue
             if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
                 idx = n.slice
-                if _hashy_with_target(idx) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
+                if _hashy_with_target(idx, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
                     self.add("code.target-in-key", f.file, n.lineno,
                              f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.")
+                    return
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("get", "__getitem__", "setdefault") \
+                    and n.args and not _BYTE_LUT.search((_name_of(n.func.value) or "").lower()):
+                key = n.args[0]
+                if _hashy_with_target(key, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(key)) or \
+                        (isinstance(key, ast.Tuple) and any(_is_target(e, tn) for e in key.elts)):
+                    self.add("code.target-in-key", f.file, n.lineno,
+                             f"`{f.name}` looks up `{_name_of(n.func.value)}` with a key that includes the target token.")
                     return
             tests = []
             if isinstance(n, (ast.If, ast.IfExp, ast.While)):
@@ -524,10 +577,26 @@ class _Analysis:
                 tests = [n.args[0]]
             for t in tests:
                 for s in ast.walk(t):
-                    if isinstance(s, ast.Subscript) and _is_target(s.slice) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
+                    if isinstance(s, ast.Subscript) and _is_target(s.slice, tn) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
                         self.add("code.target-in-key", f.file, s.lineno,
                                  f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
                         return
+        if depth >= 2 or not tn:
+            return
+        # Helpers handed the target (vectorised hash/lookup functions with any name).
+        for c in self._calls(f.node):
+            for g in self.program.funcs.get(_name_of(c.func) or "", []):
+                if g not in self.r.reached or g.node is f.node:
+                    continue
+                params = [a.arg for a in g.node.args.args]
+                if g.cls and params and params[0] == "self" and isinstance(c.func, ast.Attribute):
+                    params = params[1:]
+                hit = {params[i] for i, a in enumerate(c.args) if i < len(params) and
+                       any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a))}
+                hit |= {k.arg for k in c.keywords if k.arg and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(k.value))}
+                if hit and (id(g.node), frozenset(hit)) not in self._tk_done:
+                    self._tk_done.add((id(g.node), frozenset(hit)))
+                    self._target_key(g, frozenset(hit), depth + 1)
 
     def _calibration(self, f: FuncInfo):
         extra = self.val_extra.get(id(f.node), set())
@@ -680,18 +749,60 @@ class _Analysis:
         short = (dotted(n.func) or _name_of(n.func) or "").split(".")[-1]
         if short not in ("log", "log2", "log10", "log1p") or not n.args:
             return
-        for d in ast.walk(n.args[0]):
-            if not (isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div)):
-                continue
-            for side in (d.left, d.right):
-                for sub in ast.walk(side):
-                    if isinstance(sub, ast.Subscript) and not _BYTE_LUT.search((_name_of(sub.value) or "").lower()):
+        # The probability may be built on earlier lines: follow local names two assignments deep.
+        assigns = self._assigns(f) if f is not None else {}
+        exprs, seen = [n.args[0]], set()
+        for _ in range(2):
+            for e in list(exprs):
+                for x in ast.walk(e):
+                    if isinstance(x, ast.Name) and x.id in assigns and x.id not in seen:
+                        seen.add(x.id)
+                        exprs.append(assigns[x.id])
+        for e in exprs:
+            for d in ast.walk(e):
+                if not (isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div)):
+                    continue
+                for sub in ast.walk(d):
+                    if isinstance(sub, ast.Subscript) and not _BYTE_LUT.search((_name_of(sub.value) or "").lower()) \
+                            and _COUNTY.search((_name_of(sub.value) or "").lower()):
                         got = self._val(f, file, sub.slice)
-                        if got and _COUNTY.search((_name_of(sub.value) or "").lower()):
+                        if got:
                             self.add("code.unnormalised", file, n.lineno,
                                      f"`{_short_call(n)}` scores a count ratio `{_name_of(sub.value)}[...]` read for "
                                      "the target without normalising over the vocabulary.", got[1])
                             return
+
+    def _assigns(self, f: FuncInfo) -> dict[str, ast.AST]:
+        out: dict[str, ast.AST] = {}
+        for n in _local(f.node):
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                out[n.targets[0].id] = n.value
+        return out
+
+    def _calib_budget(self):
+        """GPTQ/Hessian calibration on training data in a script whose training stops at a wallclock
+        cap that keeps no time for it: the calibration then runs outside the 600 s budget."""
+        idents = set()
+        for _, tree in self.program.modules:
+            for n in walk(tree):
+                if isinstance(n, ast.Name):
+                    idents.add(n.id.lower())
+                elif isinstance(n, ast.Attribute):
+                    idents.add(n.attr.lower())
+                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 60:
+                    idents.add(n.value.lower())
+        if not any("wallclock" in i or "time_budget" in i for i in idents) or any("reserve" in i for i in idents):
+            return
+        for f in self.r.reached:
+            for c in self._calls(f.node):
+                nm = (_name_of(c.func) or "").lower()
+                if _CALIB.search(nm) and any("train" in (_name_of(a) or "").lower() or
+                                             any(isinstance(x, ast.Constant) and "train" in str(x.value) for x in ast.walk(a))
+                                             for a in list(c.args) + [k.value for k in c.keywords]):
+                    self.add("code.calib-budget", f.file, c.lineno,
+                             f"`{_name_of(c.func)}` reads training data for calibration, and the training loop "
+                             "stops at its wallclock cap without a reserve for it.")
+                    return
 
     def _best_of_passes(self, f: FuncInfo, scorers: set[str]):
         """A loop that runs a scoring function each pass and keeps the best (or min) result."""
@@ -783,9 +894,24 @@ def _assigned(st) -> list[str]:
     return out
 
 
-def _is_target(node: ast.AST) -> bool:
+def _moves(value: ast.AST) -> bool:
+    """An expression that only moves or re-encodes a value (no model call, no loss)."""
+    for n in ast.walk(value):
+        if isinstance(n, ast.Call):
+            short = _name_of(n.func) or ""
+            if short not in _MOVE_CALLS:
+                return False
+    return True
+
+
+_MOVE_CALLS = {"long", "int", "to", "view", "reshape", "flatten", "numpy", "cpu", "cuda", "contiguous", "astype",
+               "asarray", "array", "from_numpy", "tensor", "as_tensor", "unsqueeze", "squeeze", "clone", "item",
+               "tolist", "int64", "uint64", "detach", "ravel", "bitwise_xor", "remainder", "fmod"}
+
+
+def _is_target(node: ast.AST, extra: frozenset = frozenset()) -> bool:
     for n in ast.walk(node):
-        if isinstance(n, ast.Name) and _TGT.match(n.id):
+        if isinstance(n, ast.Name) and (_TGT.match(n.id) or n.id in extra):
             return True
         if isinstance(n, ast.Subscript) and re.search(r"tok|val", (_name_of(n.value) or "").lower()):
             s = n.slice
@@ -794,12 +920,12 @@ def _is_target(node: ast.AST) -> bool:
     return False
 
 
-def _hashy_with_target(node: ast.AST) -> bool:
+def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset()) -> bool:
     """An expression that hashes/mixes values and includes the target token: `ctx ^ (tgt * P)`."""
     for n in ast.walk(node):
         if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitXor, ast.Mult, ast.LShift)):
             other = [n.left, n.right]
-            if any(_is_target(o) for o in other):
+            if any(_is_target(o, extra) for o in other):
                 if isinstance(n.op, ast.BitXor) or isinstance(n.op, ast.LShift):
                     return True
                 if any(isinstance(o, ast.Constant) and isinstance(o.value, int) and o.value > 1000 for o in other) \
