@@ -549,9 +549,11 @@ class _Analysis:
 
     def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0):
         tn = frozenset(self._targets(f)) | extra
+        raw = frozenset(self.val_extra.get(id(f.node), ()))
         keys: set[str] = set()
         for n in _local(f.node):
-            if id(n) in self.live and isinstance(n, ast.Assign) and _hashy_with_target(n.value, tn):
+            if id(n) in self.live and isinstance(n, ast.Assign) and \
+                    (_hashy_with_target(n.value, tn) or self._hash_helper_call(n.value, tn)):
                 keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         for n in _local(f.node):
             if id(n) not in self.live:
@@ -577,7 +579,7 @@ class _Analysis:
                 tests = [n.args[0]]
             for t in tests:
                 for s in ast.walk(t):
-                    if isinstance(s, ast.Subscript) and _is_target(s.slice, tn) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
+                    if isinstance(s, ast.Subscript) and _is_target(s.slice, tn, raw) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
                         self.add("code.target-in-key", f.file, s.lineno,
                                  f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
                         return
@@ -598,12 +600,31 @@ class _Analysis:
                     self._tk_done.add((id(g.node), frozenset(hit)))
                     self._target_key(g, frozenset(hit), depth + 1)
 
+    def _hash_helper_call(self, value: ast.AST, tn: frozenset) -> bool:
+        """`h = _mix(ctx, nxt)` where `_mix` returns a hash that mixes in the argument given the target."""
+        if not isinstance(value, ast.Call) or not tn:
+            return False
+        for g in self.program.funcs.get(_name_of(value.func) or "", []):
+            params = [a.arg for a in g.node.args.args]
+            hit = frozenset(params[i] for i, a in enumerate(value.args)
+                            if i < len(params) and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a)))
+            if hit and any(isinstance(r, ast.Return) and r.value is not None and _hashy_with_target(r.value, hit)
+                           for r in _local(g.node)):
+                return True
+        return False
+
     def _calibration(self, f: FuncInfo):
         extra = self.val_extra.get(id(f.node), set())
         for c in self._calls(f.node):
             nm = (_name_of(c.func) or "").lower()
-            if _CALIB.search(nm) and any(_is_val(a, extra) for a in list(c.args) + [k.value for k in c.keywords]):
-                self.add("code.val-in-training", f.file, c.lineno, f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.")
+            if not _CALIB.search(nm):
+                continue
+            for a in list(c.args) + [k.value for k in c.keywords]:
+                got = self._val(f, f.file, a)
+                if _is_val(a, extra) or got:
+                    self.add("code.val-in-training", f.file, c.lineno,
+                             f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.", got[1] if got else ())
+                    break
 
     def _train_on_val_files(self):
         roots = [(file, tree, self.r.module_live) for file, tree in self.program.modules]
@@ -796,9 +817,8 @@ class _Analysis:
         for f in self.r.reached:
             for c in self._calls(f.node):
                 nm = (_name_of(c.func) or "").lower()
-                if _CALIB.search(nm) and any("train" in (_name_of(a) or "").lower() or
-                                             any(isinstance(x, ast.Constant) and "train" in str(x.value) for x in ast.walk(a))
-                                             for a in list(c.args) + [k.value for k in c.keywords]):
+                if _CALIB.search(nm) and any("train" in str(getattr(x, "id", getattr(x, "attr", getattr(x, "value", "")))).lower()
+                                             for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)):
                     self.add("code.calib-budget", f.file, c.lineno,
                              f"`{_name_of(c.func)}` reads training data for calibration, and the training loop "
                              "stops at its wallclock cap without a reserve for it.")
@@ -876,9 +896,13 @@ def _loss_names(node: ast.AST) -> set[str]:
         return _loss_names(node.left) | _loss_names(node.right)
     if isinstance(node, ast.UnaryOp):
         return _loss_names(node.operand)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        return _loss_names(node.func.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _REDUCE_METHODS:
+        return _loss_names(node.func.value)  # `(per_doc * mask).sum()`, not `F.cross_entropy(...)`
     return set()
+
+
+_REDUCE_METHODS = {"sum", "mean", "float", "double", "squeeze", "reshape", "view", "to", "mul", "div", "clone",
+                   "nansum", "nanmean", "flatten", "contiguous"}
 
 
 def _assigned(st) -> list[str]:
@@ -909,11 +933,13 @@ _MOVE_CALLS = {"long", "int", "to", "view", "reshape", "flatten", "numpy", "cpu"
                "tolist", "int64", "uint64", "detach", "ravel", "bitwise_xor", "remainder", "fmod"}
 
 
-def _is_target(node: ast.AST, extra: frozenset = frozenset()) -> bool:
+def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset()) -> bool:
+    """`extra`: names found to hold the target; `raw`: names holding validation tokens, whose
+    element one past the current position (`seq[i + 1]`) is the target."""
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and (_TGT.match(n.id) or n.id in extra):
             return True
-        if isinstance(n, ast.Subscript) and re.search(r"tok|val", (_name_of(n.value) or "").lower()):
+        if isinstance(n, ast.Subscript) and (re.search(r"tok|val", (_name_of(n.value) or "").lower()) or _name_of(n.value) in raw):
             s = n.slice
             if isinstance(s, ast.BinOp) and isinstance(s.op, ast.Add) and isinstance(s.right, ast.Constant) and s.right.value == 1:
                 return True
@@ -998,14 +1024,21 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
             keys.add(key)
             distinct.append(dict(key))
     evidenced = evidenced_branches(trees, printed) if printed else set()
-    analysed: list[tuple[dict, dict]] = []
+    analysed: list[tuple] = []
+    # Settings read where no config field declares them (`getattr(args, "slot_enabled", False)`,
+    # `args.ttt_on` with no default) also decide conditions: they are part of what is compared.
+    idents = {(n.attr if isinstance(n, ast.Attribute) else n.value).lower()
+              for t in trees for n in walk(t)
+              if isinstance(n, ast.Attribute) or (isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 80)}
     for overrides in [None] + distinct:
         env = Env(trees, overrides, evidenced)
         # A logged configuration that only restates the defaults decides every condition the
         # same way: the analysis would repeat itself exactly.
-        if (env.consts, env.attrs) in analysed:
+        known = {k.lower() for k in env.consts} | {k.lower() for k in env.attrs}
+        loose = sorted((k, v) for k, v in env.overrides.items() if k not in known and k in idents)
+        if (env.consts, env.attrs, loose) in analysed:
             continue
-        analysed.append((env.consts, env.attrs))
+        analysed.append((env.consts, env.attrs, loose))
         for fnd in _Analysis(program, env, {entry} | {m for m, _ in modules if m != entry}).run():
             if fnd not in seen:
                 seen.add(fnd)

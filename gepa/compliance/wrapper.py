@@ -186,8 +186,15 @@ class _Eval:
         raise Opaque(f"unsupported expression {type(node).__name__}")
 
     def call(self, node: ast.Call, depth: int):
-        args = [self.ev(a, depth + 1) for a in node.args]
-        kwargs = {k.arg: self.ev(k.value, depth + 1) for k in node.keywords if k.arg}
+        if self.dotted(node.func) == "compile" and node.args:
+            # `compile(S, __file__, "exec")`: only the source matters (the file name is cosmetic).
+            return self.ev(node.args[0], depth + 1)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _READERS:
+            args: list = []
+            kwargs: dict = {}
+        else:
+            args = [self.ev(a, depth + 1) for a in node.args]
+            kwargs = {k.arg: self.ev(k.value, depth + 1) for k in node.keywords if k.arg}
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in _READERS:
             # `open(sibling).read()` / `Path(...).read_text()`: the payload is another shipped file.
