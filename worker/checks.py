@@ -32,6 +32,8 @@ class CheckInputs:
     track: str
     cap_bytes: int
     log_paths: list[Path] = field(default_factory=list)
+    # Other files of a bundle (relative name, blob path): helper modules, native sources, ...
+    extra_files: list[tuple[str, Path]] = field(default_factory=list)
     # The artifact may not inflate past this while it is read (decompression bombs).
     max_decompressed_bytes: int = 256 * 2**20
 
@@ -58,7 +60,14 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
                                     title="Evaluation config is legal"))
 
     code = inp.code_path.read_bytes()
+    bundle = code_bundle(code, inp)
     report = size_report(code, inp.artifact_path.stat().st_size, cap=inp.cap_bytes)
+    extra = sum(len(d) for n, d in bundle.items() if n != _entry_name(inp) and _is_code(n))
+    if extra:  # every shipped code file counts toward the cap, not only train_gpt.py
+        from gepa.sizes import SizeReport
+        total = report.total_bytes + extra
+        report = SizeReport(report.code_bytes + extra, report.artifact_bytes, total, report.cap_bytes,
+                            report.cap_bytes - total, total <= report.cap_bytes)
     if report.within_cap:
         outcomes.append(RuleOutcome("size.cap", "pass", f"{report.total_bytes} bytes, {report.headroom_bytes} under the cap",
                                     title="Code + artifact within the cap", evidence=report.to_dict()))
@@ -79,23 +88,44 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
         outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
                                     title="Artifact decodes and matches the config"))
 
-    outcomes.extend(static_code_rules(code, inp))
+    outcomes.extend(static_code_rules(code, inp, bundle))
     return outcomes, report.total_bytes
 
 
-def static_code_rules(code: bytes, inp: CheckInputs) -> list[RuleOutcome]:
+def _entry_name(inp: CheckInputs) -> str:
+    return inp.code_path.name if inp.code_path.name.endswith(".py") else "train_gpt.py"
+
+
+def _is_code(name: str) -> bool:
+    from gepa.compliance.source import is_code
+    return is_code(name)
+
+
+def code_bundle(code: bytes, inp: CheckInputs) -> dict[str, bytes]:
+    """The submission's files as the review reads them: the script plus a bundle's code files."""
+    files = {_entry_name(inp): code}
+    for name, path in inp.extra_files:
+        if _is_code(name) and name not in files:
+            try:
+                files[name] = path.read_bytes()
+            except OSError:
+                continue
+    return files
+
+
+def static_code_rules(code: bytes, inp: CheckInputs, bundle: dict[str, bytes] | None = None) -> list[RuleOutcome]:
     """Static review of train_gpt.py by `gepa.compliance` (read as text; never imported or run).
 
     One outcome per code rule: `fail` for an error-severity finding (the training script does
     something the challenge forbids, so its artifact cannot stand), `warn` for a warning rule,
     `pass` otherwise. A reviewer can override a result; the evidence names file and line."""
     try:
-        from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, scan_code
+        from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, scan_bundle
     except ImportError:
         return [RuleOutcome("compliance.static", "skip", "static code review is not available in this build")]
     try:
-        report = scan_code(code.decode("utf-8", "replace"), filename=inp.code_path.name
-                           if inp.code_path.name.endswith(".py") else "train_gpt.py")
+        # Every code file is reviewed, each decoded as CPython would (PEP 263 cookies included).
+        report = scan_bundle(bundle or {_entry_name(inp): code}, entry=_entry_name(inp))
     except Exception as exc:  # noqa: BLE001 - a crashing analyser must not reject or fail the submission
         log.warning("static code review raised %s: %s", type(exc).__name__, exc)
         return [RuleOutcome("compliance.static", "warn", f"static review could not run: {type(exc).__name__}")]

@@ -154,6 +154,7 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
         cap_bytes=sub.cap_bytes,
         log_paths=[store.path(f.sha256) for f in files if f.role == "log"],
         max_decompressed_bytes=settings.max_decompressed_bytes,
+        extra_files=[(f.filename, store.path(f.sha256)) for f in files if f.role == "extra"],
     )
     outcomes, counted = checks.run_check_rules(inputs)
     state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=counted)
