@@ -146,7 +146,7 @@ def static_code_rules(code: bytes, inp: CheckInputs, bundle: dict[str, bytes] | 
             status = "skip" if report.parse_errors else "pass"
             out.append(RuleOutcome(rule, status, "no finding" if status == "pass" else "not checked", title=title))
             continue
-        status = "warn" if rule in WARNING_RULES else "fail"
+        status = "warn" if all(getattr(f, "severity", None) == "warning" or rule in WARNING_RULES for f in hits) else "fail"
         where = ", ".join(f"{f.file}:{f.line}" for f in hits[:5])
         out.append(RuleOutcome(rule, status, f"{hits[0].message} ({where})", title=title,
                                evidence=[f.to_dict() for f in hits], kind=f"rule:{rule}" if status == "fail" else None))

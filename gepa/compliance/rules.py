@@ -472,7 +472,9 @@ def _code_rule(rule_id: str):
         hits = [f for f in ctx.scan.findings if f.rule == rule_id]
         ev = [Evidence(h.message, file=h.file, line=h.line, value=list(h.chain) or None) for h in hits]
         if hits:
-            sev = severity(rule_id)
+            # The worst finding decides; a finding in a shipped script the run never uses only warns.
+            sevs = {h.severity for h in hits}
+            sev = "error" if "error" in sevs else ("review" if "review" in sevs else "warning")
             lead = "needs a human reviewer: " if sev == "review" else ""
             # A review finding never passes silently: it fails until a reviewer overrides it.
             return result(WARN if sev == "warning" else FAIL,

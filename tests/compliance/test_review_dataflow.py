@@ -427,8 +427,14 @@ def test_helper_module_network_call_and_code_bytes():
 
 
 def test_unimported_shipped_module_is_still_reviewed():
-    rep = scan_bundle({"train_gpt.py": b"print(1)\n", "tools/prep.py": b"import requests\nrequests.get('x')\n"})
-    assert {(f.rule, f.file) for f in rep.findings} == {("code.network", "tools/prep.py")}
+    files = {"train_gpt.py": b"print(1)\n", "tools/prep.py": b"import requests\nrequests.get('x')\n"}
+    rep = scan_bundle(files)
+    # A download script the run never uses (data preparation) is reported, as a warning.
+    assert [(f.rule, f.file, f.severity) for f in rep.findings] == [("code.network", "tools/prep.py", "warning")]
+    assert rep.verdict == "clean"
+    # Once the entry runs it (`python tools/prep.py`, or an import), the finding is an error.
+    files["train_gpt.py"] = b"import subprocess, sys\nsubprocess.run([sys.executable, 'tools/prep.py'])\n"
+    assert scan_bundle(files).flagged
 
 
 def test_native_sources_and_runtime_compilation_go_to_a_human():
