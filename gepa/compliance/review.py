@@ -207,6 +207,7 @@ class _Analysis:
         for file, _ in program.modules:
             self.module_extra |= self.taint.names(None, RAW, file=file)
         self.accumulators: set[str] = set()
+        self.param_accumulators: set[str] = set()
         self._find_accumulators()
         self._propagate_val()
         self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
@@ -221,6 +222,11 @@ class _Analysis:
             for n in _local(f.node):
                 if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
                     self.accumulators.add(f.name)
+                # `ls += lbl.sum()` on a parameter, whatever its name: a helper that adds into
+                # the caller's accumulators (called with per-token losses it is a score).
+                if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and isinstance(n.target, ast.Name) \
+                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in params for x in ast.walk(n.value)):
+                    self.param_accumulators.add(f.name)
 
     def _calls(self, root):
         for n in _local(root):
@@ -295,7 +301,7 @@ class _Analysis:
                 out.append(c)
         return out
 
-    def _score_events(self, root) -> list[ast.AST]:
+    def _score_events(self, root, f: FuncInfo | None = None) -> list[ast.AST]:
         out = []
         # A loss summed *after* its own backward() is bookkeeping for a training step
         # (`loss.backward(); opt.step(); epoch_loss_sum += loss.detach()`), not a score; a
@@ -312,6 +318,15 @@ class _Analysis:
                 if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue
                 out.append(n)
+            elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and f is not None and \
+                    _LOSSY.search(ast.unparse(n.value).lower()) and self._val(f, f.file, n.value):
+                # A per-token loss of validation data summed into anything (`ls += nll.sum()`).
+                if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
+                    continue
+                out.append(n)
+            elif isinstance(n, ast.Call) and f is not None and _name_of(n.func) in self.param_accumulators and \
+                    any(_LOSSY.search(ast.unparse(a).lower()) and self._val(f, f.file, a) for a in n.args):
+                out.append(n)
             elif isinstance(n, ast.Call):
                 if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and _ACC.search((_name_of(n.func.value) or "").lower()):
                     out.append(n)
@@ -320,7 +335,7 @@ class _Analysis:
         return out
 
     def _facts(self, f: FuncInfo) -> dict:
-        scores = self._score_events(f.node)
+        scores = self._score_events(f.node, f)
         reads = self._val_reads(f, include_no_grad=bool(scores))
         reqgrad = any(
             (isinstance(n, ast.Call) and any(k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True for k in n.keywords))
