@@ -51,7 +51,10 @@ _KEEP_CALLS = {"asarray", "array", "tensor", "as_tensor", "from_numpy", "frombuf
                "astype", "unfold", "narrow", "pin_memory", "read", "read_bytes", "read_text", "detach", "squeeze",
                "unsqueeze", "T", "index_select", "roll", "permute", "transpose", "expand", "repeat", "get", "pop",
                "next", "next_batch", "take", "items", "values", "keys", "__getitem__", "fspath", "join", "str",
-               "tobytes", "view_as", "type", "bfloat16", "half", "short", "char", "uint8", "int64", "int32"}
+               "tobytes", "view_as", "type", "bfloat16", "half", "short", "char", "uint8", "int64", "int32",
+               # Lossless encodings keep the content: a compressed blob of val tokens is val tokens.
+               "compress", "decompress", "b85encode", "b64encode", "b85decode", "b64decode", "encode", "decode",
+               "pack", "dumps", "state_dict"}
 # Calls whose result says nothing about the data's content.
 _SHAPE_CALLS = {"len", "numel", "size", "dim", "nelement", "range", "isinstance", "print", "log", "log0", "logger",
                 "exists", "is_file", "is_dir", "stat", "getsize", "basename", "dirname", "type", "id", "hash_str"}
