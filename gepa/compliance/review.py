@@ -748,6 +748,7 @@ class _Analysis:
                                      f"`{ast.unparse(targets[0])}` (training data) is built from validation data.", got[1])
             if f is not None:
                 self._best_of_passes(f, scorers)
+                self._position_gate(f)
 
     def _paid_prefix(self, f, file, n: ast.Call):
         short = _name_of(n.func) or ""
@@ -882,6 +883,38 @@ class _Analysis:
                              f"`{f.name}` scores the validation set once per pass (loop at line {loop.lineno}) and "
                              "keeps the best pass.")
                     return
+
+    def _position_gate(self, f: FuncInfo):
+        """`for i, tok in enumerate(tokens): if lut[tok]: hint[i] = best` -- the hint emitted for
+        position i is gated on the token at position i, i.e. on the answer it is meant to predict
+        (the word-start / within-word experts of #1420, X9). Values derived from the token (its
+        byte length) may be stored at i; a gate on it may not."""
+        for loop in (n for n in _local(f.node) if isinstance(n, ast.For) and id(n) in self.live):
+            if not (isinstance(loop.iter, ast.Call) and _name_of(loop.iter.func) == "enumerate" and loop.iter.args
+                    and isinstance(loop.target, ast.Tuple) and len(loop.target.elts) == 2
+                    and all(isinstance(e, ast.Name) for e in loop.target.elts)):
+                continue
+            got = self._val(f, f.file, loop.iter.args[0], RAW)
+            if not got:
+                continue
+            idx, cur = loop.target.elts[0].id, loop.target.elts[1].id
+            dep = {cur}
+            for _ in range(3):
+                for n in ast.walk(loop):
+                    if isinstance(n, ast.Assign) and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.value)):
+                        dep |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+            for n in ast.walk(loop):
+                if not isinstance(n, ast.If) or not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.test)):
+                    continue
+                for st in ast.walk(n):
+                    if isinstance(st, ast.Assign) and any(
+                            isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Name) and t.slice.id == idx
+                            for t in st.targets) and not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(st.value)):
+                        name = _name_of(st.targets[0]) or "?"
+                        self.add("code.target-in-key", f.file, st.lineno,
+                                 f"`{f.name}` writes `{name}[{idx}]` (the prediction for position {idx}) only when "
+                                 f"a test on `{cur}`, the token at position {idx}, passes (line {n.lineno}).", got[1])
+                        return
 
     # ---------- throwaway copies ----------
     def _throwaway(self, f: FuncInfo, train_st, score_st) -> bool:

@@ -496,3 +496,32 @@ main()
     rep = scan_code(src)
     assert not rep.parse_errors
     assert {f.rule for f in rep.findings} == {"code.paid-prefix"}
+
+
+def test_hint_for_position_i_gated_on_the_token_at_i():
+    src = HEAD + '''
+def hints(seq, word_start):
+    out = np.zeros(len(seq), dtype=np.int64)
+    best = 7
+    for i, cur in enumerate(seq):
+        starts = bool(word_start[int(cur)])
+        if starts:
+            out[i] = best
+        best = int(cur)
+    return out
+
+
+def main():
+    seq = stream("data/fineweb_val_*.bin").numpy()
+    h = hints(seq, np.zeros(8, dtype=bool))
+    print(h.sum())
+
+
+main()
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.target-in-key"]
+    assert hit and "out[i] = best" in src.splitlines()[hit[0].line - 1]
+    # Emitting the hint first and updating with the token afterwards is causal.
+    causal = src.replace("        if starts:\n            out[i] = best\n", "        out[i] = best\n")
+    assert "code.target-in-key" not in rules(causal)
