@@ -502,12 +502,12 @@ def test_hint_for_position_i_gated_on_the_token_at_i():
     src = HEAD + '''
 def hints(seq, word_start):
     out = np.zeros(len(seq), dtype=np.int64)
-    best = 7
+    hist, best = [0], {}
     for i, cur in enumerate(seq):
         starts = bool(word_start[int(cur)])
         if starts:
-            out[i] = best
-        best = int(cur)
+            out[i] = best.get(hist[-1], 0)
+        hist.append(int(cur))
     return out
 
 
@@ -523,5 +523,5 @@ main()
     hit = [f for f in rep.findings if f.rule == "code.target-in-key"]
     assert hit and "out[i] = best" in src.splitlines()[hit[0].line - 1]
     # Emitting the hint first and updating with the token afterwards is causal.
-    causal = src.replace("        if starts:\n            out[i] = best\n", "        out[i] = best\n")
+    causal = src.replace("        if starts:\n            out[i] = best.get(hist[-1], 0)\n", "        out[i] = best.get(hist[-1], 0)\n")
     assert "code.target-in-key" not in rules(causal)
