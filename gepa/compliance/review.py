@@ -38,7 +38,7 @@ from pathlib import Path
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
-from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text
+from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
 from gepa.compliance.wrapper import unwrap
 
 RULE_TEXT = {
@@ -389,7 +389,8 @@ class _Analysis:
         return bool(callers) and all(self._within_scoring(g, depth + 1) for g in callers)
 
     # ---------- detectors ----------
-    def add(self, rule: str, file: str, line: int, msg: str, chain: tuple[str, ...] = ()):
+    def add(self, rule: str, file: str, line: int, msg: str, chain: tuple = ()):
+        chain = render(chain)
         taint = f" Validation data reached it through: {chain_text(chain)}." if chain else ""
         self.findings.append(Finding(rule, line, f"{msg}{taint} {RULE_TEXT[rule]}", file, tuple(chain)))
 

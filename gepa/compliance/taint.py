@@ -91,15 +91,21 @@ def demote(tv: TV) -> TV:
     return {k: (min(v[0], DERIVED), v[1]) for k, v in tv.items()}
 
 
-def step(tv: TV, where: str) -> TV:
-    """Append a step to every chain; a step on the same line replaces the previous one."""
+def step(tv: TV, where: tuple) -> TV:
+    """Append a step (file, line, node) to every chain; a step on the same line replaces the
+    previous one. Steps are rendered to text only when a finding quotes them (`render`)."""
     out = {}
-    loc = where.split(" ", 1)[0]
+    loc = where[:2]
     for k, (lvl, chain) in tv.items():
-        if chain and chain[-1].split(" ", 1)[0] == loc:
+        if chain and chain[-1][:2] == loc:
             chain = chain[:-1]
         out[k] = (lvl, (chain + (where,))[-_MAX_CHAIN:])
     return out
+
+
+def render(chain: tuple) -> tuple[str, ...]:
+    """`file:line code` strings for a chain of (file, line, node) steps."""
+    return tuple(f"{f}:{line} {_short(node)}" for f, line, node in chain)
 
 
 @dataclass
@@ -147,20 +153,20 @@ class Taint:
             return {}
         if isinstance(node, ast.Constant):
             if isinstance(node.value, str) and _VAL_STR.search(node.value):
-                return {VAL: (RAW, (f"{st.file}:{node.lineno} {_short(node)}",))}
+                return {VAL: (RAW, ((st.file, node.lineno, node),))}
             return {}
         if isinstance(node, ast.Name):
             tv = st.locals.get(node.id)
             if tv is None and st.info is not None:
                 tv = self.globals.get(node.id)
             if _VAL_LOC.match(node.id.lower()) or _VAL_NAME.search(node.id.lower()):
-                tv = join(tv or {}, {VAL: (RAW, (f"{st.file}:{getattr(node, 'lineno', 0)} {node.id}",))})
+                tv = join(tv or {}, {VAL: (RAW, ((st.file, getattr(node, "lineno", 0), node),))})
             return tv or {}
         if isinstance(node, ast.Attribute):
             if node.attr in _SHAPE_ATTRS:
                 return {}
             if _VAL_LOC.match(node.attr.lower()) or _VAL_NAME.search(node.attr.lower()):
-                return {VAL: (RAW, (f"{st.file}:{node.lineno} {_short(node)}",))}
+                return {VAL: (RAW, ((st.file, node.lineno, node),))}
             if isinstance(node.value, ast.Name) and node.value.id == "self" and st.cls:
                 return self.attrs.get((st.cls, node.attr), {})
             return self.expr(st, node.value, depth + 1)
@@ -213,7 +219,7 @@ class Taint:
         args = [self.expr(st, a, depth + 1) for a in node.args]
         kwargs = {k.arg: self.expr(st, k.value, depth + 1) for k in node.keywords}
         recv = self.expr(st, fn.value, depth + 1) if isinstance(fn, ast.Attribute) else {}
-        where = f"{st.file}:{node.lineno} {_short(node)}"
+        where = (st.file, node.lineno, node)
         # A function of the bundle: substitute the arguments into its summary.
         if short in self.by_name and short not in self.classes:
             out: TV = {}
@@ -297,17 +303,17 @@ class Taint:
                     if isinstance(t, ast.Subscript):
                         key = self.expr(st, t.slice)
                         if key:
-                            changed |= self._bind(st, t, step(demote(key), f"{st.file}:{n.lineno} {_short(n)}"), table)
+                            changed |= self._bind(st, t, step(demote(key), (st.file, n.lineno, n)), table)
             if isinstance(n, ast.Assign):
                 tv = self.expr(st, n.value)
                 if tv:
-                    tv = step(tv, f"{st.file}:{n.lineno} {_short(n)}")
+                    tv = step(tv, (st.file, n.lineno, n))
                     for t in n.targets:
                         changed |= self._bind(st, t, tv, table)
             elif isinstance(n, (ast.AnnAssign, ast.AugAssign)) and n.value is not None:
                 tv = self.expr(st, n.value)
                 if tv:
-                    changed |= self._bind(st, n.target, step(tv, f"{st.file}:{n.lineno} {_short(n)}"), table)
+                    changed |= self._bind(st, n.target, step(tv, (st.file, n.lineno, n)), table)
             elif isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
                 tv = self.expr(st, n.iter)
                 if tv:
@@ -333,7 +339,7 @@ class Taint:
                 for a in n.args:
                     tv = join(tv, self.expr(st, a))
                 if tv:
-                    changed |= self._bind(st, n.func.value, step(tv, f"{st.file}:{n.lineno} {_short(n)}"), table)
+                    changed |= self._bind(st, n.func.value, step(tv, (st.file, n.lineno, n)), table)
         return changed
 
     def _solve(self) -> None:
@@ -341,7 +347,7 @@ class Taint:
         for _ in range(_ROUNDS):
             changed = False
             for st in order:
-                for _inner in range(3):
+                for _inner in range(2):
                     if not self._visit(st):
                         break
                     changed = True
