@@ -43,3 +43,18 @@ def test_check_real_record_json(capsys):
     from gepa.compliance import RULE_IDS
     assert d["ruleset"] == "rules-v1" and [r["rule"] for r in d["results"]] == list(RULE_IDS)
     assert {"rule", "status", "summary", "evidence", "severity", "description"} <= set(d["results"][0])
+
+
+def test_scan_code_logs_decide_reachability(tmp_path, capsys):
+    """`scan-code --logs` evaluates flags under the logged settings, as `check` does."""
+    src = (SAMPLES / "legal_flags_off.py").read_text()
+    script = tmp_path / "run.py"
+    script.write_text(src)
+    assert main(["scan-code", str(script), "--json"]) == 0
+    capsys.readouterr()
+    log = tmp_path / "train_seed1.log"
+    log.write_text("Hyperparameters:\n  ngram_eval_order: 3\n  download_data: 1\nstep:1/10 train_loss:5.0\n")
+    assert main(["scan-code", str(script), "--logs", str(log), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert {"code.target-in-key", "code.network"} <= {f["rule"] for f in out["findings"]}
+    assert main(["scan-code", str(script), "--logs", str(tmp_path / "missing.log")]) == 2
