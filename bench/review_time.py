@@ -38,12 +38,13 @@ def _fail(msg: str) -> None:
 
 
 def _time(fn, repeat: int) -> float:
-    """Median CPU seconds of `fn` (the development machine is shared: wall time there mostly
-    measures the other processes; the wall time of the last run is kept in `_WALL`)."""
+    """Median CPU seconds of `fn(run)` (the development machine is shared: wall time there mostly
+    measures the other processes; the wall time of the last run is kept in `_WALL`). Each run
+    gets its own number so callers can make the input unique: the review caches parses by text."""
     times = []
-    for _ in range(repeat):
+    for run_no in range(repeat):
         t0, w0 = time.process_time(), time.perf_counter()
-        fn()
+        fn(run_no)
         times.append(time.process_time() - t0)
         _WALL[0] = time.perf_counter() - w0
     return statistics.median(times)
@@ -55,6 +56,11 @@ _WALL = [0.0]
 def _entry_files(devset: Path, entry: dict) -> dict[str, bytes]:
     folder = devset / entry["set"] / entry["id"]
     return {name: (folder / name).read_bytes() for name in entry["files"]}
+
+
+def _fresh(files: dict[str, bytes], run_no: int) -> dict[str, bytes]:
+    """The same files with a comment that differs per run, so no cached parse is reused."""
+    return {n: d + b"\n# run %d\n" % run_no if n.endswith(".py") else d for n, d in files.items()}
 
 
 def _parse_all(files: dict[str, bytes]) -> None:
@@ -89,8 +95,8 @@ def run(devset: Path, repeat: int, size_kb: int) -> dict:
         files = _entry_files(devset, e)
         settings = [e["settings"]] if e.get("settings") else None
         entry = e.get("entry", "train_gpt.py")
-        review_s = _time(lambda: scan_bundle(files, entry=entry, settings=settings), repeat)
-        parse_s = _time(lambda: _parse_all(files), repeat)
+        review_s = _time(lambda r: scan_bundle(_fresh(files, r), entry=entry, settings=settings), repeat)
+        parse_s = _time(lambda r: _parse_all(_fresh(files, r)), repeat)
         rows.append({"id": e["id"], "bytes": sum(len(d) for d in files.values()), "review_s": review_s,
                      "parse_s": parse_s, "ratio": review_s / parse_s if parse_s else None})
     largest = max(rows, key=lambda r: r["bytes"]) if rows else None
@@ -98,9 +104,9 @@ def run(devset: Path, repeat: int, size_kb: int) -> dict:
     if largest is not None:
         tail = _entry_files(devset, next(e for e in entries if e["id"] == largest["id"]))
         script = record_sized(size_kb * 1000, tail.get("train_gpt.py", b""))
-        review_s = _time(lambda: scan_bundle({"train_gpt.py": script}), repeat)
+        review_s = _time(lambda r: scan_bundle(_fresh({"train_gpt.py": script}, r)), repeat)
         wall = _WALL[0]
-        parse_s = _time(lambda: ast.parse(script), repeat)
+        parse_s = _time(lambda r: ast.parse(_fresh({"train_gpt.py": script}, r)["train_gpt.py"]), repeat)
         big = {"bytes": len(script), "review_s": review_s, "wall_s": wall, "parse_s": parse_s,
                "ratio": review_s / parse_s}
     times = [r["review_s"] for r in rows]
