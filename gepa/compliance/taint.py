@@ -56,8 +56,10 @@ _KEEP_CALLS = {"asarray", "array", "tensor", "as_tensor", "from_numpy", "frombuf
                "compress", "decompress", "b85encode", "b64encode", "b85decode", "b64decode", "encode", "decode",
                "pack", "dumps", "state_dict"}
 # Calls whose result says nothing about the data's content.
-_SHAPE_CALLS = {"len", "numel", "size", "dim", "nelement", "range", "isinstance", "print", "log", "log0", "logger",
-                "exists", "is_file", "is_dir", "stat", "getsize", "basename", "dirname", "type", "id", "hash_str"}
+# (bare names: `log(...)` is a logger, `np.log(...)` is maths)
+_SHAPE_FUNCS = {"len", "range", "isinstance", "print", "log", "log0", "logger", "type", "id", "hash_str"}
+_SHAPE_METHODS = {"numel", "size", "dim", "nelement", "exists", "is_file", "is_dir", "stat", "getsize", "basename",
+                  "dirname", "info", "warning", "debug", "write_text_log"}
 _SHAPE_ATTRS = {"shape", "dtype", "device", "ndim", "nbytes", "itemsize", "name", "stem", "suffix", "is_cuda"}
 _CONTAINER_ADD = {"append", "extend", "insert", "add", "update", "put", "put_nowait", "copy_", "appendleft", "setdefault"}
 
@@ -214,7 +216,7 @@ class Taint:
     def _call(self, st: _FuncState, node: ast.Call, depth: int) -> TV:
         fn = node.func
         short = fn.attr if isinstance(fn, ast.Attribute) else (fn.id if isinstance(fn, ast.Name) else None)
-        if short in _SHAPE_CALLS:
+        if (isinstance(fn, ast.Name) and short in _SHAPE_FUNCS) or (isinstance(fn, ast.Attribute) and short in _SHAPE_METHODS):
             return {}
         args = [self.expr(st, a, depth + 1) for a in node.args]
         kwargs = {k.arg: self.expr(st, k.value, depth + 1) for k in node.keywords}
