@@ -930,7 +930,12 @@ class _Analysis:
         out = set()
         for n in _local(fn):
             if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
-                callee = (dotted(n.value.func) or _name_of(n.value.func) or "").lower()
+                call = n.value
+                # `BatchedTTTLoRA(...).to(device)`: the object is the innermost constructor's.
+                while isinstance(call.func, ast.Attribute) and call.func.attr in _MOVE_METHODS \
+                        and isinstance(call.func.value, ast.Call):
+                    call = call.func.value
+                callee = (dotted(call.func) or _name_of(call.func) or "").lower()
                 if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model", callee):
                     out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         return out
@@ -969,6 +974,7 @@ def _loss_names(node: ast.AST) -> set[str]:
     return set()
 
 
+_MOVE_METHODS = {"to", "cuda", "cpu", "float", "bfloat16", "half", "train", "eval", "requires_grad_"}
 _REDUCE_METHODS = {"sum", "mean", "float", "double", "squeeze", "reshape", "view", "to", "mul", "div", "clone",
                    "nansum", "nanmean", "flatten", "contiguous"}
 
