@@ -525,3 +525,34 @@ main()
     # Emitting the hint first and updating with the token afterwards is causal.
     causal = src.replace("        if starts:\n            out[i] = best.get(hist[-1], 0)\n", "        out[i] = best.get(hist[-1], 0)\n")
     assert "code.target-in-key" not in rules(causal)
+
+
+def test_compile_warmup_on_val_with_a_moved_adapter_is_a_warning():
+    src = HEAD + '''
+class TinyLoRA(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.a = torch.nn.Linear(n, n)
+
+
+def run(model, seq):
+    lora = TinyLoRA(8).to("cpu")
+    opt = torch.optim.AdamW(lora.parameters(), lr=1e-4)
+    for ctx in (16, 64):
+        row = seq[:ctx + 1].long()
+        F.cross_entropy(lora(model(row[:-1])), row[1:]).backward()
+        opt.step()
+        opt.zero_grad()
+    del lora, opt
+    return evaluate(model, seq)
+
+
+def main():
+    seq = stream("data/fineweb_val_*.bin")
+    print(run(torch.nn.Linear(8, 8), seq))
+
+
+main()
+'''
+    rep = scan_code(src)
+    assert [f.rule for f in rep.findings] == ["code.val-warmup"] and rep.verdict == "clean"
