@@ -56,7 +56,9 @@ EXPECTED_RULE = {
     "val_train": "code.val-in-training",
     "gptq_on_val": "code.val-in-training",
     "awq_on_val": "code.val-in-training",
-    "paid_prefix": "code.val-in-training",
+    "paid_prefix": "code.paid-prefix",
+    "two_pass_cache": "code.val-cache",
+    "unnormalised_mixture": "code.unnormalised",
     "network": "code.network",
 }
 
