@@ -40,6 +40,7 @@ from api.models import (
 )
 from api.settings import Settings
 from api.uploads import ParsedUpload, sha256_text
+from gepa.compliance.source import is_code
 
 TRACK_ALIASES = {
     "10min_16mb": "track_10min_16mb",
@@ -118,6 +119,8 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
 
     for f in upload.files:
         _upsert_blob(session, f.blob.sha256, f.blob.size, f.blob.rel_path)
+    # Every code file a bundle ships (helper modules, native sources) counts as code bytes.
+    code_bytes = code.blob.size + sum(f.blob.size for f in upload.files if f.role == "extra" and is_code(f.filename or ""))
     meta = upload.submission_meta or {}
     track = normalise_track(upload.track or meta.get("track"), settings.default_track)
     now = utcnow()
@@ -130,8 +133,8 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
         name=_text(meta.get("name"), 300) or upload.folder, author=principal.name,
         folder=upload.folder, claimed_val_bpb=_number(meta.get("val_bpb")),
         claimed_val_loss=_number(meta.get("val_loss")),
-        artifact_bytes=artifact.blob.size, code_bytes=code.blob.size,
-        counted_bytes=artifact.blob.size + code.blob.size, cap_bytes=settings.cap_bytes,
+        artifact_bytes=artifact.blob.size, code_bytes=code_bytes,
+        counted_bytes=artifact.blob.size + code_bytes, cap_bytes=settings.cap_bytes,
         verdict="pending", chunks_done=0, flagged=False, disqualified=False,
     )
     session.add(sub)
