@@ -216,6 +216,13 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     return list(latest.values())
 
 
+def family_view(sub: Submission) -> dict[str, str] | None:
+    """The model family the checks detected ({"name", "title"}); None until they ran (or could not read it)."""
+    if not sub.family:
+        return None
+    return {"name": sub.family, "title": sub.family_title or sub.family}
+
+
 def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1") -> dict[str, Any]:
     transitions = list(session.scalars(select(StateTransition).where(StateTransition.submission_id == sub.id)
                                        .order_by(StateTransition.at, StateTransition.id)))
@@ -239,6 +246,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         "name": sub.name,
         "author": sub.author,
         "folder": sub.folder,
+        "family": family_view(sub),
         "created_at": _iso(sub.created_at),
         "updated_at": _iso(sub.updated_at),
         "timestamps": timestamps,

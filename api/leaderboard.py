@@ -52,6 +52,8 @@ def verified_entries(session: Session, track: str) -> list[dict[str, Any]]:
         "folder": r.folder,
         "name": r.name,
         "author": r.author,
+        "family": r.family,
+        "family_title": r.family_title,
         "val_bpb": r.measured_val_bpb,
         "claimed_val_bpb": r.claimed_val_bpb,
         "verdict": r.verdict,

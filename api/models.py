@@ -206,6 +206,9 @@ class Submission(Base):
     name: Mapped[Optional[str]] = mapped_column(String(300))
     author: Mapped[Optional[str]] = mapped_column(String(200))
     folder: Mapped[Optional[str]] = mapped_column(String(300))  # records folder name, from a bundle
+    # The model family the checks stage detected (gepa.families): its config name and its title.
+    family: Mapped[Optional[str]] = mapped_column(String(40))
+    family_title: Mapped[Optional[str]] = mapped_column(String(200))
     claimed_val_bpb: Mapped[Optional[float]] = mapped_column(Float)
     claimed_val_loss: Mapped[Optional[float]] = mapped_column(Float)
 

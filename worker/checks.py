@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from api.lifecycle import RuleOutcome
 
@@ -36,8 +36,14 @@ class CheckInputs:
     max_decompressed_bytes: int = 256 * 2**20
 
 
-def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
-    """Returns (outcomes, counted bytes). Raises only for platform faults."""
+class CheckOutput(NamedTuple):
+    outcomes: list[RuleOutcome]
+    counted_bytes: int                # code + artifact bytes as stored, what the cap counts
+    family: tuple[str, str] | None    # (name, title) of the detected model family; None if unreadable
+
+
+def run_check_rules(inp: CheckInputs) -> CheckOutput:
+    """Outcomes, counted bytes and the family. Raises only for platform faults."""
     from gepa import runner
     from gepa.errors import ArtifactError, ConfigError
     from gepa.sizes import size_report
@@ -76,11 +82,16 @@ def run_check_rules(inp: CheckInputs) -> tuple[list[RuleOutcome], int]:
         outcomes.append(RuleOutcome("artifact.valid", "skip", "not checked: the config is not legal",
                                     title="Artifact decodes and matches the config"))
     else:
-        outcomes.append(RuleOutcome("artifact.valid", "pass", "artifact decodes and matches the model config",
-                                    title="Artifact decodes and matches the config"))
+        outcomes.append(RuleOutcome("artifact.valid", "pass",
+                                    f"artifact decodes as the {prep.family.name} family ({prep.family.title}) "
+                                    "and matches the model config",
+                                    title="Artifact decodes and matches the config",
+                                    evidence={"family": prep.family.name, "family_title": prep.family.title,
+                                              "artifact_bytes": report.artifact_bytes}))
 
     outcomes.extend(static_code_rules(code, inp))
-    return outcomes, report.total_bytes
+    family = (prep.family.name, prep.family.title) if prep is not None else None
+    return CheckOutput(outcomes, report.total_bytes, family)
 
 
 def static_code_rules(code: bytes, inp: CheckInputs) -> list[RuleOutcome]:

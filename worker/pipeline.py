@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from api.logsetup import bind
 from api.models import Queue, Submission, SubmissionFile
 from api.settings import Settings
 from api.storage import BlobStore
+from gepa import families, runner
+from gepa.families.base import Family
+from gepa.shards import BUNDLED_VAL_GLOB
 from sqlalchemy import select
 from worker import checks
 
@@ -85,18 +89,39 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def val_inputs(settings: Settings) -> tuple[str, str | None]:
-    """Validation shards and tokenizer (None: the submission's family's bundled tokenizer)."""
-    from gepa.shards import BUNDLED_VAL_GLOB
+class FamilyDataMissing(RuntimeError):
+    """The server has no validation data for a submission's family (an operator fix, not the submitter's)."""
 
-    return settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None
+
+@dataclass(frozen=True)
+class ValInputs:
+    val_glob: str
+    tokenizer: str | None       # None: the family's bundled tokenizer
+    sidecar_glob: str | None    # a shipped byte sidecar, compared but never trusted (CaseOps)
+    canonical_sha256: str | None  # fingerprint of the family's full canonical validation set, if configured
+
+
+def val_inputs(settings: Settings, family: Family) -> ValInputs:
+    """The validation data `family` is scored on.
+
+    A family listed in GOLFCHECK_FAMILY_DATA gets its own shards and tokenizer. Any other family
+    gets GOLFCHECK_VAL_GLOB / GOLFCHECK_TOKENIZER (or the bundled sample) only if it tokenizes
+    like the default family, since those shards are sp1024 token ids; scoring another
+    vocabulary's model on them would give a meaningless number, so that is refused."""
+    data = settings.data_for(family.name)
+    if data is not None:
+        return ValInputs(data.val_glob, data.tokenizer or None, data.sidecar_glob or None, data.val_sha256 or None)
+    default = families.get(families.DEFAULT_FAMILY)
+    if family.tokenizer_asset == default.tokenizer_asset:
+        return ValInputs(settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None, None, None)
+    raise FamilyDataMissing(
+        f"this server has no validation data for the {family.name} family ({family.title}); the operator must "
+        f"add it to GOLFCHECK_FAMILY_DATA (docs/service.md), then the submission can be sent again")
 
 
 def estimate_chunks(prep: Any, val_glob: str, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
-        from gepa import runner
-
         return runner.count_chunks(prep, val_glob, max_tokens) or None
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; never fail the stage over it
         log.info("could not estimate chunk count: %s", exc)
@@ -155,8 +180,8 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
         log_paths=[store.path(f.sha256) for f in files if f.role == "log"],
         max_decompressed_bytes=settings.max_decompressed_bytes,
     )
-    outcomes, counted = checks.run_check_rules(inputs)
-    state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=counted)
+    out = checks.run_check_rules(inputs)
+    state = lifecycle.finish_checks(settings, claim, out.outcomes, counted_bytes=out.counted_bytes, family=out.family)
     if state is None:
         raise LostOwnership()
     return state.value
@@ -165,16 +190,15 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
 def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
     import torch
 
-    from gepa import runner
     from gepa.errors import InputError
     from gepa.evaluate import EvaluationCancelled
 
     sub, _ = _load(settings, claim.submission_id)
     artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
     prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
-    val_glob, tokenizer = val_inputs(settings)
+    data = val_inputs(settings, prep.family)
     device = resolve_device(settings.device)
-    total = estimate_chunks(prep, val_glob, settings.max_val_tokens)
+    total = estimate_chunks(prep, data.val_glob, settings.max_val_tokens)
     deadline = time.monotonic() + max(1, settings.eval_time_limit_s - TIME_LIMIT_GRACE_S)
     timed_out = threading.Event()
 
@@ -191,14 +215,18 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
 
     t0 = time.monotonic()
     try:
-        result = runner.run_prepared(prep, val_glob=val_glob, tokenizer=tokenizer, device=device,
-                                     on_chunk=on_chunk, should_stop=should_stop, max_tokens=settings.max_val_tokens)
+        result = runner.run_prepared(prep, val_glob=data.val_glob, tokenizer=data.tokenizer,
+                                     sidecar_glob=data.sidecar_glob, device=device, on_chunk=on_chunk,
+                                     should_stop=should_stop, max_tokens=settings.max_val_tokens)
     except EvaluationCancelled:
         if hb.lost.is_set():
             raise LostOwnership() from None
         raise InputError(f"the evaluation did not finish within {settings.eval_time_limit_s} s") from None
     if hb.lost.is_set():
         raise LostOwnership()
+    if data.canonical_sha256 and result.val_sha256 != data.canonical_sha256:
+        log.warning("scored on validation data %s, not the %s family's canonical set %s",
+                    result.val_sha256[:12], prep.family.name, data.canonical_sha256[:12])
     if not (math.isfinite(float(result.val_bpb)) and math.isfinite(float(result.val_loss))):
         # The checks refuse non-finite weights, so a NaN here is the evaluator's or the device's
         # doing: a platform fault (retried, then `failed` for a reviewer), never a published number.

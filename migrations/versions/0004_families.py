@@ -1,0 +1,29 @@
+"""The model family of each submission (name and one-line title), as the checks stage detected it.
+
+Revision ID: 0004
+Revises: 0002
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0004'
+# Parallel branches: the verdict rework's 0003 lands separately; whichever merges second re-points
+# its down_revision so the chain stays linear (0002 -> 0003 -> 0004).
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('submissions') as batch:
+        batch.add_column(sa.Column('family', sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column('family_title', sa.String(length=200), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('submissions') as batch:
+        batch.drop_column('family_title')
+        batch.drop_column('family')
