@@ -202,7 +202,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not board["verified"]["entries"]:
         print("  (none yet)")
     for e in board["verified"]["entries"]:
-        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'})")
+        family = f"  [{e['family']}]" if e.get("family") else ""
+        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'}){family}")
     print("claimed only (not measured by golfcheck):")
     if not board["claimed_only"]["entries"]:
         print("  (none)")
