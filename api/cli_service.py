@@ -513,6 +513,8 @@ def _print_summary(sub: dict[str, Any]) -> None:
     if prog:
         eta = f", ETA {prog['eta_s']:.0f} s" if prog.get("eta_s") is not None else ""
         print(f"progress:  {prog['chunks_done']}/{prog['chunks_total'] or '?'} chunks{eta}", file=out)
+    if sub.get("family"):
+        print(f"family:    {sub['family']['name']} ({sub['family']['title']})", file=out)
     sizes = sub["sizes"]
     print(f"size:      {sizes['total_bytes']} bytes, headroom {sizes['headroom_bytes']} under {sizes['cap_bytes']}",
           file=out)
