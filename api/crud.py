@@ -216,6 +216,15 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     return list(latest.values())
 
 
+def _json_or_none(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def family_view(sub: Submission) -> dict[str, str] | None:
     """The model family the checks detected ({"name", "title"}); None until they ran (or could not read it)."""
     if not sub.family:
@@ -267,6 +276,8 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
             "max_val_tokens": result.max_val_tokens,
+            "family": result.family,
+            "extra": _json_or_none(result.extra),
         },
         "measured_val_bpb": sub.measured_val_bpb,
         "claimed_val_bpb": sub.claimed_val_bpb,

@@ -321,6 +321,8 @@ class Measured:
     config_sha256: str
     max_val_tokens: int | None
     chunks: int
+    family: str | None = None                 # the model family that scored it
+    extra: dict[str, Any] | None = None       # the family's own figures (JSON-ready)
 
 
 def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOutcome]) -> State | None:
@@ -340,7 +342,8 @@ def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOu
                      val_bpb=m.val_bpb, tokens_scored=m.tokens_scored, bytes_scored=m.bytes_scored,
                      total_targets=m.total_targets, elapsed_s=m.elapsed_s, gpu_seconds=m.gpu_seconds,
                      device=m.device, verifier_version=m.verifier_version, torch_version=m.torch_version,
-                     config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens)
+                     config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens, family=m.family,
+                     extra=json.dumps(m.extra, sort_keys=True, default=str) if m.extra else None)
         session.add(res)
         session.flush()
         session.execute(update(Submission).where(Submission.id == c.submission_id).values(result_id=res.id))

@@ -305,6 +305,8 @@ class Result(Base):
     torch_version: Mapped[Optional[str]] = mapped_column(String(40))
     config_sha256: Mapped[str] = mapped_column(String(64))
     max_val_tokens: Mapped[Optional[int]] = mapped_column(BigInteger)
+    family: Mapped[Optional[str]] = mapped_column(String(40))  # the model family that scored it
+    extra: Mapped[Optional[str]] = mapped_column(Text)  # JSON: the family's own figures (EvalResult.extra)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

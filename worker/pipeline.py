@@ -240,6 +240,7 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
         gpu_seconds=elapsed if device.startswith("cuda") else 0.0, device=_device_name(device),
         verifier_version=VERIFIER_VERSION, torch_version=torch.__version__, config_sha256=sub.config_sha256,
         max_val_tokens=settings.max_val_tokens, chunks=len(result.chunks),
+        family=result.family or prep.family.name, extra=dict(result.extra) or None,
     )
     outcomes = checks.run_score_rules(measured_bpb=measured.val_bpb, claimed_bpb=sub.claimed_val_bpb,
                                       tolerance=settings.bpb_tolerance, max_val_tokens=settings.max_val_tokens)

@@ -126,6 +126,7 @@ def test_family_fixture_is_verified_through_http(service: Server, token: str, re
     family = families.get(fixture_family(folder))
     loss, bpb = expected_standard(folder)
     artifact = artifact_of(folder)
+    sidecar = "sidecar_glob" in family_data_entry(folder)
     code = f"# training script of the {family.name} fixture; golfcheck never runs it\n# {uuid.uuid4().hex}\n".encode()
     name = f"{family.name} fixture {uuid.uuid4().hex[:6]}"
     files: list[tuple[str, Any]] = [
@@ -147,8 +148,12 @@ def test_family_fixture_is_verified_through_http(service: Server, token: str, re
         assert body["measured"]["max_val_tokens"] is None
         assert body["measured_val_bpb"] == pytest.approx(bpb, abs=BPB_TOL)
         assert body["measured"]["val_loss"] == pytest.approx(loss, abs=BPB_TOL)
-        # the family the checks detected, by name and title
+        # the family the checks detected, by name and title, and the one that scored it
         assert body["family"] == {"name": family.name, "title": family.title}
+        assert body["measured"]["family"] == family.name
+        if sidecar:
+            # a shipped byte sidecar is compared, not used: the family's figures say so
+            assert body["measured"]["extra"], "a family given a sidecar reports its comparison"
         # the cap counts the real bytes: the stored artifact plus the code, nothing claimed
         sizes = body["sizes"]
         assert sizes["artifact_bytes"] == artifact.stat().st_size and sizes["code_bytes"] == len(code)
@@ -171,6 +176,8 @@ def test_family_fixture_is_verified_through_http(service: Server, token: str, re
         review = browser.get(f"/review/submissions/{sid}")
         assert review.status_code == 200, review.status_code
         assert family.title in review.text and f"<code>{family.name}</code>" in review.text
+        if sidecar:
+            assert 'id="family-extra"' in review.text
 
 
 def login_as(browser: httpx.Client, token: str) -> None:
