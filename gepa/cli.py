@@ -16,7 +16,6 @@ from gepa import codec, families, runner
 from gepa.errors import InputError
 from gepa.families.gepa import config as gepa_config
 from gepa.families.gepa.train import make_artifact
-from gepa.shards import BUNDLED_VAL_GLOB
 
 MODES = sorted({m for f in families.registry().values() for m in f.modes})
 
@@ -29,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("artifact", help="the submitted artifact, e.g. final_model.int6.ptz")
     p.add_argument("--config", help="evaluation config JSON (default: the model inferred from the artifact's "
                                     "tensors with its family's record settings; `inspect --json` prints it)")
-    p.add_argument("--val", help="glob of validation shards (default: the bundled 200-document sp1024 sample)")
+    p.add_argument("--val", help="glob of validation shards (default: the family's bundled 200-document sample; "
+                                  "names containing _bytes_ (CaseOps byte sidecars) are skipped)")
     p.add_argument("--tokenizer", help="SentencePiece .model (default: the family's bundled tokenizer)")
     p.add_argument("--sidecar", help="glob of a submitted per-token byte sidecar to compare against (CaseOps)")
     p.add_argument("--mode", choices=MODES, help="override eval.mode from the config")
@@ -80,7 +80,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     prep = runner.prepare(artifact, args.config, mode=args.mode)
     bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = runner.count_chunks(prep, args.val or BUNDLED_VAL_GLOB, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens)
     try:
         result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
                                      device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)

@@ -30,7 +30,6 @@ from api.settings import Settings
 from api.storage import BlobStore
 from gepa import families, runner
 from gepa.families.base import Family
-from gepa.shards import BUNDLED_VAL_GLOB
 from sqlalchemy import select
 from worker import checks
 
@@ -95,7 +94,7 @@ class FamilyDataMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class ValInputs:
-    val_glob: str
+    val_glob: str | None        # None: the family's bundled validation sample
     tokenizer: str | None       # None: the family's bundled tokenizer
     sidecar_glob: str | None    # a shipped byte sidecar, compared but never trusted (CaseOps)
     canonical_sha256: str | None  # fingerprint of the family's full canonical validation set, if configured
@@ -104,22 +103,25 @@ class ValInputs:
 def val_inputs(settings: Settings, family: Family) -> ValInputs:
     """The validation data `family` is scored on.
 
-    A family listed in GOLFCHECK_FAMILY_DATA gets its own shards and tokenizer. Any other family
-    gets GOLFCHECK_VAL_GLOB / GOLFCHECK_TOKENIZER (or the bundled sample) only if it tokenizes
-    like the default family, since those shards are sp1024 token ids; scoring another
-    vocabulary's model on them would give a meaningless number, so that is refused."""
+    A family listed in GOLFCHECK_FAMILY_DATA gets its own shards and tokenizer. A family that
+    tokenizes like the default one gets GOLFCHECK_VAL_GLOB / GOLFCHECK_TOKENIZER (else its
+    bundled sample). Any other family never gets those sp1024 shards (its model would score
+    token ids of another vocabulary, a meaningless number): it gets its own bundled sample if it
+    ships one (a demo set, never the canonical one), and otherwise the evaluation is refused."""
     data = settings.data_for(family.name)
     if data is not None:
         return ValInputs(data.val_glob, data.tokenizer or None, data.sidecar_glob or None, data.val_sha256 or None)
     default = families.get(families.DEFAULT_FAMILY)
     if family.tokenizer_asset == default.tokenizer_asset:
-        return ValInputs(settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None, None, None)
+        return ValInputs(settings.val_glob or None, settings.tokenizer or None, None, None)
+    if family.val_asset:
+        return ValInputs(None, None, None, None)
     raise FamilyDataMissing(
         f"this server has no validation data for the {family.name} family ({family.title}); the operator must "
         f"add it to GOLFCHECK_FAMILY_DATA (docs/service.md), then the submission can be sent again")
 
 
-def estimate_chunks(prep: Any, val_glob: str, max_tokens: int | None) -> int | None:
+def estimate_chunks(prep: Any, val_glob: str | None, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
         return runner.count_chunks(prep, val_glob, max_tokens) or None

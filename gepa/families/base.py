@@ -51,6 +51,9 @@ class Family(ABC):
     title: ClassVar[str]            # one line for people, e.g. "SP8192 GPTQ + brotli (PR #1394 lineage)"
     modes: ClassVar[tuple[str, ...]]  # accepted eval.mode values
     tokenizer_asset: ClassVar[str]  # bundled tokenizer file name in gepa/assets (default --tokenizer)
+    # Bundled validation shards (a glob under gepa/assets) made with that tokenizer: the default
+    # --val. None: the sp1024 sample (`gepa.shards.BUNDLED_VAL_GLOB`).
+    val_asset: ClassVar[str | None] = None
 
     # -- config -----------------------------------------------------------------------------
     @abstractmethod

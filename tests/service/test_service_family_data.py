@@ -12,7 +12,6 @@ import pytest
 
 from api.settings import FamilyData, Settings, SettingsError
 from gepa import families
-from gepa.shards import BUNDLED_VAL_GLOB
 from worker.pipeline import FamilyDataMissing, val_inputs
 
 SHA = "ab" * 32
@@ -50,10 +49,14 @@ def test_family_data_errors_name_the_problem(value: str, needle: str) -> None:
 
 def test_each_family_gets_its_own_data() -> None:
     gepa = families.get(families.DEFAULT_FAMILY)
-    other = SimpleNamespace(name="wide", title="a family with its own vocabulary", tokenizer_asset="wide_8192.model")
+    other = SimpleNamespace(name="wide", title="a family with its own vocabulary", tokenizer_asset="wide_8192.model",
+                            val_asset=None)
+    sampled = SimpleNamespace(name="sampled", title="another vocabulary, with a bundled sample",
+                              tokenizer_asset="sampled.model", val_asset="sampled/fineweb_val_*.bin")
     plain = Settings.from_env({})
     got = val_inputs(plain, gepa)
-    assert (got.val_glob, got.tokenizer, got.sidecar_glob, got.canonical_sha256) == (BUNDLED_VAL_GLOB, None, None, None)
+    # None: the family's own bundled sample and tokenizer (gepa.runner's defaults)
+    assert (got.val_glob, got.tokenizer, got.sidecar_glob, got.canonical_sha256) == (None, None, None, None)
     configured = Settings.from_env({"GOLFCHECK_VAL_GLOB": "/d/sp1024/fineweb_val_*.bin",
                                     "GOLFCHECK_TOKENIZER": "/d/sp1024.model"})
     got = val_inputs(configured, gepa)
@@ -62,6 +65,9 @@ def test_each_family_gets_its_own_data() -> None:
     with pytest.raises(FamilyDataMissing) as err:
         val_inputs(configured, other)  # type: ignore[arg-type]
     assert "wide family" in str(err.value) and "GOLFCHECK_FAMILY_DATA" in str(err.value)
+    # ... a family with its own bundled sample falls back to that, never to the sp1024 shards
+    got = val_inputs(configured, sampled)  # type: ignore[arg-type]
+    assert (got.val_glob, got.tokenizer) == (None, None)
     both = Settings.from_env({
         "GOLFCHECK_VAL_GLOB": "/d/sp1024/fineweb_val_*.bin",
         "GOLFCHECK_FAMILY_DATA": json.dumps({
