@@ -18,10 +18,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from api.crud import normalise_track
+from api.crud import normalise_track, verification
 from api.deps import SessionDep, SettingsDep
-from api.leaderboard import CLAIMED_NOTE, claimed_entries, tracks, verified_entries
-from api.models import Flag, Record, Submission, User
+from api.leaderboard import CLAIMED_NOTE, DEMO_NOTE, claimed_entries, provenance, tracks, verified_entries
+from api.models import Flag, Record, Result, Submission, User
 from api.pages import views
 from api.pages.common import chart_markup, error_page, redirect, render
 
@@ -51,12 +51,15 @@ def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDe
         claimed = claimed_entries(session, t)
         for e in claimed:
             e["record_id"] = record_ids.get((t, e["folder"]))
+            if e.get("support"):
+                e["support_id"] = record_ids.get((t, e["support"]))
         sections.append({"track": t, "label": _track_label(t), "verified": verified_entries(session, t),
                          "claimed": claimed})
     return render(request, "leaderboard.html", {
         "title": "Leaderboard" + ("" if track == "all" else f": {_track_label(selected[0])}"),
         "tracks": [(t, _track_label(t)) for t in all_tracks], "current": "all" if track == "all" else selected[0],
         "sections": sections, "cap_bytes": settings.cap_bytes, "claimed_note": CLAIMED_NOTE,
+        "demo_note": DEMO_NOTE.format(n=settings.max_val_tokens) if settings.demo else None,
     }, headers={"Cache-Control": "public, max-age=15, must-revalidate"})
 
 
@@ -74,6 +77,7 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
         return error_page(request, 404, "Entry not found",
                           "There is no published entry with this id. Entries appear here once a result is published.")
     attempt, chunks = views.chunk_rows(session, sub)
+    result = session.get(Result, sub.result_id) if sub.result_id else None
     badge = views.public_status(sub)
     flags = views.open_flags(session, sub.id)
     raisers = dict(session.execute(select(User.id, User.name).where(
@@ -87,6 +91,7 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
         "chunks": chunks, "attempt": attempt, "charts": chart_markup(chunks, sub.claimed_val_bpb),
         "counted": sub.counted_bytes if sub.counted_bytes is not None else sub.artifact_bytes + sub.code_bytes,
         "track_label": _track_label(sub.track),
+        "verification": verification(sub, result), "prov": provenance(result),
     })
 
 

@@ -100,7 +100,8 @@ class LeaderboardCache:
 def _build(settings: Settings, key: tuple[str, int, int]) -> _Entry:
     track, limit, offset = key
     with get_sessionmaker(settings)() as session:
-        body = build_leaderboard(session, track=track, limit=limit, offset=offset)
+        body = build_leaderboard(session, track=track, limit=limit, offset=offset,
+                                 demo_max_val_tokens=settings.max_val_tokens)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     return _Entry(time.monotonic(), payload, etag)

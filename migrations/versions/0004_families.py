@@ -3,7 +3,7 @@ it), and on each result the family that scored it and its family-specific figure
 CaseOps: the submitted byte sidecar's total next to golfcheck's canonical bytes).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from alembic import op
 
 
 revision = '0004'
-# Parallel branches: the verdict rework's 0003 lands separately; whichever merges second re-points
-# its down_revision so the chain stays linear (0002 -> 0003 -> 0004).
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

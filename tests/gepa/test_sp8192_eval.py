@@ -14,6 +14,7 @@ import torch
 from gepa import runner
 from gepa.families.sp8192 import config as scfg
 from gepa.families.sp8192.family import FAMILY, build_model
+from gepa.parallel import evaluate_on_ranks
 from gepa.valdata import ValData
 from gepa.windows import plan_windows
 
@@ -134,3 +135,12 @@ def test_exact_once_windows_are_the_references_partition():
                 want = [w for w in _reference_windows(total, seq_len, stride) if w[1] > w[2]]
                 assert got == want, (total, seq_len, stride)
                 assert plan.scored_targets() == total
+
+
+def test_two_ranks_match_one_process(prepared, data):
+    """Multi-process evaluation (gloo, CPU) splits the windows contiguously and all-reduces the sums."""
+    cfg = fixture_config("sliding")
+    single = evaluate(prepared, data, cfg)
+    multi = evaluate_on_ranks(2, cfg, prepared.state, data, backend="gloo")
+    assert multi.tokens_scored == single.tokens_scored and multi.bytes_scored == single.bytes_scored
+    assert multi.val_bpb == pytest.approx(single.val_bpb, abs=1e-6)

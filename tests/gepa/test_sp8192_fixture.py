@@ -150,3 +150,26 @@ def test_keys_of_other_families_and_bad_values_are_rejected(capsys, tmp_path):
         cfg.write_text(json.dumps(bad))
         rc, out, err = run(capsys, "evaluate", ART, "--config", cfg, *DATA_ARGS)
         assert needle in assert_one_line_error(rc, err)
+
+
+def test_bundled_sample_is_tokenized_like_the_fixture():
+    """The family's default validation sample uses the fixture's convention (BOS before each
+    document, no EOS): its documents 150-167 are exactly the fixture's shard."""
+    import numpy as np
+
+    from gepa.runner import default_val_glob
+    from gepa.shards import read_shard, shard_paths
+
+    sample = np.concatenate([read_shard(p) for p in shard_paths(default_val_glob(families.get("sp8192")))])
+    bos = np.flatnonzero(sample == 1)
+    assert len(bos) == 200
+    fixture = read_shard(FIX / "fineweb_val_000000.bin")
+    assert np.array_equal(sample[bos[150]:bos[168]], fixture)
+
+
+def test_no_family_claims_another_familys_fixture():
+    for folder in sorted((ROOT / "tests" / "data").glob("*_small")):
+        for path in sorted(folder.glob("final_model.*.ptz")):
+            art = codec.read_artifact(path)
+            claimed = families.get("sp8192").sniff(art)
+            assert claimed == (folder.name == "sp8192_small"), path

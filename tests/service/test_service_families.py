@@ -97,8 +97,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, pg_url: str, redis_prefix:
                    GOLFCHECK_BROKER_PREFIX=f"{redis_prefix}fam-",
                    # the full canonical set of each family: no demo truncation
                    GOLFCHECK_MAX_VAL_TOKENS="",
-                   GOLFCHECK_FAMILY_DATA=json.dumps(family_data),
-                   GOLFCHECK_BPB_TOLERANCE="0.0001")
+                   GOLFCHECK_FAMILY_DATA=json.dumps(family_data))
     procs: list[Proc] = []
     server = start_server(env, data, "--no-worker")
     try:
@@ -146,6 +145,10 @@ def test_family_fixture_is_verified_through_http(service: Server, token: str, re
         assert body["state"] == "published", (body["state"], body["verdict"])
         assert body["verdict"]["status"] == "pass", body["verdict"]
         assert body["measured"]["max_val_tokens"] is None
+        # verified: the full canonical set of this family (its configured fingerprint), claim reproduced
+        assert body["verification"]["label"] == "verified", body["verification"]
+        assert body["measured"]["coverage"] == "full"
+        assert body["measured"]["val_sha256"] == body["measured"]["canonical_val_sha256"] == fingerprint(val_shards(folder))
         assert body["measured_val_bpb"] == pytest.approx(bpb, abs=BPB_TOL)
         assert body["measured"]["val_loss"] == pytest.approx(loss, abs=BPB_TOL)
         # the family the checks detected, by name and title, and the one that scored it

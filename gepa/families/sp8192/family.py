@@ -94,6 +94,9 @@ class Sp8192Family(Family):
     title = "SP8192 GPTQ int6 + brotli, depth recurrence, parallel residuals (PR #1394 lineage)"
     modes = scfg.MODES
     tokenizer_asset = "fineweb_8192_bpe.model"
+    # The bundled 200-document sample in sp8192 tokens (BOS before each document, as the
+    # challenge's shards and the fixture: its documents 150-167 are the fixture's shard).
+    val_asset = "sp8192/fineweb_val_*.bin"
 
     def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
         return scfg.from_dict(dict(raw))
@@ -110,7 +113,12 @@ class Sp8192Family(Family):
                                        f"{art.kind} ({art.format})")
         gptq.validate(art.container)
         infer.check_against(cfg.model, _shapes(art), art.compression)
-        return gptq.dequantize(art.container, expected_state(cfg.model))
+        state = gptq.dequantize(art.container, expected_state(cfg.model))
+        for name, t in state.items():
+            if not t.is_floating_point():
+                raise ArtifactContentError(f"tensor {name} is stored as {str(t.dtype).removeprefix('torch.')}; the "
+                                           "sp8192 container keeps small tensors as float16 passthrough")
+        return state
 
     def describe(self, art: Artifact) -> dict[str, Any]:
         return gptq.describe(art)
