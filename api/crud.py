@@ -240,6 +240,22 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     return list(latest.values())
 
 
+def _json_or_none(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def family_view(sub: Submission) -> dict[str, str] | None:
+    """The model family the checks detected ({"name", "title"}); None until they ran (or could not read it)."""
+    if not sub.family:
+        return None
+    return {"name": sub.family, "title": sub.family_title or sub.family}
+
+
 def verification(sub: Submission, result: Result | None) -> dict[str, Any]:
     """The one label a reader sees: `verified` only for a passing verdict on a result computed on
     the full canonical validation set; `demo` for a demo cut; else `unverified`, `failed` or
@@ -305,6 +321,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
         "author": sub.author,
         "claimed_author": claimed_author(sub.submission_json),
         "folder": sub.folder,
+        "family": family_view(sub),
         "created_at": _iso(sub.created_at),
         "updated_at": _iso(sub.updated_at),
         "timestamps": timestamps,
@@ -324,6 +341,8 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
             **provenance(result),
+            "family": result.family,
+            "extra": _json_or_none(result.extra),
         },
         "verification": verification(sub, result),
         "measured_val_bpb": sub.measured_val_bpb,

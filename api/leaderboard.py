@@ -75,6 +75,8 @@ def verified_entries(session: Session, track: str) -> list[dict[str, Any]]:
         "name": r.name,
         "author": r.author,
         "claimed_author": claimed_author(r.submission_json),
+        "family": r.family,
+        "family_title": r.family_title,
         "val_bpb": r.measured_val_bpb,
         "claimed_val_bpb": r.claimed_val_bpb,
         "verdict": r.verdict,

@@ -255,25 +255,30 @@ def _store_rules(session: Session, c: Claim, stage: str, outcomes: Iterable[Rule
                                evidence=json.dumps(o.evidence, default=str) if o.evidence is not None else None))
 
 
-def finish_checks(settings: Settings, c: Claim, outcomes: list[RuleOutcome], *, counted_bytes: int | None) -> State | None:
+def finish_checks(settings: Settings, c: Claim, outcomes: list[RuleOutcome], *, counted_bytes: int | None,
+                  family: tuple[str, str] | None = None) -> State | None:
     """Store check results; reject on the first failing rule, else queue for evaluation.
+    `family` is the detected model family's (name, title), kept on the row for every view.
 
     Returns the new state, or None if this attempt lost the submission (nothing written)."""
     actor = f"worker:{c.worker}"
     failing = [o for o in outcomes if o.status == "fail"]
+    detected = {"family": family[0][:40], "family_title": family[1][:200]} if family else {}
     with session_scope(settings) as session:
         if failing:
             first = failing[0]
             reason = "; ".join(f"{o.rule}: {o.message}" for o in failing)[:4000]
             ok = _cas(session, c.submission_id, states=[State.CHECKING], attempt=c.attempt,
                       values={"state": State.REJECTED.value, "reason": reason, "reason_kind": first.kind or first.rule,
-                              "verdict": Verdict.FAIL.value, "counted_bytes": counted_bytes, "queue": None})
+                              "verdict": Verdict.FAIL.value, "counted_bytes": counted_bytes, "queue": None,
+                              **detected})
             new_state = State.REJECTED
         else:
             now = utcnow()
             ok = _cas(session, c.submission_id, states=[State.CHECKING], attempt=c.attempt,
                       values={"state": State.QUEUED.value, "queue": Queue.EVAL.value, "queued_at": now,
-                              "enqueued_at": None, "stage_failures": 0, "counted_bytes": counted_bytes})
+                              "enqueued_at": None, "stage_failures": 0, "counted_bytes": counted_bytes,
+                              **detected})
             new_state = State.QUEUED
         if not ok:
             return None
@@ -328,6 +333,8 @@ class Measured:
     val_tokens: int | None = None
     canonical_val_sha256: str | None = None
     coverage: str | None = None     # full | demo | non-canonical (gepa.compliance.rules.coverage)
+    family: str | None = None                 # the model family that scored it
+    extra: dict[str, Any] | None = None       # the family's own figures (JSON-ready)
 
 
 def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOutcome], *,
@@ -351,7 +358,8 @@ def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOu
                      device=m.device, verifier_version=m.verifier_version, torch_version=m.torch_version,
                      config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens,
                      val_sha256=m.val_sha256, val_tokens=m.val_tokens, canonical_val_sha256=m.canonical_val_sha256,
-                     canonical_bytes=m.bytes_scored if m.coverage == "full" else None, coverage=m.coverage)
+                     canonical_bytes=m.bytes_scored if m.coverage == "full" else None, coverage=m.coverage,
+                     family=m.family, extra=json.dumps(m.extra, sort_keys=True, default=str) if m.extra else None)
         session.add(res)
         session.flush()
         session.execute(update(Submission).where(Submission.id == c.submission_id).values(result_id=res.id))

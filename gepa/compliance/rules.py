@@ -212,6 +212,8 @@ def rule_artifact(ctx: RuleContext):
     if err is not None:
         return result(SKIP, "not checked: the config is not legal")
     art = prep.artifact
+    # The family travels with the submission (service: submission JSON, reviewer page, board).
+    ctx.facts["family"], ctx.facts["family_title"] = prep.family.name, prep.family.title
     return result(PASS, f"artifact decodes and matches the model config ({prep.family.name} family, {art.format}, "
                         f"{art.compression}, {art.compressed_bytes:,} bytes)",
                   [Evidence("compressed artifact bytes", file=ctx.artifact.name, value=art.compressed_bytes)])
