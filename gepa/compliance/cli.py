@@ -77,7 +77,7 @@ def _bundle_for(path: Path) -> dict[str, bytes]:
     """The files reviewed with `path`: its whole folder when that is a records folder (or the file
     is the folder's train_gpt.py), else the file plus the sibling modules it imports or execs."""
     from gepa.compliance.review import folder_files
-    from gepa.compliance.source import decode_source, is_python
+    from gepa.compliance.source import decode_source
 
     folder = path.parent
     if path.name == "train_gpt.py" or (folder / "submission.json").is_file():
