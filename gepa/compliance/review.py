@@ -590,6 +590,8 @@ class _Analysis:
             if id(n) in self.live and isinstance(n, ast.Assign) and \
                     (_hashy_with_target(n.value, tn) or self._hash_helper_call(n.value, tn)):
                 keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+            elif id(n) in self.live and isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                keys |= self._key_returning_call(n)
         for n in _local(f.node):
             if id(n) not in self.live:
                 continue
@@ -634,6 +636,27 @@ class _Analysis:
                 if hit and (id(g.node), frozenset(hit)) not in self._tk_done:
                     self._tk_done.add((id(g.node), frozenset(hit)))
                     self._target_key(g, frozenset(hit), depth + 1)
+
+    def _key_returning_call(self, n: ast.Assign) -> set[str]:
+        """`v_idx, ctx_key, full_key = _ngh(...)` where the helper returns a hash it mixed the target
+        into (`full_key = (ctx_hash ^ (tgt * P)) & mask; return v_idx, ctx_key, full_key`): the names
+        that receive that element are target-keyed in the caller too."""
+        out: set[str] = set()
+        for g in self.program.funcs.get(_name_of(n.value.func) or "", []):
+            inner = {t.id for a in _local(g.node) if isinstance(a, ast.Assign) and _hashy_with_target(a.value)
+                     for t in a.targets if isinstance(t, ast.Name)}
+            for r in _local(g.node):
+                if not (isinstance(r, ast.Return) and r.value is not None):
+                    continue
+                elts = r.value.elts if isinstance(r.value, ast.Tuple) else [r.value]
+                hit = [i for i, e in enumerate(elts) if _hashy_with_target(e) or
+                       (isinstance(e, ast.Name) and e.id in inner)]
+                for t in n.targets:
+                    if isinstance(t, ast.Tuple) and isinstance(r.value, ast.Tuple):
+                        out |= {t.elts[i].id for i in hit if i < len(t.elts) and isinstance(t.elts[i], ast.Name)}
+                    elif isinstance(t, ast.Name) and hit and not isinstance(r.value, ast.Tuple):
+                        out.add(t.id)
+        return out
 
     def _hash_helper_call(self, value: ast.AST, tn: frozenset) -> bool:
         """`h = _mix(ctx, nxt)` where `_mix` returns a hash that mixes in the argument given the target."""

@@ -556,3 +556,32 @@ main()
 '''
     rep = scan_code(src)
     assert [f.rule for f in rep.findings] == ["code.val-warmup"] and rep.verdict == "clean"
+
+
+def test_target_keyed_hash_returned_by_a_helper_is_followed_into_the_lookup():
+    src = HEAD + '''
+def _keys(arr, pos):
+    ctx_hash = arr[pos - 1].astype(np.uint64) * np.uint64(36313)
+    tgt = arr[pos].astype(np.uint64)
+    full = ((ctx_hash ^ (tgt * np.uint64(27191))) & np.uint64(1023)).astype(np.int64)
+    return pos, full
+
+
+def score(model, arr, table):
+    loss_sum = 0.0
+    pos = np.arange(1, len(arr))
+    idx, fk = _keys(arr, pos)
+    loss_sum += float(-np.log(table[fk] + 1.0).sum())
+    return loss_sum
+
+
+def main():
+    arr = stream("data/fineweb_val_*.bin").numpy()
+    print(score(None, arr, np.ones(1024)))
+
+
+main()
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.target-in-key"]
+    assert hit and "table[fk]" in src.splitlines()[hit[0].line - 1]
