@@ -108,6 +108,7 @@ def test_baseline_does_not_claim_other_layouts_with_the_same_tensor_names():
     (GEPA_FIX / "final_model.int6.ptz", FIX / "eval_standard.json", None, "not the baseline's int8_clean_per_row_v1"),
     (ART, GEPA_FIX / "eval_standard.json", "gepa", "the artifact's tensors say"),
     (ART, GEPA_FIX / "eval_standard.json", None, "unknown key(s) in config section model: bigram_buckets"),
+    (ART, GEPA_FIX / "eval_standard.json", None, "the artifact is a baseline-family model, detected from its content"),
 ])
 def test_a_config_for_another_family_is_bad_input(artifact, config, family, needle, capsys, tmp_path):
     raw = json.loads(config.read_text())
