@@ -132,7 +132,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     from api.httpserver import protocol
 
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, http=protocol())
+    # No `server: uvicorn` header: it tells a scanner what to try and a client nothing it needs.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
+                http=protocol(settings.head_timeout_s), server_header=False)
     return 0
 
 
@@ -205,7 +207,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not board["verified"]["entries"]:
         print("  (none yet)")
     for e in board["verified"]["entries"]:
-        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'})")
+        family = f"  [{e['family']}]" if e.get("family") else ""
+        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'}){family}")
     print("claimed only (not measured by golfcheck):")
     if not board["claimed_only"]["entries"]:
         print("  (none)")
@@ -529,6 +532,8 @@ def _print_summary(sub: dict[str, Any]) -> None:
     if prog:
         eta = f", ETA {prog['eta_s']:.0f} s" if prog.get("eta_s") is not None else ""
         print(f"progress:  {prog['chunks_done']}/{prog['chunks_total'] or '?'} chunks{eta}", file=out)
+    if sub.get("family"):
+        print(f"family:    {sub['family']['name']} ({sub['family']['title']})", file=out)
     sizes = sub["sizes"]
     print(f"size:      {sizes['total_bytes']} bytes, headroom {sizes['headroom_bytes']} under {sizes['cap_bytes']}",
           file=out)
