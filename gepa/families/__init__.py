@@ -88,7 +88,16 @@ def resolve(raw: Mapping[str, Any] | None, art: Artifact | None) -> tuple[Family
     inferred = family.infer_config(art)
     if raw is None:
         return family, family.parse_config(inferred), True
+    detected = "family" not in raw
     model = raw.get("model", {})
     if isinstance(model, Mapping) and isinstance(inferred.get("model"), Mapping):
         raw = {**raw, "model": {**inferred["model"], **model}}
-    return family, family.parse_config(raw), False
+    try:
+        return family, family.parse_config(raw), False
+    except ConfigError as e:
+        if not detected:
+            raise
+        # A config written for one family meeting another family's artifact reads as a pile of
+        # unknown keys; say which family the artifact is.
+        raise ConfigError(f"{e} (the artifact is a {family.name}-family model, detected from its content; "
+                          "a config for another family must name it in its `family` key)") from None

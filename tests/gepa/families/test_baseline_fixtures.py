@@ -83,13 +83,13 @@ def test_detection_inspect_and_the_printed_config_round_trip(capsys, tmp_path):
     assert "family         baseline (detected from the artifact)" in out
 
 
-def test_families_claim_only_their_own_artifacts():
-    base = codec.read_artifact(ART)
-    gepa = codec.read_artifact(GEPA_FIX / "final_model.int6.ptz")
-    reg = families.registry()
-    assert [f.name for f in reg.values() if f.sniff(base)] == ["baseline"]
-    assert [f.name for f in reg.values() if f.sniff(gepa)] == ["gepa"]
-    assert families.detect(base).name == "baseline" and families.detect(gepa).name == "gepa"
+@pytest.mark.parametrize("folder", sorted(p.name for p in (ROOT / "tests" / "data").glob("*_small")))
+def test_every_fixture_artifact_is_claimed_by_its_own_family_only(folder):
+    path = ROOT / "tests" / "data" / folder
+    art = codec.read_artifact(next(iter(sorted(path.glob("final_model.*.ptz")))))
+    family = next(json.loads(c.read_text()).get("family", "gepa") for c in sorted(path.glob("eval_*.json")))
+    assert [f.name for f in families.registry().values() if f.sniff(art)] == [family]
+    assert families.detect(art).name == family
 
 
 def test_baseline_does_not_claim_other_layouts_with_the_same_tensor_names():
@@ -108,6 +108,7 @@ def test_baseline_does_not_claim_other_layouts_with_the_same_tensor_names():
     (GEPA_FIX / "final_model.int6.ptz", FIX / "eval_standard.json", None, "not the baseline's int8_clean_per_row_v1"),
     (ART, GEPA_FIX / "eval_standard.json", "gepa", "the artifact's tensors say"),
     (ART, GEPA_FIX / "eval_standard.json", None, "unknown key(s) in config section model: bigram_buckets"),
+    (ART, GEPA_FIX / "eval_standard.json", None, "the artifact is a baseline-family model, detected from its content"),
 ])
 def test_a_config_for_another_family_is_bad_input(artifact, config, family, needle, capsys, tmp_path):
     raw = json.loads(config.read_text())
