@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+from gepa.compliance.policy import MAX_ARTIFACT_DECOMPRESSED_BYTES
 
 MB = 1_000_000
 
@@ -32,6 +36,7 @@ ENV_VARS = (
     "GOLFCHECK_MAX_REQUEST_BYTES",
     "GOLFCHECK_VAL_GLOB",
     "GOLFCHECK_TOKENIZER",
+    "GOLFCHECK_FAMILY_DATA",
     "GOLFCHECK_MAX_VAL_TOKENS",
     "GOLFCHECK_DEVICE",
     "GOLFCHECK_CAP_BYTES",
@@ -43,7 +48,7 @@ ENV_VARS = (
     "GOLFCHECK_REAPER_INTERVAL_S",
     "GOLFCHECK_MAX_ATTEMPTS",
     "GOLFCHECK_AUTO_PUBLISH",
-    "GOLFCHECK_BPB_TOLERANCE",
+    "GOLFCHECK_CANONICAL_VAL_SHA256",
     "GOLFCHECK_DEFAULT_TRACK",
     "GOLFCHECK_LOG_LEVEL",
     "GOLFCHECK_LOG_JSON",
@@ -57,11 +62,24 @@ ENV_VARS = (
     "GOLFCHECK_MAX_DECOMPRESSED_BYTES",
     "GOLFCHECK_ORPHAN_AFTER_S",
     "GOLFCHECK_LEADERBOARD_CACHE_S",
+    "GOLFCHECK_TRACKS",
+    "GOLFCHECK_UPLOAD_DEADLINE_S",
+    "GOLFCHECK_UPLOAD_MIN_RATE_BPS",
+    "GOLFCHECK_UPLOAD_RATE_GRACE_S",
+    "GOLFCHECK_HEAD_TIMEOUT_S",
 )
 
 
 class SettingsError(ValueError):
     """A GOLFCHECK_* variable has a value the service cannot use (raised at start-up, not later)."""
+
+
+def _sha256(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if raw and (len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw)):
+        raise SettingsError(f"{name} must be a sha256 hex digest (64 hex digits), got {raw[:80]!r}; "
+                            "`golfcheck fingerprint GLOB` prints the one of a set of validation shards")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -109,6 +127,66 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
+FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+FAMILY_DATA_KEYS = ("val_glob", "tokenizer", "sidecar_glob", "val_sha256")
+
+
+@dataclass(frozen=True)
+class FamilyData:
+    """The validation data one model family is scored on (its shards use that family's tokenizer).
+
+    val_glob: the family's validation shards; tokenizer: its SentencePiece model (empty: the one
+    the family bundles); sidecar_glob: a per-token byte sidecar shipped with the shards, kept
+    only for comparison (CaseOps); val_sha256: the fingerprint (`gepa.shards.fingerprint`) of the
+    family's full canonical validation set, empty when none is configured."""
+
+    val_glob: str
+    tokenizer: str = ""
+    sidecar_glob: str = ""
+    val_sha256: str = ""
+
+
+def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
+    """GOLFCHECK_FAMILY_DATA: a JSON object (or the path of a JSON file) mapping a family name to
+    {"val_glob": ..., "tokenizer": ..., "sidecar_glob": ..., "val_sha256": ...}."""
+    name = "GOLFCHECK_FAMILY_DATA"
+    raw = value.strip()
+    if not raw:
+        return ()
+    if not raw.startswith("{"):
+        try:
+            raw = Path(raw).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{name} is neither a JSON object nor a readable file: {exc.strerror}") from None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object mapping family names to their validation data")
+    out: list[tuple[str, FamilyData]] = []
+    for family, entry in sorted(value.items()):
+        if not FAMILY_NAME.fullmatch(family):
+            raise SettingsError(f"{name}: {family[:40]!r} is not a family name (lower-case letters, digits, _)")
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{name}: the entry for {family} must be an object with keys {', '.join(FAMILY_DATA_KEYS)}")
+        unknown = sorted(set(entry) - set(FAMILY_DATA_KEYS))
+        if unknown:
+            raise SettingsError(f"{name}: unknown key(s) for {family}: {', '.join(unknown)}; "
+                                f"known: {', '.join(FAMILY_DATA_KEYS)}")
+        if not all(isinstance(v, str) for v in entry.values()):
+            raise SettingsError(f"{name}: every value for {family} must be a string")
+        if not entry.get("val_glob", "").strip():
+            raise SettingsError(f"{name}: {family} needs a val_glob (the family's validation shards)")
+        sha = entry.get("val_sha256", "").strip().lower()
+        if sha and not SHA256_HEX.fullmatch(sha):
+            raise SettingsError(f"{name}: val_sha256 for {family} must be 64 hex digits (golfcheck's shard fingerprint)")
+        out.append((family, FamilyData(val_glob=entry["val_glob"].strip(), tokenizer=entry.get("tokenizer", "").strip(),
+                                       sidecar_glob=entry.get("sidecar_glob", "").strip(), val_sha256=sha)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -119,6 +197,9 @@ class Settings:
     max_request_bytes: int = 64 * MB
     val_glob: str = ""                 # empty: the bundled sample validation shard
     tokenizer: str = ""                # empty: the bundled tokenizer
+    # Per-family validation data (GOLFCHECK_FAMILY_DATA); a family not listed here is scored on
+    # val_glob/tokenizer above only if it shares the default family's tokenizer (worker/pipeline.py).
+    family_data: tuple[tuple[str, FamilyData], ...] = ()
     max_val_tokens: int | None = None  # truncate validation (demos, tests); None = all of it
     device: str = "auto"               # auto: cuda when available, else cpu
     cap_bytes: int = 16_000_000        # the challenge's artifact cap (code + compressed model)
@@ -130,7 +211,9 @@ class Settings:
     reaper_interval_s: float = 30.0
     max_attempts: int = 3              # platform-fault attempts per stage before `failed`
     auto_publish: bool = True          # a passing verdict goes straight to the leaderboard
-    bpb_tolerance: float = 0.002       # reproduction rule: |measured - claimed| allowed
+    # sha256 of the canonical validation shards (gepa.shards.fingerprint): only a result computed on
+    # exactly these, in full, can be verified. Empty: nothing this server measures is verified.
+    canonical_val_sha256: str = ""
     default_track: str = "track_10min_16mb"
     log_level: str = "INFO"
     log_json: bool = True
@@ -141,9 +224,19 @@ class Settings:
     daily_quota: int = 20
     max_active_per_submitter: int = 3  # received/queued/checking/evaluating at once
     upload_rate_per_min: int = 10      # upload attempts per user per minute (per API process)
-    max_decompressed_bytes: int = 256 * 2**20  # an artifact may not inflate past this in the checks
+    # An artifact may not inflate past this in the checks (the same default as `golfcheck check`).
+    max_decompressed_bytes: int = MAX_ARTIFACT_DECOMPRESSED_BYTES
     orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
     leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
+    # The leaderboard tracks a submission may name (aliases such as "record" are normalised first).
+    tracks: tuple[str, ...] = ("track_10min_16mb", "track_non_record_16mb")
+    # Slow clients (docs/service.md, "Behind a proxy"): an upload body must arrive within the
+    # deadline and, after the grace period, at the minimum average rate; a request head within
+    # head_timeout_s of its first byte.
+    upload_deadline_s: float = 1800.0
+    upload_min_rate_bps: int = 32_000
+    upload_rate_grace_s: float = 30.0
+    head_timeout_s: float = 30.0
     # Client side (`golfcheck submit` / `status`): defaults for --server and --token.
     server: str = "http://127.0.0.1:8000"
     token: str = dataclasses.field(default="", repr=False)
@@ -156,8 +249,17 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'golfcheck.db').resolve()}"
 
     @property
+    def demo(self) -> bool:
+        """The quick-demo setting: validation is cut, so nothing this server measures is verified."""
+        return self.max_val_tokens is not None
+
+    @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    def data_for(self, family: str) -> FamilyData | None:
+        """The validation data configured for `family`, or None when none is."""
+        return dict(self.family_data).get(family)
 
     @property
     def blob_dir(self) -> Path:
@@ -197,6 +299,7 @@ class Settings:
             max_request_bytes=_int(env, "GOLFCHECK_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=1),
             val_glob=env.get("GOLFCHECK_VAL_GLOB", "").strip(),
             tokenizer=env.get("GOLFCHECK_TOKENIZER", "").strip(),
+            family_data=_family_data(env.get("GOLFCHECK_FAMILY_DATA", "")),
             max_val_tokens=max_val or None,
             device=env.get("GOLFCHECK_DEVICE", "").strip() or d.device,
             cap_bytes=_int(env, "GOLFCHECK_CAP_BYTES", d.cap_bytes, minimum=1),
@@ -208,7 +311,7 @@ class Settings:
             reaper_interval_s=_float(env, "GOLFCHECK_REAPER_INTERVAL_S", d.reaper_interval_s, minimum=0.1),
             max_attempts=_int(env, "GOLFCHECK_MAX_ATTEMPTS", d.max_attempts, minimum=1),
             auto_publish=bool(_bool(env, "GOLFCHECK_AUTO_PUBLISH", d.auto_publish)),
-            bpb_tolerance=_float(env, "GOLFCHECK_BPB_TOLERANCE", d.bpb_tolerance),
+            canonical_val_sha256=_sha256(env, "GOLFCHECK_CANONICAL_VAL_SHA256"),
             default_track=env.get("GOLFCHECK_DEFAULT_TRACK", "").strip() or d.default_track,
             log_level=(env.get("GOLFCHECK_LOG_LEVEL", "").strip() or d.log_level).upper(),
             log_json=bool(_bool(env, "GOLFCHECK_LOG_JSON", d.log_json)),
@@ -222,6 +325,11 @@ class Settings:
                                         minimum=1 << 20),
             orphan_after_s=_float(env, "GOLFCHECK_ORPHAN_AFTER_S", d.orphan_after_s, minimum=1.0),
             leaderboard_cache_s=_float(env, "GOLFCHECK_LEADERBOARD_CACHE_S", d.leaderboard_cache_s),
+            tracks=tuple(t.strip() for t in env.get("GOLFCHECK_TRACKS", "").split(",") if t.strip()) or d.tracks,
+            upload_deadline_s=_float(env, "GOLFCHECK_UPLOAD_DEADLINE_S", d.upload_deadline_s, minimum=1.0),
+            upload_min_rate_bps=_int(env, "GOLFCHECK_UPLOAD_MIN_RATE_BPS", d.upload_min_rate_bps, minimum=0),
+            upload_rate_grace_s=_float(env, "GOLFCHECK_UPLOAD_RATE_GRACE_S", d.upload_rate_grace_s, minimum=0.0),
+            head_timeout_s=_float(env, "GOLFCHECK_HEAD_TIMEOUT_S", d.head_timeout_s, minimum=1.0),
             server=env.get("GOLFCHECK_SERVER", "").strip() or d.server,
             token=env.get("GOLFCHECK_TOKEN", "").strip(),
         )

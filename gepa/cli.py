@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("fingerprint", help="sha256 and token count of a set of validation shards (the value of "
+                                           "GOLFCHECK_CANONICAL_VAL_SHA256 for the canonical set)")
+    p.add_argument("val", help="glob of validation shards, e.g. 'data/fineweb10B_sp1024/fineweb_val_*.bin'")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_fingerprint)
+
     p = sub.add_parser("inspect", help="describe an artifact: family, container, tensors, a config to evaluate it")
     p.add_argument("artifact")
     p.add_argument("--json", action="store_true", help="one JSON object; its `config` is accepted by evaluate as is")
@@ -80,7 +86,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     prep = runner.prepare(artifact, args.config, mode=args.mode)
     bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens) or None  # 0: unknown
     try:
         result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
                                      device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)
@@ -88,7 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.json:
-        print(json.dumps(result.to_dict()))
+        # `demo`: a cut run (--max-tokens) is a demo figure, never a verified score.
+        print(json.dumps({**result.to_dict(), "demo": result.max_tokens is not None}))
         return 0
     named = args.config and "family" in (runner.read_config(args.config) or {})
     print(f"family         {result.family} ({'named by the config' if named else 'detected from the artifact'}): "
@@ -104,15 +111,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
-        print(f"{key:<14} {value}")
+        if isinstance(value, dict):  # e.g. caseops_bytes: one line per figure
+            for sub_key, sub_value in value.items():
+                print(f"{key + '.' + sub_key:<44} {sub_value}")
+        else:
+            print(f"{key:<14} {value}")
     print(f"validation     {result.val_tokens:,} tokens, sha256 {result.val_sha256[:16]}…")
     if result.max_tokens is not None:
-        print(f"note           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
+        print(f"DEMO           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
               "not a verified score")
     print(f"elapsed        {result.elapsed_s:.1f} s on {result.device}")
     trained = sum(1 for c in result.chunks if c.train_seconds > 0)
     if trained:
         print(f"chunks         {len(result.chunks)} scored, {trained} trained on after scoring")
+    return 0
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from gepa.shards import fingerprint, shard_paths, shard_token_count
+
+    paths = shard_paths(args.val)
+    out = {"val_sha256": fingerprint(paths), "shards": len(paths),
+           "tokens": sum(shard_token_count(p) for p in paths)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{out['val_sha256']}  {out['shards']} shard(s), {out['tokens']:,} tokens")
     return 0
 
 

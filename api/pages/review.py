@@ -20,14 +20,15 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
 
 from api import reviewer
 from api.auth import authenticate
-from api.crud import _progress
-from api.deps import SessionDep, SettingsDep
+from api.crud import _progress, verification
+from api.deps import ROW_ID_MAX, SessionDep, SettingsDep
+from api.leaderboard import claimed_author, provenance
 from api.models import Attempt, AuditLog, Result, State, StateTransition, Submission, SubmissionFile, User, Verdict
 from api.pages import code as codeview
 from api.pages import views
@@ -48,6 +49,9 @@ from api.pages.common import (
     same_origin,
     set_cookie,
 )
+from gepa.compliance.policy import REPRO_FLOOR_BPB, REPRO_SIGMA_MULT
+
+TOLERANCE_TEXT = f"max({REPRO_FLOOR_BPB}, {REPRO_SIGMA_MULT:g}σ of the reported seeds)"
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 
@@ -248,10 +252,12 @@ def _submission_context(session: Any, settings: Any, sub: Submission) -> dict[st
         delta = sub.measured_val_bpb - sub.claimed_val_bpb
     return {
         "title": f"Review: {sub.name or sub.id}", "sub": sub, "submitter": submitter.name if submitter else None,
+        "claimed_author": claimed_author(sub.submission_json),
         "files": files, "text_roles": {"code", "config", "submission_json", "log"}, "rules": rules,
         "result": result, "attempts": attempts, "history": history, "audit": audit,
         "counted": counted, "headroom": sub.cap_bytes - counted, "config": config, "delta": delta,
-        "tolerance": settings.bpb_tolerance, "notes": views.reviewer_notes(session, sub.id),
+        "tolerance": TOLERANCE_TEXT, "notes": views.reviewer_notes(session, sub.id),
+        "verification": verification(sub, result), "prov": provenance(result),
         "flags": views.open_flags(session, sub.id, public_only=False),
         "public": views.ever_published(session, sub), "badge": views.public_status(sub),
         "rule_statuses": reviewer.RULE_STATUSES, **_live_context(session, sub),
@@ -296,7 +302,8 @@ def code_redirect(request: Request, submission_id: str, session: SessionDep) -> 
 
 
 @router.get("/submissions/{submission_id}/files/{file_id}", response_class=HTMLResponse)
-def file_page(request: Request, submission_id: str, file_id: int, session: SessionDep) -> Response:
+def file_page(request: Request, submission_id: str, session: SessionDep,
+              file_id: int = Path(ge=1, le=ROW_ID_MAX)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)
@@ -344,6 +351,8 @@ def submission_action(request: Request, submission_id: str, action: str, session
         if action == "override":
             try:
                 rid = int(rule_result_id)
+                if not 1 <= rid <= ROW_ID_MAX:
+                    raise ValueError(rid)
             except ValueError:
                 raise reviewer.ReviewError("say which rule result to override", 400) from None
             outcome = reviewer.override_rule(session, v.principal, sub.id, rid, status, reason)
@@ -368,7 +377,7 @@ def submission_action(request: Request, submission_id: str, action: str, session
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, session: SessionDep, submission: str = Query("", max_length=36),
                actor: str = Query("", max_length=200), action: str = Query("", max_length=60),
-               before: int | None = Query(None, ge=1)) -> Response:
+               before: int | None = Query(None, ge=1, le=ROW_ID_MAX)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)

@@ -81,6 +81,9 @@ def check_against(m: ModelConfig, art: Artifact) -> None:
     if gate is not None and m.caseops_attn_gate == "dense" and gate[1] != m.model_dim:
         raise bad("caseops_attn_gate", f"'dense' needs attn_gate_w (H, {m.model_dim}); the artifact's is {gate} "
                   "(a sparse gate)")
+    if gate is not None and m.caseops_attn_gate == "sparse" and gate[1] == m.model_dim != m.caseops_gate_window:
+        raise bad("caseops_attn_gate", f"'sparse' needs attn_gate_w (H, caseops_gate_window); the artifact's is "
+                  f"{gate} (a dense gate)")
     if gate is not None and m.caseops_attn_gate == "sparse" and gate[1] != m.caseops_gate_window:
         raise bad("caseops_gate_window", f"it is {m.caseops_gate_window} but attn_gate_w has shape {gate}")
     smear = "smear_gate.weight" in meta

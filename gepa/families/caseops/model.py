@@ -244,7 +244,7 @@ class RowContext:
         s = self.segs
         flat = (lambda t: t.reshape(B * T, t.size(2), hd)[s.idx])
         ys = self._sdpa(flat(q), flat(k), flat(v))
-        out = q.new_zeros(B * T, H, hd)
+        out = ys.new_zeros(B * T, H, hd)
         out[s.flat_idx] = ys[s.valid]
         return out.view(B, T, H, hd)
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gepa.bpb import BpbAccumulator
+from gepa.errors import InputError
 from gepa.evaluate import check_stop, chunk_record, cosine_lr
 from gepa.families.caseops.config import EvalConfig, TTTConfig
 from gepa.families.caseops.model import CaseOpsGPT, TTTAdapters, segments
@@ -371,6 +372,12 @@ def run(model: CaseOpsGPT, tokens: Tensor, tbytes: Tensor, cfg: EvalConfig, *, d
             p.requires_grad_(False)
         model.eval()
     acc = r.acc
+    if acc.tokens == 0:
+        raise InputError(
+            f"the {cfg.mode} evaluation scored no target: with eval.seq_len {cfg.eval.seq_len}, "
+            f"eval.caseops_val_batch_tokens {cfg.eval.caseops_val_batch_tokens} and eval.caseops_world_size "
+            f"{cfg.eval.caseops_world_size} each rank's share of the {tokens.numel() - 1:,} targets is shorter "
+            "than one batch; use a smaller batch or world size (or more validation data)")
     res = EvalResult(mode=cfg.mode, val_loss=acc.loss, val_bpb=acc.bpb, tokens_scored=acc.tokens,
                      bytes_scored=acc.bytes, elapsed_s=time.perf_counter() - t0, chunks=r.chunks, events=r.events,
                      total_targets=tokens.numel() - 1, device=str(dev))

@@ -148,7 +148,7 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def validate(cfg: EvalConfig) -> None:
     """Reject configs the evaluator cannot run, or could only run illegally; messages name the key."""
-    m, e, t = cfg.model, cfg.eval, cfg.ttt
+    m, e = cfg.model, cfg.eval
     if m.vocab_size < 2 or m.vocab_size > 65536:
         raise ConfigError(f"config key model.vocab_size must be between 2 and 65536 (tokens are uint16), "
                           f"got {m.vocab_size}")

@@ -63,3 +63,13 @@ def test_groups_are_longest_first_with_their_original_index():
     assert [g for g, _ in groups] == [2, 1, 0]
     assert groups[0][1] == [(5, 9)] and groups[2][1] == [(24, 2), (14, 3)]
     assert procedures.find_docs(torch.tensor([BOS, 4, 5, BOS, 6, BOS, 7, 8]), BOS) == [(0, 4), (3, 3), (5, 3)]
+
+
+def test_bf16_autocast_path_runs_and_stays_close(monkeypatch):
+    """The CUDA path runs the procedures under bf16 autocast. No GPU here, so this mocks the GPU
+    with CPU bf16 autocast: it catches dtype mix-ups and shows the bf16 drift is small."""
+    fp32 = {m: _score(m, "fast") for m in ("standard", "caseops_phased_ttt")}
+    monkeypatch.setattr(procedures._Run, "autocast", lambda self: torch.autocast("cpu", dtype=torch.bfloat16))
+    for mode, ref in fp32.items():
+        got = _score(mode, "fast")
+        assert got != ref and abs(got - ref) < 0.05 * ref, (mode, got, ref)
