@@ -144,3 +144,17 @@ def test_two_ranks_match_one_process(prepared, data):
     multi = evaluate_on_ranks(2, cfg, prepared.state, data, backend="gloo")
     assert multi.tokens_scored == single.tokens_scored and multi.bytes_scored == single.bytes_scored
     assert multi.val_bpb == pytest.approx(single.val_bpb, abs=1e-6)
+
+
+def test_ttt_trains_every_parameter_unless_blocks_are_frozen(prepared, data):
+    """R2 trains all parameters, tied embedding and scalars included; `freeze_blocks` (the
+    eval_val_sliding_ttt variant) keeps the leading blocks' parameters fixed."""
+    for freeze in (0, 2):
+        cfg = fixture_config("ttt", freeze_blocks=freeze)
+        model = build_model(cfg, prepared.state, "cpu")
+        FAMILY.evaluate(model, data, cfg, device=torch.device("cpu"))
+        after = model.state_dict()
+        for name, before in prepared.state.items():
+            frozen = any(name.startswith(f"blocks.{i}.") for i in range(freeze))
+            changed = not torch.equal(after[name], before.float())
+            assert changed != frozen, (freeze, name)
