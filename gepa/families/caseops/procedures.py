@@ -20,7 +20,6 @@ Sums are float64 (`BpbAccumulator`); bytes are the canonical per-position counts
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -393,6 +392,3 @@ def run(model: CaseOpsGPT, tokens: Tensor, tbytes: Tensor, cfg: EvalConfig, *, d
             res.token_steps = torch.empty(0, dtype=torch.int64)  # type: ignore[attr-defined]
     return res
 
-
-def bpb(loss_sum: float, tokens: int, nbytes: int) -> float:
-    return loss_sum / (math.log(2.0) * nbytes) if nbytes else float("nan")
