@@ -132,7 +132,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     from api.httpserver import protocol
 
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, http=protocol())
+    # No `server: uvicorn` header: it tells a scanner what to try and a client nothing it needs.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
+                http=protocol(settings.head_timeout_s), server_header=False)
     return 0
 
 

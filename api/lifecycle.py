@@ -20,6 +20,7 @@ Rules that make the pipeline safe under redelivery, duplicate messages and dead 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import json
 import logging
@@ -494,22 +495,23 @@ def sweep_orphans(settings: Settings, *, actor: str = "system:reaper") -> list[s
         if old(p):
             p.unlink(missing_ok=True)
             removed.append(f"tmp/{p.name}")
-    candidates = {p.name: p for p in store.blob_files() if old(p)}
-    if candidates:
-        with session_scope(settings) as session:
-            names = list(candidates)
-            known: set[str] = set()
-            for i in range(0, len(names), 500):
-                known |= set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(names[i:i + 500]))))
-        for name, p in candidates.items():
-            if name not in known:
-                p.unlink(missing_ok=True)
-                removed.append(name)
+    candidates = [p.name for p in store.blob_files() if old(p)]
+    # Under the store's exclusive lock, and only what no committed row references (api.storage).
+    removed += store.remove_unreferenced(candidates, functools.partial(referenced_blobs, settings))
     if removed:
         log.info("swept %d orphaned upload file(s)", len(removed))
         with session_scope(settings) as session:
             _audit(session, actor=actor, action="storage.swept", files=removed[:100], count=len(removed))
     return removed
+
+
+def referenced_blobs(settings: Settings, shas: list[str]) -> set[str]:
+    """Which of `shas` committed rows reference (a `blobs` row exists only with its submission)."""
+    known: set[str] = set()
+    with session_scope(settings) as session:
+        for i in range(0, len(shas), 500):
+            known |= set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas[i:i + 500]))))
+    return known
 
 
 def _resend_lost(settings: Settings, now: dt.datetime, actor: str) -> list[str]:

@@ -62,6 +62,11 @@ ENV_VARS = (
     "GOLFCHECK_MAX_DECOMPRESSED_BYTES",
     "GOLFCHECK_ORPHAN_AFTER_S",
     "GOLFCHECK_LEADERBOARD_CACHE_S",
+    "GOLFCHECK_TRACKS",
+    "GOLFCHECK_UPLOAD_DEADLINE_S",
+    "GOLFCHECK_UPLOAD_MIN_RATE_BPS",
+    "GOLFCHECK_UPLOAD_RATE_GRACE_S",
+    "GOLFCHECK_HEAD_TIMEOUT_S",
 )
 
 
@@ -223,6 +228,15 @@ class Settings:
     max_decompressed_bytes: int = MAX_ARTIFACT_DECOMPRESSED_BYTES
     orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
     leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
+    # The leaderboard tracks a submission may name (aliases such as "record" are normalised first).
+    tracks: tuple[str, ...] = ("track_10min_16mb", "track_non_record_16mb")
+    # Slow clients (docs/service.md, "Behind a proxy"): an upload body must arrive within the
+    # deadline and, after the grace period, at the minimum average rate; a request head within
+    # head_timeout_s of its first byte.
+    upload_deadline_s: float = 1800.0
+    upload_min_rate_bps: int = 32_000
+    upload_rate_grace_s: float = 30.0
+    head_timeout_s: float = 30.0
     # Client side (`golfcheck submit` / `status`): defaults for --server and --token.
     server: str = "http://127.0.0.1:8000"
     token: str = dataclasses.field(default="", repr=False)
@@ -311,6 +325,11 @@ class Settings:
                                         minimum=1 << 20),
             orphan_after_s=_float(env, "GOLFCHECK_ORPHAN_AFTER_S", d.orphan_after_s, minimum=1.0),
             leaderboard_cache_s=_float(env, "GOLFCHECK_LEADERBOARD_CACHE_S", d.leaderboard_cache_s),
+            tracks=tuple(t.strip() for t in env.get("GOLFCHECK_TRACKS", "").split(",") if t.strip()) or d.tracks,
+            upload_deadline_s=_float(env, "GOLFCHECK_UPLOAD_DEADLINE_S", d.upload_deadline_s, minimum=1.0),
+            upload_min_rate_bps=_int(env, "GOLFCHECK_UPLOAD_MIN_RATE_BPS", d.upload_min_rate_bps, minimum=0),
+            upload_rate_grace_s=_float(env, "GOLFCHECK_UPLOAD_RATE_GRACE_S", d.upload_rate_grace_s, minimum=0.0),
+            head_timeout_s=_float(env, "GOLFCHECK_HEAD_TIMEOUT_S", d.head_timeout_s, minimum=1.0),
             server=env.get("GOLFCHECK_SERVER", "").strip() or d.server,
             token=env.get("GOLFCHECK_TOKEN", "").strip(),
         )
