@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -127,8 +126,6 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
-FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FAMILY_DATA_KEYS = ("val_glob", "tokenizer", "sidecar_glob", "val_sha256")
 
 
@@ -145,6 +142,12 @@ class FamilyData:
     tokenizer: str = ""
     sidecar_glob: str = ""
     val_sha256: str = ""
+
+
+def _is_family_name(name: str) -> bool:
+    """A package name under gepa/families: lower-case letter first, then letters, digits, _."""
+    return (0 < len(name) <= 40 and "a" <= name[0] <= "z"
+            and all("a" <= c <= "z" or "0" <= c <= "9" or c == "_" for c in name))
 
 
 def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
@@ -167,7 +170,7 @@ def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
         raise SettingsError(f"{name} must be a JSON object mapping family names to their validation data")
     out: list[tuple[str, FamilyData]] = []
     for family, entry in sorted(value.items()):
-        if not FAMILY_NAME.fullmatch(family):
+        if not _is_family_name(family):
             raise SettingsError(f"{name}: {family[:40]!r} is not a family name (lower-case letters, digits, _)")
         if not isinstance(entry, dict):
             raise SettingsError(f"{name}: the entry for {family} must be an object with keys {', '.join(FAMILY_DATA_KEYS)}")
@@ -180,7 +183,7 @@ def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
         if not entry.get("val_glob", "").strip():
             raise SettingsError(f"{name}: {family} needs a val_glob (the family's validation shards)")
         sha = entry.get("val_sha256", "").strip().lower()
-        if sha and not SHA256_HEX.fullmatch(sha):
+        if sha and not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
             raise SettingsError(f"{name}: val_sha256 for {family} must be 64 hex digits (golfcheck's shard fingerprint)")
         out.append((family, FamilyData(val_glob=entry["val_glob"].strip(), tokenizer=entry.get("tokenizer", "").strip(),
                                        sidecar_glob=entry.get("sidecar_glob", "").strip(), val_sha256=sha)))

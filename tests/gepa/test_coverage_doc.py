@@ -5,6 +5,7 @@ line in the families table."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gepa import families
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "families.md"
 RECORDS = REPO / "tests" / "data" / "records"
+OFFICIAL = REPO / "tests" / "data" / "official_board" / "record_track.json"
 RECORD_ROWS = 44
 
 
@@ -68,3 +70,17 @@ def test_every_registered_family_is_described() -> None:
     described = {re.sub(r"`", "", r[0]) for r in _table(DOC.read_text(), "## The families")}
     missing = set(families.names()) - described
     assert not missing, f"docs/families.md does not describe {sorted(missing)}"
+
+
+def test_rows_match_the_official_board() -> None:
+    """Same rows, order, scores and folders as the README table kept for the ingest test."""
+    official = json.loads(OFFICIAL.read_text())["rows"]
+    rows = record_rows()
+    assert len(rows) == len(official) == RECORD_ROWS
+    for row, ref in zip(rows, official):
+        assert float(row[2]) == float(ref["score"]), (row[0], row[2], ref["score"])
+        folders = re.findall(r"`([^`]+)`", row[3])
+        if ref["folder"] is None:
+            assert not folders, f"row {row[0]}: the official row links to a PR, not a folder"
+        else:
+            assert ref["folder"] in folders, f"row {row[0]}: expected {ref['folder']}"
