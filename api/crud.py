@@ -256,6 +256,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         "measured": None if result is None else {
             "val_bpb": result.val_bpb, "val_loss": result.val_loss, "mode": result.mode,
             "tokens_scored": result.tokens_scored, "bytes_scored": result.bytes_scored,
+            "total_targets": getattr(result, "total_targets", None),
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
             "max_val_tokens": result.max_val_tokens,

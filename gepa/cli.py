@@ -62,11 +62,14 @@ def _progress(enabled: bool):
     """A tqdm bar on stderr fed by per-chunk records; a no-op when stdout is the JSON channel."""
     if not enabled:
         return None, None
-    bar = tqdm(total=None, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=None, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def on_chunk(rec) -> None:
+        # Redraw on every chunk: tqdm's rate limit would otherwise leave the bar showing the previous
+        # chunk's BPB (chunks are few, so drawing each is cheap), and the last one stays on screen.
         bar.set_postfix(bpb=f"{rec.running_bpb:.5f}", refresh=False)
         bar.update(1)
+        bar.refresh()
 
     return bar, on_chunk
 
@@ -100,7 +103,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"val_loss       {result.val_loss:.8f}")
     print(f"val_bpb        {result.val_bpb:.8f}")
     repeats = result.tokens_scored - result.total_targets
-    note = f" (the reference re-scores {repeats:,} tail targets)" if repeats > 0 else ""
+    note = (f" (more than the targets: the reference's trailing windows score the last {repeats:,} targets a "
+            f"second time; eval.tail \"exact_once\" scores each once)") if repeats > 0 else ""
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
