@@ -99,6 +99,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if prep.inferred:
         print(f"config         none given: model inferred from the tensors, evaluation settings are the "
               f"{prep.family.name} family's record defaults (`golfcheck inspect --print-config` shows them)")
+    unrecorded = _unrecorded(prep)
+    if unrecorded:
+        print(f"unchecked      {unrecorded}: the weights do not record these, so they come from the config (or the "
+              f"defaults) and must match the training run")
     print(f"mode           {result.mode}")
     print(f"val_loss       {result.val_loss:.8f}")
     print(f"val_bpb        {result.val_bpb:.8f}")
@@ -118,6 +122,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if trained:
         print(f"chunks         {len(result.chunks)} scored, {trained} trained on after scoring")
     return 0
+
+
+def _unrecorded(prep: runner.Prepared) -> str:
+    model = getattr(prep.cfg, "model", None)
+    keys = getattr(prep.family, "unrecorded_model_keys", ())
+    return ", ".join(f"model.{k}={json.dumps(getattr(model, k))}" for k in keys if hasattr(model, k))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
