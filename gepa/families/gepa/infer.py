@@ -73,9 +73,8 @@ def infer_model(shapes: Mapping[str, tuple[int, ...]]) -> tuple[dict[str, Any], 
     return model, [k for k in NOT_IN_TENSORS]
 
 
-def _mismatch(key: str, have: Any, value: Any, tensor: str, given: bool = True) -> ConfigError:
-    where = "" if given else " (not in your config, so the default)"
-    return ConfigError(f"config model.{key} is {have!r}{where} but the artifact's tensors say {value!r} "
+def _mismatch(key: str, have: Any, value: Any, tensor: str) -> ConfigError:
+    return ConfigError(f"config model.{key} is {have!r} but the artifact's tensors say {value!r} "
                        f"(from {tensor}); set model.{key} to {value!r}")
 
 
@@ -85,7 +84,9 @@ def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ..
     for key, (value, tensor) in model_from_shapes(shapes).items():
         if key == "mlp_hidden" or key not in model:  # mlp_hidden 0 means 3 x model_dim: checked after parsing
             continue
-        if model[key] != value or type(model[key]) is bool and not isinstance(value, bool):
+        if type(model[key]) is not type(value):  # a wrong type is the parser's to report, in its words
+            continue
+        if model[key] != value:
             raise _mismatch(key, model[key], value, tensor)
 
 
