@@ -27,10 +27,11 @@ def test_leaderboard_lists_every_ingested_record(server, page):
     # Every track gets its own section and table with column headers.
     assert page.locator("section.track h2").count() == 2
     headers = page.locator("section.track").first.locator("thead th").all_inner_texts()
-    assert headers == ["Rank", "Name", "Author", "BPB", "Status", "Verdict", "Size", "Date"]
+    assert headers == ["Rank", "Name", "BPB", "Author", "Seeds (mean ± std)", "Hardware", "Status", "Verdict",
+                       "Size", "Date", "Code"]
     # Size bars are labelled for screen readers with the numbers they draw.
     bar = page.locator("tr.claimed svg.size-bar").first
-    assert re.search(r"MB of 16 MB cap", bar.get_attribute("aria-label") or "")
+    assert re.search(r"[\d,]+ bytes of the 16,000,000-byte cap \([\d,]+ (under|over)\)", bar.get_attribute("aria-label") or "")
     assert a11y_problems(page) == []
     shot(page, "leaderboard-all")
 
