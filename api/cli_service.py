@@ -103,6 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "local database that `golfcheck serve` uses")
     p.add_argument("--track", help="track (default: the server's default track)")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--all-runs", action="store_true", help="every verified run, not each participant's best per method")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_leaderboard)
 
@@ -239,7 +240,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     settings = _settings()
     server = args.server or settings.server
     if server:
-        params: dict[str, Any] = {"limit": min(500, max(1, args.limit))}
+        params: dict[str, Any] = {"limit": min(500, max(1, args.limit)), "runs": "all" if args.all_runs else "best"}
         if args.track:
             params["track"] = args.track
         board = _check(_request(_http(server).get, "/api/v1/leaderboard", params=params))
@@ -254,15 +255,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not board["verified"]["entries"]:
         print("  (none yet)")
     for e in board["verified"]["entries"]:
-        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'})")
+        runs = f", best of {e['runs']} runs" if e.get("runs", 1) > 1 else ""
+        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or e['submission_id'][:8]}  ({e['author'] or '-'}"
+              f"{runs}){_size(e)}")
     print("claimed only (not measured by golfcheck):")
     if not board["claimed_only"]["entries"]:
         print("  (none)")
     for e in board["claimed_only"]["entries"]:
         bpb = f"{e['val_bpb']:.5f}" if e["val_bpb"] is not None else "   -   "
         rank = f"{e['rank']:>3}." if e["rank"] is not None else "   -"
-        print(f"  {rank} {bpb}  {e['folder']}  ({e['author'] or '-'})  verdict {e['verdict'] or '-'}")
+        review = e.get("review") or e["verdict"] or "-"
+        review = "historical, not reviewed" if review == "historical" else f"verdict {review}"
+        print(f"  {rank} {bpb}  {e['folder']}  ({e['author'] or '-'})  {review}{_size(e)}")
     return 0
+
+
+def _size(e: dict[str, Any]) -> str:
+    n = e.get("size_bytes")
+    return f"  {n:,} B" + (f" ({e['size_source']})" if e.get("size_source") not in (None, "measured") else "") \
+        if isinstance(n, int) else ""
 
 
 def _local_leaderboard(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -278,7 +289,8 @@ def _local_leaderboard(settings: Any, args: argparse.Namespace) -> dict[str, Any
     _ready_db()
     track = normalise_track(args.track, settings.default_track)
     with session_scope(settings) as session:
-        return build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0)  # type: ignore[no-any-return]
+        return build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0,  # type: ignore[no-any-return]
+                                 runs="all" if args.all_runs else "best")
 
 
 # -- ingest ------------------------------------------------------------------------------------

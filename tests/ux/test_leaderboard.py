@@ -179,3 +179,16 @@ def test_record_progression(board_server: dict[str, Any]) -> None:
     svg = svg[:svg.index("</svg>")]
     assert svg.count('<circle class="dot"') == len(prog)
     assert f"{prog[-1]['val_bpb']:.5f}" in svg
+
+
+def test_cli_leaderboard_matches_the_board(board_server: dict[str, Any], tmp_path: Path) -> None:
+    from conftest import clean_env, run_cli
+
+    env = clean_env(GOLFCHECK_DATA_DIR=str(tmp_path / "none"))
+    out = run_cli("leaderboard", "--server", board_server["url"], env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    verified = out.stdout.split("claimed only")[0].splitlines()[1:]
+    assert len(verified) == 3 and "best of 3 runs" in out.stdout
+    assert "historical, not reviewed" in out.stdout and f"{NEAR_CAP:,} B" in out.stdout
+    every = run_cli("leaderboard", "--server", board_server["url"], "--all-runs", env=env, cwd=tmp_path)
+    assert len(every.stdout.split("claimed only")[0].splitlines()[1:]) == 5
