@@ -548,8 +548,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             for fh in handles:
                 fh.close()
         sub = _check(resp)
-        print(f"submission {sub['id']}: {sub['state']}" + (" (identical submission already existed)"
-                                                           if sub.get("duplicate") else ""), file=sys.stderr)
+        dup = " (identical submission already existed)" if sub.get("duplicate") else ""
+        print(f"submission {sub['id']} on {str(client.base_url).rstrip('/')}: {sub['state']}{dup}", file=sys.stderr)
         if args.wait:
             sub = _follow(client, sub["id"], args.interval, quiet)
     return _finish_output(sub, args.json, waited=args.wait)
