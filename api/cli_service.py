@@ -571,15 +571,31 @@ def _follow(client: Any, sid: str, interval: float, quiet: bool) -> dict[str, An
             if prog and prog.get("chunks_total"):
                 if bar is None:
                     bar = tqdm(total=prog["chunks_total"], unit="chunk", desc="evaluate", disable=quiet, file=sys.stderr)
+                if prog["chunks_done"] > bar.n and not quiet:
+                    _show_bpb(bar, client, sid)
                 bar.update(prog["chunks_done"] - bar.n)
+                bar.refresh()
             if sub["state"] in FINAL or (sub["state"] == "scored" and sub["verdict"]["status"] != "pending"):
                 if bar is not None:
+                    if sub.get("measured_val_bpb") is not None:  # end on the final value, not the last poll's
+                        bar.set_postfix(bpb=f"{sub['measured_val_bpb']:.5f}", refresh=False)
                     bar.update(bar.total - bar.n if sub["state"] != "failed" else 0)
+                    bar.refresh()
                 return sub
             time.sleep(interval)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _show_bpb(bar: Any, client: Any, sid: str) -> None:
+    """Put the newest chunk's running BPB on the bar (best effort: progress is decoration)."""
+    try:
+        chunks = _check(_request(client.get, f"/api/v1/submissions/{sid}/chunks")).get("chunks") or []
+    except (InputError, RuntimeError):
+        return
+    if chunks and chunks[-1].get("running_bpb") is not None:
+        bar.set_postfix(bpb=f"{chunks[-1]['running_bpb']:.5f}", refresh=False)
 
 
 def _finish_output(sub: dict[str, Any], as_json: bool, waited: bool) -> int:

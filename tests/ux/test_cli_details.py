@@ -85,6 +85,23 @@ def test_tokens_scored_beyond_targets_is_explained(tiny: dict[str, Any]) -> None
         assert f"last {scored - targets:,} targets a second time" in line, line
 
 
+def test_submit_wait_bar_ends_on_the_measured_bpb(tiny: dict[str, Any], tmp_path: Path) -> None:
+    """A server that pauses after each chunk (a demo setting), so the polling bar sees them."""
+    srv = start_server(base_env(tmp_path, GOLFCHECK_EVAL_CHUNK_DELAY_S="0.7"), tmp_path)
+    try:
+        token = srv.token("submitter", "waiter")
+        text, rc = run_in_pty([GOLFCHECK, "submit", str(tiny["dir"]), "--server", srv.url, "--token", token,
+                               "--wait", "--interval", "0.2"], clean_env())
+    finally:
+        srv.proc.stop()
+    assert rc == 0, text
+    measured = float(re.search(r"measured:\s+val_bpb ([0-9.]+)", text).group(1))  # type: ignore[union-attr]
+    shown = re.findall(r"bpb=([0-9.]+)", text)
+    assert len(set(shown)) >= 2, text  # it moved with the chunks
+    assert float(shown[-1]) == pytest.approx(measured, abs=6e-6)
+    assert f"on {srv.url}:" in text  # says which server it went to
+
+
 # -- status, submissions -------------------------------------------------------------------------
 
 
