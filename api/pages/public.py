@@ -18,13 +18,13 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.crud import normalise_track
 from api.deps import SessionDep, SettingsDep
 from api.charts import progression_chart
 from api.leaderboard import CLAIMED_NOTE, HISTORICAL_LABEL, claimed_entries, progression, tracks, verified_entries
-from api.models import Flag, Record, Submission, SubmissionFile, User
+from api.models import Attempt, Flag, Record, Submission, SubmissionFile, User
 from api.pages import views
 from api.pages.common import chart_markup, error_page, redirect, render
 
@@ -85,6 +85,10 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
         return error_page(request, 404, "Entry not found",
                           "There is no published entry with this id. Entries appear here once a result is published.")
     attempt, chunks = views.chunk_rows(session, sub)
+    # `attempt` counts every stage claim (checks 1, evaluation 2 on a first try): name it on the
+    # public page only when the evaluation really ran more than once.
+    evals = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.submission_id == sub.id,
+                                                                          Attempt.stage == "eval")) or 0
     badge = views.public_status(sub)
     flags = views.open_flags(session, sub.id)
     raisers = dict(session.execute(select(User.id, User.name).where(
@@ -95,7 +99,8 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
         "rules": views.current_rule_views(session, sub),
         "notes": views.reviewer_notes(session, sub.id),
         "flags": flags, "flag_raisers": raisers,
-        "chunks": chunks, "attempt": attempt, "charts": chart_markup(chunks, sub.claimed_val_bpb),
+        "chunks": chunks, "attempt": attempt if evals > 1 else None,
+        "charts": chart_markup(chunks, sub.claimed_val_bpb),
         "counted": sub.counted_bytes if sub.counted_bytes is not None else sub.artifact_bytes + sub.code_bytes,
         "track_label": _track_label(sub.track),
     })

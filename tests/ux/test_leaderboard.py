@@ -192,3 +192,8 @@ def test_cli_leaderboard_matches_the_board(board_server: dict[str, Any], tmp_pat
     assert "historical, not reviewed" in out.stdout and f"{NEAR_CAP:,} B" in out.stdout
     every = run_cli("leaderboard", "--server", board_server["url"], "--all-runs", env=env, cwd=tmp_path)
     assert len(every.stdout.split("claimed only")[0].splitlines()[1:]) == 5
+
+
+def test_entry_page_does_not_call_a_first_try_attempt_2(board_server: dict[str, Any]) -> None:
+    html = httpx.get(board_server["url"] + f"/entries/{board_server['runs']['bob']['id']}").text
+    assert "Running BPB after each chunk" in html and "(attempt" not in html
