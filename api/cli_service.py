@@ -251,6 +251,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(board, indent=1))
         return 0
+    if board.get("demo"):
+        print(f"DEMO: {board['demo_note']}")
     print(f"{board['track']}: verified results ({source})")
     if not board["verified"]["entries"]:
         print("  (none yet)")
@@ -290,7 +292,7 @@ def _local_leaderboard(settings: Any, args: argparse.Namespace) -> dict[str, Any
     track = normalise_track(args.track, settings.default_track)
     with session_scope(settings) as session:
         return build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0,  # type: ignore[no-any-return]
-                                 runs="all" if args.all_runs else "best")
+                                 demo_max_val_tokens=settings.max_val_tokens, runs="all" if args.all_runs else "best")
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -365,7 +367,9 @@ def ingest(settings: Any, root: Path) -> dict[str, Any]:
             data = rec.to_dict() if hasattr(rec, "to_dict") else {}
             values = dict(track=track, folder=folder.name, name=_s(getattr(rec, "name", None)),
                           author=_s(getattr(rec, "author", None)), github_id=_s(data.get("github_id")),
-                          date=_s(getattr(rec, "date", None)), claimed_val_bpb=_f(getattr(rec, "val_bpb", None)),
+                          # The headline: the final score the record itself reports (from its logs when
+                          # submission.json lacks it; gepa.compliance.headline).
+                          date=_s(getattr(rec, "date", None)), claimed_val_bpb=_f(getattr(rec, "score", None)),
                           claimed_val_loss=_f(getattr(rec, "val_loss", None)),
                           bytes_total=getattr(rec, "bytes_total", None), verdict=status,
                           data=json.dumps(data, default=str), rule_results=json.dumps(vd, default=str),
@@ -405,9 +409,21 @@ def _rerank(session: Any, load_record: Any, rank_entries: Any, root: Path, defau
         rec = dataclasses.replace(rec, submission=dataclasses.replace(rec.submission, track=track))
         by_track.setdefault(track, []).append(rec)
     for track, recs in by_track.items():
-        ranks = {e.folder: e.rank for entries in rank_entries(recs).values() for e in entries}
-        for r in session.scalars(select(Record).where(Record.track == track, Record.folder.in_(list(ranks)))):
-            r.rank = ranks.get(r.folder)
+        entries = {e.folder: e for rows in rank_entries(recs).values() for e in rows}
+        folded = {e.support: e.folder for e in entries.values() if e.support}
+        folders = [r.folder.name for r in recs]
+        for r in session.scalars(select(Record).where(Record.track == track, Record.folder.in_(folders))):
+            e = entries.get(r.folder)
+            r.rank = e.rank if e is not None else None  # a folded record_support folder has no row of its own
+            data = json.loads(r.data) if r.data else {}
+            data.pop("folded_into", None)
+            data.pop("support", None)
+            if r.folder in folded:
+                data["folded_into"] = folded[r.folder]
+            if e is not None and e.support is not None and e.score is not None:
+                r.claimed_val_bpb = float(e.score)  # the row shows its support's re-run, as the official board does
+                data["support"] = e.support
+            r.data = json.dumps(data, default=str)
 
 
 def _s(v: Any) -> str | None:
@@ -645,13 +661,21 @@ def _print_summary(sub: dict[str, Any]) -> None:
     print(f"size:      {sizes['total_bytes']:,} bytes, headroom {sizes['headroom_bytes']:,} under "
           f"{sizes['cap_bytes']:,}", file=out)
     if sub.get("measured_val_bpb") is not None:
-        print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}", file=out)
+        m = sub.get("measured") or {}
+        label = " (DEMO: not verified)" if m.get("demo") else ""
+        print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}{label}", file=out)
     m = sub.get("measured") or {}
     if m.get("tokens_scored"):
+        canon = f" of {m['canonical_bytes']:,} canonical" if m.get("canonical_bytes") else ""
         print(f"scored:    {scored_note(m['tokens_scored'], m.get('total_targets'))}", file=out)
+        print(f"           {m.get('bytes_scored') or 0:,} bytes{canon}; {m.get('coverage')} validation set, "
+              f"sha256 {m.get('val_sha256') or 'unknown'}", file=out)
         if m.get("max_val_tokens"):
             print(f"           validation cut to the first {m['max_val_tokens']:,} tokens by the server "
                   "(a demo setting, not a full score)", file=out)
+    ver = sub.get("verification")
+    if ver:
+        print(f"verified:  {ver['label']} — {ver['note']}", file=out)
     if sub.get("claimed_val_bpb") is not None:
         print(f"claimed:   val_bpb {sub['claimed_val_bpb']:.6f}", file=out)
     v = sub["verdict"]

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.db import utcnow
+from api.leaderboard import provenance
 from api.lifecycle import transition
 from api.models import (
     Attempt,
     Blob,
     ChunkRecordRow,
+    Coverage,
     Queue,
     Result,
     RuleResult,
@@ -33,6 +35,7 @@ from api.models import (
     Submission,
     SubmissionFile,
     User,
+    Verdict,
 )
 from api.settings import Settings
 from api.uploads import ParsedUpload, sha256_text
@@ -216,6 +219,28 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     return list(latest.values())
 
 
+def verification(sub: Submission, result: Result | None) -> dict[str, Any]:
+    """The one label a reader sees: `verified` only for a passing verdict on a result computed on
+    the full canonical validation set; `demo` for a demo cut; else `unverified`, `failed` or
+    `pending`, each with the reason."""
+    label, note = "pending", "not measured yet"
+    if sub.verdict == Verdict.FAIL.value:
+        label, note = "failed", sub.reason or "a rule failed"
+    elif result is not None:
+        prov = provenance(result)
+        if prov["coverage"] == Coverage.DEMO.value:
+            label, note = "demo", (f"demo figure: validation cut to the first {result.max_val_tokens:,} targets "
+                                   "(GOLFCHECK_MAX_VAL_TOKENS); not verified, never ranked or published")
+        elif prov["coverage"] != Coverage.FULL.value:
+            label, note = "unverified", ("computed on a validation set that is not the configured canonical one "
+                                         "(sha256 " + str(result.val_sha256 or "unknown")[:16] + "…); never ranked or published")
+        elif sub.verdict == Verdict.PASS.value:
+            label, note = "verified", "the full canonical validation set was scored and the claim reproduced"
+        else:
+            label, note = "unverified", "the claim could not be reproduced (nothing claimed, or not comparable)"
+    return {"label": label, "verified": label == "verified", "note": note}
+
+
 def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1") -> dict[str, Any]:
     transitions = list(session.scalars(select(StateTransition).where(StateTransition.submission_id == sub.id)
                                        .order_by(StateTransition.at, StateTransition.id)))
@@ -255,12 +280,11 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         },
         "measured": None if result is None else {
             "val_bpb": result.val_bpb, "val_loss": result.val_loss, "mode": result.mode,
-            "tokens_scored": result.tokens_scored, "bytes_scored": result.bytes_scored,
-            "total_targets": getattr(result, "total_targets", None),
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
-            "max_val_tokens": result.max_val_tokens,
+            **provenance(result),
         },
+        "verification": verification(sub, result),
         "measured_val_bpb": sub.measured_val_bpb,
         "claimed_val_bpb": sub.claimed_val_bpb,
         "claimed_val_loss": sub.claimed_val_loss,

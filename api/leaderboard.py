@@ -1,10 +1,12 @@
 """The public leaderboard: verified results ranked by measured BPB, plus historical claims.
 
-Verified entries are submissions this service evaluated and published with a passing verdict
-(flagged or disqualified ones drop out). By default the board shows one row per participant and
-method (the submitter and the entry's name): their best run, with the count, mean and spread of
-all their runs of it (`runs="all"` lists every run). The "claimed only" section lists record
-folders ingested from the challenge repository: their numbers are what the authors reported, not
+Verified entries are submissions this service evaluated and published with a passing verdict,
+whose stored result was computed on the full canonical validation set (coverage `full`): a demo
+cut or another validation set is never ranked, whatever the verdict column says. Flagged or
+disqualified ones drop out. By default the board shows one row per participant and method (the
+submitter and the entry's name): their best run, with the count, mean and spread of all their
+runs of it (`runs="all"` lists every run). The "claimed only" section lists record folders
+ingested from the challenge repository: their numbers are what the authors reported, not
 measured here, and every entry says so in `status`. Entries carry the columns of the challenge's
 own README tables: name, author, seeds (count, mean ± std), hardware, date and a code link, and
 `size_bytes` is measured (code + artifact here, the training log's total for history) whenever
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.models import Record, Result, State, Submission, Verdict
+from api.models import Coverage, Record, Result, State, Submission, Verdict
 
 RUNS = ("best", "all")
 HISTORICAL = "historical"  # the review label of ingested history whose only finding is the missing code
@@ -56,18 +58,19 @@ def _method(sub: Submission) -> str:
 
 
 def verified_entries(session: Session, track: str, runs: str = "best") -> list[dict[str, Any]]:
-    rows = list(session.scalars(
-        select(Submission).where(
+    pairs = list(session.execute(
+        select(Submission, Result).join(Result, Result.id == Submission.result_id).where(
             Submission.track == track,
             Submission.state == State.PUBLISHED.value,
             Submission.verdict == Verdict.PASS.value,
             Submission.flagged.is_(False),
             Submission.disqualified.is_(False),
             Submission.measured_val_bpb.is_not(None),
-        ).order_by(Submission.measured_val_bpb, Submission.created_at, Submission.id)))
-    result_ids = [r.result_id for r in rows if r.result_id is not None]
-    devices = dict(session.execute(select(Result.id, Result.device).where(Result.id.in_(result_ids))).all()) \
-        if result_ids else {}
+            Result.coverage == Coverage.FULL.value,
+            Result.max_val_tokens.is_(None),
+        ).order_by(Submission.measured_val_bpb, Submission.created_at, Submission.id)).all())
+    rows = [s for s, _ in pairs]
+    results = {s.id: r for s, r in pairs}
     groups: dict[tuple[int, str], list[Submission]] = {}
     for r in rows:  # best first, so each group's first row is its best run
         groups.setdefault((r.submitter_id, _method(r)), []).append(r)
@@ -94,8 +97,9 @@ def verified_entries(session: Session, track: str, runs: str = "best") -> list[d
             "date": r.created_at.date().isoformat(),
             "runs": len(group),
             "seeds": seed_stats([g.measured_val_bpb for g in group]),
-            "hardware": devices.get(r.result_id),
+            "hardware": results[r.id].device,
             "links": {"page": f"/entries/{r.id}", "code": f"/entries/{r.id}/code"},
+            **provenance(results[r.id]),
         })
     return out
 
@@ -144,6 +148,25 @@ def _record_seeds(data: dict[str, Any], claimed: float | None) -> dict[str, Any]
             "std": float(std) if isinstance(std, (int, float)) and len(seeds) > 1 else None}
 
 
+def provenance(res: Result | None) -> dict[str, Any]:
+    """What a measured number was computed on: tokens and bytes scored against the canonical totals,
+    the validation shards' sha256, and the coverage label (full | demo | non-canonical)."""
+    if res is None:
+        return {}
+    return {
+        "coverage": res.coverage or (Coverage.DEMO.value if res.max_val_tokens is not None else Coverage.NON_CANONICAL.value),
+        "demo": res.max_val_tokens is not None,
+        "tokens_scored": res.tokens_scored,
+        "total_targets": res.total_targets,
+        "val_tokens": res.val_tokens,
+        "bytes_scored": res.bytes_scored,
+        "canonical_bytes": res.canonical_bytes,
+        "val_sha256": res.val_sha256,
+        "canonical_val_sha256": res.canonical_val_sha256,
+        "max_val_tokens": res.max_val_tokens,
+    }
+
+
 def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
     rows = list(session.scalars(select(Record).where(Record.track == track)))
     # Ranked by the compliance ranking stored at ingest; unranked entries (no usable claim) last.
@@ -152,6 +175,8 @@ def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         data = record_data(r)
+        if data.get("folded_into"):
+            continue  # a record_support folder: shown as the row of the record it backs
         logged = logged_size(r)
         out.append({
             "rank": r.rank,
@@ -170,6 +195,8 @@ def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
             "seeds": _record_seeds(data, r.claimed_val_bpb),
             "hardware": data.get("hardware") if isinstance(data.get("hardware"), str) else None,
             "links": {"page": f"/records/{r.id}", "code": f"{OFFICIAL_RECORDS}/{r.track}/{r.folder}"},
+            "score_source": data.get("score_source"),
+            **({"support": data["support"]} if data.get("support") else {}),
         })
     return out
 
@@ -189,12 +216,18 @@ def progression(verified: list[dict[str, Any]], claimed: list[dict[str, Any]]) -
     return out
 
 
+DEMO_NOTE = ("This server runs with the demo setting (GOLFCHECK_MAX_VAL_TOKENS={n}): it scores only the first "
+             "{n} validation targets, so nothing it measures is verified, ranked or published.")
+
+
 def build_leaderboard(session: Session, *, track: str, limit: int = 50, offset: int = 0,
-                      runs: str = "best") -> dict[str, Any]:
+                      demo_max_val_tokens: int | None = None, runs: str = "best") -> dict[str, Any]:
     verified = verified_entries(session, track, runs)
     claimed = claimed_entries(session, track)
     return {
         "track": track,
+        "demo": demo_max_val_tokens is not None,
+        **({"demo_note": DEMO_NOTE.format(n=demo_max_val_tokens)} if demo_max_val_tokens is not None else {}),
         "tracks": tracks(session),
         "limit": limit,
         "offset": offset,

@@ -91,6 +91,13 @@ class RuleOutcome:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_result(cls, r: Any) -> "RuleOutcome":
+        """Store a `gepa.compliance` RuleResult as it is (same id, status, summary and evidence)."""
+        evidence = [{k: v for k, v in dataclasses.asdict(e).items() if v is not None} for e in r.evidence]
+        return cls(rule=r.rule, status=r.status, message=r.summary, title=r.description, evidence=evidence or None,
+                   kind=r.kind)
+
 
 @dataclass
 class ReapReport:
@@ -316,15 +323,21 @@ class Measured:
     config_sha256: str
     max_val_tokens: int | None
     chunks: int
+    val_sha256: str | None = None
+    val_tokens: int | None = None
+    canonical_val_sha256: str | None = None
+    coverage: str | None = None     # full | demo | non-canonical (gepa.compliance.rules.coverage)
 
 
-def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOutcome]) -> State | None:
-    """Write the result exactly once per (submission, attempt) and decide the verdict.
+def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOutcome], *,
+                verdict: str) -> State | None:
+    """Write the result exactly once per (submission, attempt) with the engine's verdict
+    (`gepa.compliance.engine.final_verdict`: pass | fail | unverified). Only `pass` is published.
 
     Returns the new state, or None when this attempt no longer owns the submission (then nothing
     is written: the newer attempt's result is the one that counts)."""
     actor = f"worker:{c.worker}"
-    verdict = Verdict.FAIL if any(o.status == "fail" for o in outcomes) else Verdict.PASS
+    verdict = Verdict(verdict)
     with session_scope(settings) as session:
         ok = _cas(session, c.submission_id, states=[State.EVALUATING], attempt=c.attempt,
                   values={"state": State.SCORED.value, "measured_val_bpb": m.val_bpb, "measured_val_loss": m.val_loss,
@@ -335,7 +348,9 @@ def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOu
                      val_bpb=m.val_bpb, tokens_scored=m.tokens_scored, bytes_scored=m.bytes_scored,
                      total_targets=m.total_targets, elapsed_s=m.elapsed_s, gpu_seconds=m.gpu_seconds,
                      device=m.device, verifier_version=m.verifier_version, torch_version=m.torch_version,
-                     config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens)
+                     config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens,
+                     val_sha256=m.val_sha256, val_tokens=m.val_tokens, canonical_val_sha256=m.canonical_val_sha256,
+                     canonical_bytes=m.bytes_scored if m.coverage == "full" else None, coverage=m.coverage)
         session.add(res)
         session.flush()
         session.execute(update(Submission).where(Submission.id == c.submission_id).values(result_id=res.id))

@@ -114,6 +114,17 @@ class Verdict(str, enum.Enum):
     PENDING = "pending"
     PASS = "pass"
     FAIL = "fail"
+    # Measured, nothing failed, but not verified: a demo cut, a non-canonical validation set, or
+    # no claim to reproduce. Never ranked, never published (gepa.compliance.engine.final_verdict).
+    UNVERIFIED = "unverified"
+
+
+class Coverage(str, enum.Enum):
+    """Which validation data a result was computed on (results.coverage)."""
+
+    FULL = "full"                    # the whole canonical validation set (sha256 matches the configured one)
+    DEMO = "demo"                    # cut by GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
+    NON_CANONICAL = "non-canonical"  # another set, part of one, or no canonical set configured
 
 
 # -- identities ------------------------------------------------------------------------------
@@ -303,6 +314,13 @@ class Result(Base):
     config_sha256: Mapped[str] = mapped_column(String(64))
     max_val_tokens: Mapped[Optional[int]] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the number was computed on (migration 0003): the validation shards' sha256 and size,
+    # the canonical fingerprint the verifier was configured with, and the resulting coverage.
+    val_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    val_tokens: Mapped[Optional[int]] = mapped_column(BigInteger)
+    canonical_val_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    canonical_bytes: Mapped[Optional[int]] = mapped_column(BigInteger)  # bytes of the full canonical set, when known
+    coverage: Mapped[Optional[str]] = mapped_column(String(20))
 
 
 class RuleResult(Base):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +25,8 @@ from api import lifecycle
 from api.auth import Principal
 from api.crud import current_rules
 from api.db import utcnow
-from api.models import AuditLog, Flag, Queue, ReviewAction, RuleResult, State, Submission, Verdict
+from api.models import AuditLog, Coverage, Flag, Queue, Result, ReviewAction, RuleResult, State, Submission, Verdict
+from gepa.compliance.engine import REQUIRED_FOR_PASS, final_verdict
 from api.settings import Settings
 
 RULE_STATUSES = ("pass", "warn", "fail", "skip")
@@ -79,9 +81,15 @@ def _record(session: Session, who: Principal, sub: Submission, action: str, reas
                          attempt=sub.attempt, details=json.dumps({"reason": reason, **details}, default=str)))
 
 
+# Measured facts, not judgements: a reviewer cannot turn a demo or unreproduced result into a pass.
+NOT_OVERRIDABLE = REQUIRED_FOR_PASS
+
+
 def _effective_verdict(session: Session, sub: Submission) -> str:
+    """The engine's verdict over the effective (overridden) statuses of the current rules."""
     rules = current_rules(session, sub.id)
-    return Verdict.FAIL.value if any((r.override_status or r.status) == "fail" for r in rules) else Verdict.PASS.value
+    effective = [SimpleNamespace(rule=r.rule, status=r.override_status or r.status) for r in rules]
+    return final_verdict(effective)
 
 
 def publish(session: Session, who: Principal, submission_id: str, reason: str | None = None) -> Outcome:
@@ -93,6 +101,9 @@ def publish(session: Session, who: Principal, submission_id: str, reason: str | 
         raise ReviewError(f"only a scored submission can be published; this one is {sub.state}")
     if sub.verdict != Verdict.PASS.value:
         raise ReviewError("the verdict is not pass; override the failing rule results first (with a reason)")
+    res = session.get(Result, sub.result_id) if sub.result_id else None
+    if res is None or res.coverage != Coverage.FULL.value or res.max_val_tokens is not None:
+        raise ReviewError("the result was not computed on the full canonical validation set; it cannot be published")
     if sub.flagged or sub.disqualified:
         raise ReviewError("the submission is flagged or disqualified; restore it first")
     lifecycle.transition(session, sub, State.PUBLISHED, actor=who.actor, reason=reason or "published by a reviewer")
@@ -161,6 +172,9 @@ def override_rule(session: Session, who: Principal, submission_id: str, rule_res
         raise ReviewError(f"no rule result {rule_result_id} on this submission", 404)
     if row not in current_rules(session, sub.id):
         raise ReviewError("that rule result belongs to an earlier attempt; override the current one", 409)
+    if row.rule in NOT_OVERRIDABLE:
+        raise ReviewError(f"{row.rule} records what was measured; it cannot be overridden (re-run the evaluation instead)",
+                          409)
     before = {"status": row.status, "override_status": row.override_status, "verdict": sub.verdict,
               "state": sub.state}
     if status == row.status:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from gepa.compliance.policy import MAX_ARTIFACT_DECOMPRESSED_BYTES
+
 MB = 1_000_000
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
@@ -47,7 +49,7 @@ ENV_VARS = (
     "GOLFCHECK_REAPER_INTERVAL_S",
     "GOLFCHECK_MAX_ATTEMPTS",
     "GOLFCHECK_AUTO_PUBLISH",
-    "GOLFCHECK_BPB_TOLERANCE",
+    "GOLFCHECK_CANONICAL_VAL_SHA256",
     "GOLFCHECK_DEFAULT_TRACK",
     "GOLFCHECK_LOG_LEVEL",
     "GOLFCHECK_LOG_JSON",
@@ -102,6 +104,14 @@ def _data_dir(env: Mapping[str, str]) -> tuple[Path, str]:
 
 class SettingsError(ValueError):
     """A GOLFCHECK_* variable has a value the service cannot use (raised at start-up, not later)."""
+
+
+def _sha256(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if raw and (len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw)):
+        raise SettingsError(f"{name} must be a sha256 hex digest (64 hex digits), got {raw[:80]!r}; "
+                            "`golfcheck fingerprint GLOB` prints the one of a set of validation shards")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -181,7 +191,9 @@ class Settings:
     reaper_interval_s: float = 30.0
     max_attempts: int = 3              # platform-fault attempts per stage before `failed`
     auto_publish: bool = True          # a passing verdict goes straight to the leaderboard
-    bpb_tolerance: float = 0.002       # reproduction rule: |measured - claimed| allowed
+    # sha256 of the canonical validation shards (gepa.shards.fingerprint): only a result computed on
+    # exactly these, in full, can be verified. Empty: nothing this server measures is verified.
+    canonical_val_sha256: str = ""
     default_track: str = "track_10min_16mb"
     log_level: str = "INFO"
     log_json: bool | None = None       # None: JSON lines when stderr is not a terminal, text on a terminal
@@ -192,7 +204,8 @@ class Settings:
     daily_quota: int = 20
     max_active_per_submitter: int = 3  # received/queued/checking/evaluating at once
     upload_rate_per_min: int = 10      # upload attempts per user per minute (per API process)
-    max_decompressed_bytes: int = 256 * 2**20  # an artifact may not inflate past this in the checks
+    # An artifact may not inflate past this in the checks (the same default as `golfcheck check`).
+    max_decompressed_bytes: int = MAX_ARTIFACT_DECOMPRESSED_BYTES
     orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
     leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
     # Client side (`golfcheck submit` / `status` / `submissions` / `leaderboard`): defaults for
@@ -207,6 +220,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'golfcheck.db').resolve()}"
+
+    @property
+    def demo(self) -> bool:
+        """The quick-demo setting: validation is cut, so nothing this server measures is verified."""
+        return self.max_val_tokens is not None
 
     @property
     def is_sqlite(self) -> bool:
@@ -273,7 +291,7 @@ class Settings:
             reaper_interval_s=_float(env, "GOLFCHECK_REAPER_INTERVAL_S", d.reaper_interval_s, minimum=0.1),
             max_attempts=_int(env, "GOLFCHECK_MAX_ATTEMPTS", d.max_attempts, minimum=1),
             auto_publish=bool(_bool(env, "GOLFCHECK_AUTO_PUBLISH", d.auto_publish)),
-            bpb_tolerance=_float(env, "GOLFCHECK_BPB_TOLERANCE", d.bpb_tolerance),
+            canonical_val_sha256=_sha256(env, "GOLFCHECK_CANONICAL_VAL_SHA256"),
             default_track=env.get("GOLFCHECK_DEFAULT_TRACK", "").strip() or d.default_track,
             log_level=(env.get("GOLFCHECK_LOG_LEVEL", "").strip() or d.log_level).upper(),
             log_json=_bool(env, "GOLFCHECK_LOG_JSON", d.log_json),

@@ -16,7 +16,6 @@ from gepa import codec, families, runner
 from gepa.errors import InputError
 from gepa.families.gepa import config as gepa_config
 from gepa.families.gepa.train import make_artifact
-from gepa.shards import BUNDLED_VAL_GLOB
 
 MODES = sorted({m for f in families.registry().values() for m in f.modes})
 
@@ -29,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("artifact", help="the submitted artifact, e.g. final_model.int6.ptz")
     p.add_argument("--config", help="evaluation config JSON (default: the model inferred from the artifact's "
                                     "tensors with its family's record settings; `inspect --json` prints it)")
-    p.add_argument("--val", help="glob of validation shards (default: the bundled 200-document sp1024 sample)")
+    p.add_argument("--val", help="glob of validation shards (default: the family's bundled 200-document sample; "
+                                  "names containing _bytes_ (CaseOps byte sidecars) are skipped)")
     p.add_argument("--tokenizer", help="SentencePiece .model (default: the family's bundled tokenizer)")
     p.add_argument("--sidecar", help="glob of a submitted per-token byte sidecar to compare against (CaseOps)")
     p.add_argument("--mode", choices=MODES, help="override eval.mode from the config")
@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--impl", choices=("fast", "plain"), default="fast", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fingerprint", help="sha256 and token count of a set of validation shards (the value of "
+                                           "GOLFCHECK_CANONICAL_VAL_SHA256 for the canonical set)")
+    p.add_argument("val", help="glob of validation shards, e.g. 'data/fineweb10B_sp1024/fineweb_val_*.bin'")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_fingerprint)
 
     p = sub.add_parser("inspect", help="describe an artifact: family, container, tensors, a config to evaluate it")
     p.add_argument("artifact")
@@ -83,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     prep = runner.prepare(artifact, args.config, mode=args.mode)
     bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = runner.count_chunks(prep, args.val or BUNDLED_VAL_GLOB, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens)
     try:
         result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
                                      device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)
@@ -91,7 +97,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.json:
-        print(json.dumps(result.to_dict()))
+        # `demo`: a cut run (--max-tokens) is a demo figure, never a verified score.
+        print(json.dumps({**result.to_dict(), "demo": result.max_tokens is not None}))
         return 0
     named = args.config and "family" in (runner.read_config(args.config) or {})
     print(f"family         {result.family} ({'named by the config' if named else 'detected from the artifact'}): "
@@ -115,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{key:<14} {value}")
     print(f"validation     {result.val_tokens:,} tokens, sha256 {result.val_sha256[:16]}…")
     if result.max_tokens is not None:
-        print(f"note           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
+        print(f"DEMO           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "
               "not a verified score")
     print(f"elapsed        {result.elapsed_s:.1f} s on {result.device}")
     trained = sum(1 for c in result.chunks if c.train_seconds > 0)
@@ -128,6 +135,19 @@ def _unrecorded(prep: runner.Prepared) -> str:
     model = getattr(prep.cfg, "model", None)
     keys = getattr(prep.family, "unrecorded_model_keys", ())
     return ", ".join(f"model.{k}={json.dumps(getattr(model, k))}" for k in keys if hasattr(model, k))
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from gepa.shards import fingerprint, shard_paths, shard_token_count
+
+    paths = shard_paths(args.val)
+    out = {"val_sha256": fingerprint(paths), "shards": len(paths),
+           "tokens": sum(shard_token_count(p) for p in paths)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{out['val_sha256']}  {out['shards']} shard(s), {out['tokens']:,} tokens")
+    return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -86,7 +86,9 @@ def _zlib(data: bytes, cap: int) -> bytes:
     sink = _Sink(cap)
     try:
         sink.add(dobj.decompress(data, _PIECE))
-        while dobj.unconsumed_tail:
+        # After the end of the stream CPython keeps bytes that follow it in unconsumed_tail (as well
+        # as unused_data) and each further call returns nothing: stop at eof, or this never ends.
+        while dobj.unconsumed_tail and not dobj.eof:
             sink.add(dobj.decompress(dobj.unconsumed_tail, _PIECE))
     except zlib.error as e:
         raise ArtifactFormatError(f"corrupt zlib stream: {e}") from None

@@ -67,6 +67,14 @@ class SlidingSpec:
     chunk_tokens: int = 32768
     tail: str = "reference"   # see gepa.windows.plan_windows
     keep_first: bool = False  # the TTT window list keeps ws == 0 even in a very short stream
+    # A family whose reference lists windows differently supplies the list itself: total -> plan
+    # (then seq_len, stride, tail and keep_first above are not used for planning).
+    plan: Callable[[int], WindowPlan] | None = None
+
+    def windows(self, total: int) -> WindowPlan:
+        if self.plan is not None:
+            return self.plan(total)
+        return plan_windows(total, self.seq_len, self.stride, keep_first=self.keep_first, tail=self.tail)
 
 
 @dataclass(frozen=True)
@@ -361,7 +369,7 @@ def _run_standard(ctx: _Ctx, spec: StandardSpec, on_chunk, should_stop) -> EvalR
 
 def _run_sliding(ctx: _Ctx, spec: SlidingSpec, ttt: TTTSpec | None, on_chunk, should_stop, mode: str) -> EvalResult:
     total = ctx.tokens.numel() - 1
-    plan = plan_windows(total, spec.seq_len, spec.stride, keep_first=spec.keep_first, tail=spec.tail)
+    plan = spec.windows(total)
     num_chunks, groups = assign_chunks(plan, spec.chunk_tokens)
     acc = BpbAccumulator()
     chunks: list[ChunkRecord] = []
@@ -415,8 +423,7 @@ def count_chunks(mode: str, total: int, *, standard: StandardSpec | None = None,
         n_seqs = total // standard.seq_len
         return -(-n_seqs // max(1, standard.chunk_seqs))
     assert sliding is not None
-    plan = plan_windows(total, sliding.seq_len, sliding.stride, keep_first=sliding.keep_first, tail=sliding.tail)
-    _, groups = assign_chunks(plan, sliding.chunk_tokens)
+    _, groups = assign_chunks(sliding.windows(total), sliding.chunk_tokens)
     return sum(1 for g in groups if g.numel())
 
 

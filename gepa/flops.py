@@ -26,15 +26,15 @@ def window_counts(total: int, seq_len: int, stride: int, *, keep_first: bool = F
     so the API can estimate an evaluation without loading the evaluator."""
     if total <= 0:
         return 0, 0
+    if tail == "exact_once":
+        # Window i > 0 adds targets only while the previous window's end, (i-1)*stride + seq_len,
+        # is short of the stream's end; the rest would re-score covered targets and are dropped.
+        # The kept windows partition all `total` targets.
+        adding = (total - seq_len - 1) // stride + 1 if total > seq_len else 0
+        return 1 + adding, total
     windows = (total - stride) // stride + 1 if total >= stride else 0
     if windows == 0:
         return (1, total) if keep_first else (0, 0)
-    if tail == "exact_once":
-        # Window i > 0 adds targets only while the previous window's end, (i-1)*stride + seq_len,
-        # is short of the stream's end; the rest re-score covered targets and are dropped.
-        covered = min((windows - 1) * stride + seq_len, total)
-        adding = min(windows - 1, (total - seq_len - 1) // stride + 1) if total > seq_len else 0
-        return 1 + adding, covered
     return windows, min(seq_len, total) + (windows - 1) * stride
 
 

@@ -59,12 +59,17 @@ def default_tokenizer(family: Family) -> Path:
     return ASSETS_DIR / family.tokenizer_asset
 
 
+def default_val_glob(family: Family) -> str:
+    """The family's bundled validation sample (tokenized with its own tokenizer)."""
+    return str(ASSETS_DIR / family.val_asset) if family.val_asset else BUNDLED_VAL_GLOB
+
+
 def run_prepared(p: Prepared, *, val_glob: str | None = None, tokenizer: str | Path | None = None,
                  sidecar_glob: str | None = None, device: str = "cpu", on_chunk: ChunkCallback | None = None,
                  should_stop: Callable[[], bool] | None = None, max_tokens: int | None = None,
                  impl: str = "fast") -> EvalResult:
     dev = device_of(device)
-    data = p.family.load_data(p.cfg, val_glob or BUNDLED_VAL_GLOB, tokenizer or default_tokenizer(p.family),
+    data = p.family.load_data(p.cfg, val_glob or default_val_glob(p.family), tokenizer or default_tokenizer(p.family),
                               sidecar_glob=sidecar_glob)
     model = p.family.build_model(p.cfg, p.state, dev)
     result = p.family.evaluate(model, data, p.cfg, device=dev, impl=impl, on_chunk=on_chunk,
@@ -88,9 +93,9 @@ def run_evaluation(artifact: str | Path | bytes | codec.Artifact, config: Any = 
 
 def count_chunks(p: Prepared, val_glob: str | None = None, max_tokens: int | None = None) -> int:
     """Progress records the evaluation will emit, from the shard headers alone."""
-    return p.family.chunk_count(p.cfg, count_tokens(val_glob or BUNDLED_VAL_GLOB), max_tokens)
+    return p.family.chunk_count(p.cfg, count_tokens(val_glob or default_val_glob(p.family)), max_tokens)
 
 
 def estimate_flops(p: Prepared, val_glob: str | None = None) -> float:
-    return p.family.flops(p.cfg, count_tokens(val_glob or BUNDLED_VAL_GLOB))
+    return p.family.flops(p.cfg, count_tokens(val_glob or default_val_glob(p.family)))
 

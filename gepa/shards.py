@@ -97,9 +97,13 @@ def write_shard(path: str | Path, tokens: Iterable[int] | np.ndarray) -> None:
         raise
 
 
-def shard_paths(pattern: str) -> list[Path]:
-    """The shards a glob names, sorted (the references' order); DataError when there are none."""
-    files = sorted(glob.glob(str(pattern)))
+def shard_paths(pattern: str, *, sidecars: bool = False) -> list[Path]:
+    """The shards a glob names, sorted (the references' order); DataError when there are none.
+
+    A CaseOps per-token byte sidecar (`fineweb_val_bytes_*.bin`) has the shard format and sits
+    next to the token shards, so `fineweb_val_*.bin` matches it too; like the reference's loader,
+    token reads and counts skip names containing `_bytes_` (`sidecars=True` asks for them)."""
+    files = sorted(f for f in glob.glob(str(pattern)) if sidecars or "_bytes_" not in Path(f).name)
     if not files:
         raise DataError(f"no validation shards match {pattern}")
     return [Path(f) for f in files]
@@ -130,9 +134,7 @@ def load_validation_tokens(pattern: str, seq_len: int) -> "torch.Tensor":
     Returned as int64 for simple indexing: 8 bytes per token (the full 62M-token val set is
     ~0.5 GB; the reference keeps uint16, 4x smaller).
     """
-    files = sorted(glob.glob(str(pattern)))
-    if not files:
-        raise DataError(f"no validation shards match {pattern}")
+    files = [str(p) for p in shard_paths(pattern)]
     tokens = np.concatenate([read_shard(f) for f in files])
     if seq_len <= 0:
         raise DataError(f"seq_len must be positive, got {seq_len}")
@@ -186,7 +188,7 @@ def count_tokens(pattern: str) -> int:
 
 def count_targets(pattern: str, seq_len: int, max_tokens: int | None = None) -> int:
     """Targets an evaluation will see after the reference's truncation, from shard headers alone."""
-    n = sum(shard_token_count(f) for f in sorted(glob.glob(pattern)))
+    n = sum(shard_token_count(f) for f in sorted(glob.glob(pattern)) if "_bytes_" not in Path(f).name)
     total = ((n - 1) // seq_len) * seq_len if n > 1 else 0
     if max_tokens is not None and max_tokens < total:
         total = (max_tokens // seq_len) * seq_len

@@ -39,7 +39,10 @@ def plan_windows(total: int, seq_len: int, stride: int, *, keep_first: bool = Fa
     """
     starts = torch.arange(0, total, stride, dtype=torch.int64)
     lengths = torch.clamp(starts + seq_len, max=total) - starts
-    keep = lengths >= stride
+    # The reference rule drops windows shorter than a stride. exact_once keeps them: when the
+    # context (seq_len - stride) is shorter than a stride, such a window is the only one that scores
+    # the stream's last targets (windows with nothing new to score are dropped below).
+    keep = lengths >= stride if tail == "reference" else torch.ones_like(lengths, dtype=torch.bool)
     if keep_first and starts.numel():
         keep[0] = True
     starts, lengths = starts[keep], lengths[keep]

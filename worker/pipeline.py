@@ -7,28 +7,35 @@ write with the claimed attempt number. Errors are sorted by whose fault they are
 - `gepa.errors.InputError` → the submission is rejected with the error's one-line message;
 - the heartbeat lost the row (a newer attempt took over) → stop quietly, write nothing;
 - anything else → a platform fault: the stage is queued again, and fails after `max_attempts`.
+
+The worker runs no rule code of its own: it writes the submission's stored files back into a
+records folder (their submitted names) and calls `gepa.compliance.check_record` on it, the same
+call `golfcheck check DIR` makes, then stores the results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
+import posixpath
 import socket
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from api import lifecycle
 from api.db import session_scope
-from api.lifecycle import Claim, Measured
+from api.lifecycle import Claim, Measured, RuleOutcome
 from api.logsetup import bind
 from api.models import Queue, Submission, SubmissionFile
 from api.settings import Settings
 from api.storage import BlobStore
 from sqlalchemy import select
-from worker import checks
 
 log = logging.getLogger("golfcheck.pipeline")
 VERIFIER_VERSION = "golfcheck-0.1.0"
@@ -85,14 +92,12 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def val_inputs(settings: Settings) -> tuple[str, str | None]:
-    """Validation shards and tokenizer (None: the submission's family's bundled tokenizer)."""
-    from gepa.shards import BUNDLED_VAL_GLOB
-
-    return settings.val_glob or BUNDLED_VAL_GLOB, settings.tokenizer or None
+def val_inputs(settings: Settings) -> tuple[str | None, str | None]:
+    """Validation shards and tokenizer (None: the submission's family's bundled sample/tokenizer)."""
+    return settings.val_glob or None, settings.tokenizer or None
 
 
-def estimate_chunks(prep: Any, val_glob: str, max_tokens: int | None) -> int | None:
+def estimate_chunks(prep: Any, val_glob: str | None, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
         from gepa import runner
@@ -142,21 +147,72 @@ def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: st
         return state
 
 
+def _relative_names(files: list[SubmissionFile]) -> dict[int, str]:
+    """Each stored file's path inside the records folder. The upload already dropped a bundle's
+    single top folder (`api.uploads`), so stored names are folder-relative as they are."""
+    return {f.id: f.filename.replace("\\", "/").lstrip("/") for f in files}
+
+
+def folder_name(sub: Submission) -> str:
+    """The records folder's name: the bundle's top folder, else `submission` (`golfcheck check`
+    on a folder of that name gives the same results: a folder name can carry the date)."""
+    name = (sub.folder or "").strip().replace("/", "_")
+    return name if name not in ("", ".", "..") else "submission"
+
+
+@contextmanager
+def records_folder(settings: Settings, sub: Submission, files: list[SubmissionFile]) -> Iterator[tuple[Path, Path]]:
+    """The submission's files as the records folder they came from, in a private temp dir:
+    `<tmp>/<track>/<folder name>/...` (the track is read from the path as the CLI would).
+    Yields (folder, artifact path). Only plain files with normalised names are written."""
+    store = BlobStore(settings.blob_dir)
+    with tempfile.TemporaryDirectory(prefix="golfcheck-check-") as tmp:
+        folder = Path(tmp) / (sub.track or "track") / folder_name(sub)
+        folder.mkdir(parents=True)
+        names = _relative_names(files)
+        artifact = None
+        have_config = have_meta = False
+        for f in files:
+            rel = posixpath.normpath(names[f.id])
+            if f.role == "bundle" or rel.startswith("..") or rel in (".", "") or posixpath.isabs(rel):
+                continue
+            if f.role in ("artifact", "code"):
+                rel = posixpath.basename(rel)
+            dest = folder / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if f.role == "artifact":
+                dest.symlink_to(store.path(f.sha256).resolve())  # large: linked, never copied
+                artifact = dest
+                continue
+            dest.write_bytes(store.read_bytes(f.sha256))
+            have_config |= f.role == "config"
+            have_meta |= f.role == "submission_json"
+        if not have_config and sub.config_json and sub.config_json != "{}":
+            (folder / "eval.json").write_text(sub.config_json)
+        if not have_meta and sub.submission_json:
+            (folder / "submission.json").write_text(sub.submission_json)
+        if artifact is None:  # an older row without a file record: the artifact blob itself
+            artifact = folder / "final_model.ptz"
+            artifact.symlink_to(store.path(sub.artifact_sha256).resolve())
+        yield folder, artifact
+
+
+def run_engine(settings: Settings, sub: Submission, files: list[SubmissionFile], stage: str,
+               measured: dict[str, Any] | None = None) -> Any:
+    """`gepa.compliance.check_record` on the submission's records folder, for one stage."""
+    from gepa.compliance import check_record
+
+    with records_folder(settings, sub, files) as (folder, artifact):
+        return check_record(folder, artifact, measured=measured, track=sub.track, stages=[stage],
+                            canonical_val_sha256=settings.canonical_val_sha256 or None,
+                            cap_bytes=sub.cap_bytes, max_decompressed_bytes=settings.max_decompressed_bytes)
+
+
 def _checks(settings: Settings, claim: Claim) -> str | None:
     sub, files = _load(settings, claim.submission_id)
-    store = BlobStore(settings.blob_dir)
-    inputs = checks.CheckInputs(
-        artifact_path=store.path(sub.artifact_sha256),
-        code_path=store.path(sub.code_sha256),
-        config_json=sub.config_json,
-        submission_json=sub.submission_json,
-        track=sub.track,
-        cap_bytes=sub.cap_bytes,
-        log_paths=[store.path(f.sha256) for f in files if f.role == "log"],
-        max_decompressed_bytes=settings.max_decompressed_bytes,
-    )
-    outcomes, counted = checks.run_check_rules(inputs)
-    state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=counted)
+    verdict = run_engine(settings, sub, files, "checks")
+    outcomes = [RuleOutcome.from_result(r) for r in verdict.results]
+    state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=verdict.facts.get("counted_bytes"))
     if state is None:
         raise LostOwnership()
     return state.value
@@ -169,7 +225,7 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
     from gepa.errors import InputError
     from gepa.evaluate import EvaluationCancelled
 
-    sub, _ = _load(settings, claim.submission_id)
+    sub, files = _load(settings, claim.submission_id)
     artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
     prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
     val_glob, tokenizer = val_inputs(settings)
@@ -212,10 +268,17 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
         gpu_seconds=elapsed if device.startswith("cuda") else 0.0, device=_device_name(device),
         verifier_version=VERIFIER_VERSION, torch_version=torch.__version__, config_sha256=sub.config_sha256,
         max_val_tokens=settings.max_val_tokens, chunks=len(result.chunks),
+        val_sha256=result.val_sha256 or None, val_tokens=int(result.val_tokens) or None,
+        canonical_val_sha256=settings.canonical_val_sha256 or None,
     )
-    outcomes = checks.run_score_rules(measured_bpb=measured.val_bpb, claimed_bpb=sub.claimed_val_bpb,
-                                      tolerance=settings.bpb_tolerance, max_val_tokens=settings.max_val_tokens)
-    state = lifecycle.finish_eval(settings, claim, measured, outcomes)
+    verdict = run_engine(settings, sub, files, "score", measured={
+        "val_bpb": measured.val_bpb, "val_loss": measured.val_loss, "val_sha256": measured.val_sha256,
+        "val_tokens": measured.val_tokens, "tokens_scored": measured.tokens_scored,
+        "total_targets": measured.total_targets, "bytes_scored": measured.bytes_scored,
+        "max_tokens": settings.max_val_tokens, "eval_seconds": elapsed, "hardware": measured.device})
+    measured = dataclasses.replace(measured, coverage=verdict.facts.get("coverage"))
+    outcomes = [RuleOutcome.from_result(r) for r in verdict.results]
+    state = lifecycle.finish_eval(settings, claim, measured, outcomes, verdict=verdict.verdict)
     if state is None:
         raise LostOwnership()
     log.info("scored val_bpb=%.6f in %.1fs on %s", measured.val_bpb, elapsed, measured.device)

@@ -20,11 +20,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 
-from api.crud import normalise_track
+from api.crud import normalise_track, verification
 from api.deps import SessionDep, SettingsDep
 from api.charts import progression_chart
-from api.leaderboard import CLAIMED_NOTE, HISTORICAL_LABEL, claimed_entries, progression, tracks, verified_entries
-from api.models import Attempt, Flag, Record, Submission, SubmissionFile, User
+from api.leaderboard import (CLAIMED_NOTE, DEMO_NOTE, HISTORICAL_LABEL, claimed_entries, progression, provenance, tracks,
+                             verified_entries)
+from api.models import Attempt, Flag, Record, Result, Submission, SubmissionFile, User
 from api.pages import views
 from api.pages.common import chart_markup, error_page, redirect, render
 
@@ -56,6 +57,8 @@ def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDe
         claimed = claimed_entries(session, t)
         for e in claimed:
             e["record_id"] = record_ids.get((t, e["folder"]))
+            if e.get("support"):
+                e["support_id"] = record_ids.get((t, e["support"]))
         every_run = verified_entries(session, t, "all")
         verified = every_run if runs == "all" else verified_entries(session, t, "best")
         steps = progression(every_run, claimed)
@@ -68,6 +71,7 @@ def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDe
         "tracks": [(t, _track_label(t)) for t in all_tracks], "current": "all" if track == "all" else selected[0],
         "sections": sections, "cap_bytes": settings.cap_bytes, "claimed_note": CLAIMED_NOTE,
         "runs": runs, "track_param": track or "", "historical_label": HISTORICAL_LABEL,
+        "demo_note": DEMO_NOTE.format(n=settings.max_val_tokens) if settings.demo else None,
     }, headers={"Cache-Control": "public, max-age=15, must-revalidate"})
 
 
@@ -89,6 +93,7 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
     # public page only when the evaluation really ran more than once.
     evals = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.submission_id == sub.id,
                                                                           Attempt.stage == "eval")) or 0
+    result = session.get(Result, sub.result_id) if sub.result_id else None
     badge = views.public_status(sub)
     flags = views.open_flags(session, sub.id)
     raisers = dict(session.execute(select(User.id, User.name).where(
@@ -103,6 +108,7 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
         "charts": chart_markup(chunks, sub.claimed_val_bpb),
         "counted": sub.counted_bytes if sub.counted_bytes is not None else sub.artifact_bytes + sub.code_bytes,
         "track_label": _track_label(sub.track),
+        "verification": verification(sub, result), "prov": provenance(result),
     })
 
 

@@ -26,8 +26,9 @@ from sqlalchemy import func, or_, select
 
 from api import reviewer
 from api.auth import authenticate
-from api.crud import _progress
+from api.crud import _progress, verification
 from api.deps import SessionDep, SettingsDep
+from api.leaderboard import provenance
 from api.models import Attempt, AuditLog, Result, State, StateTransition, Submission, SubmissionFile, User, Verdict
 from api.pages import code as codeview
 from api.pages import views
@@ -48,6 +49,9 @@ from api.pages.common import (
     same_origin,
     set_cookie,
 )
+from gepa.compliance.policy import REPRO_FLOOR_BPB, REPRO_SIGMA_MULT
+
+TOLERANCE_TEXT = f"max({REPRO_FLOOR_BPB}, {REPRO_SIGMA_MULT:g}σ of the reported seeds)"
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 
@@ -251,7 +255,8 @@ def _submission_context(session: Any, settings: Any, sub: Submission) -> dict[st
         "files": files, "text_roles": {"code", "config", "submission_json", "log"}, "rules": rules,
         "result": result, "attempts": attempts, "history": history, "audit": audit,
         "counted": counted, "headroom": sub.cap_bytes - counted, "config": config, "delta": delta,
-        "tolerance": settings.bpb_tolerance, "notes": views.reviewer_notes(session, sub.id),
+        "tolerance": TOLERANCE_TEXT, "notes": views.reviewer_notes(session, sub.id),
+        "verification": verification(sub, result), "prov": provenance(result),
         "flags": views.open_flags(session, sub.id, public_only=False),
         "public": views.ever_published(session, sub), "badge": views.public_status(sub),
         "rule_statuses": reviewer.RULE_STATUSES, **_live_context(session, sub),

@@ -101,7 +101,8 @@ class LeaderboardCache:
 def _build(settings: Settings, key: Key) -> _Entry:
     track, limit, offset, runs = key
     with get_sessionmaker(settings)() as session:
-        body = build_leaderboard(session, track=track, limit=limit, offset=offset, runs=runs)
+        body = build_leaderboard(session, track=track, limit=limit, offset=offset,
+                                 demo_max_val_tokens=settings.max_val_tokens, runs=runs)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     return _Entry(time.monotonic(), payload, etag)

@@ -19,8 +19,12 @@ _MAX_CODE_BYTES = 20_000_000
 def register(subparsers) -> None:
     p = subparsers.add_parser("check", help="run every static compliance rule on a records folder (no GPU)")
     p.add_argument("record_dir", help="the records folder (holding submission.json, logs, train_gpt.py)")
-    p.add_argument("--artifact", help="compressed model file to size-check and validate")
-    p.add_argument("--config", help="evaluation config JSON (defaults to eval_config.json/config.json in the folder)")
+    p.add_argument("--artifact", help="compressed model file to size-check and validate (default: the folder's one "
+                                      "final_model* / *.ptz file)")
+    p.add_argument("--config", help="evaluation config JSON (default: eval.json, eval_config.json, config.json or "
+                                    "golfcheck.json in the folder)")
+    p.add_argument("--track", help="judge the folder for this track (default: submission.json's track, the folder "
+                                   "path's, else the record track, as the server does)")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
     p.set_defaults(func=cmd_check)
 
@@ -38,7 +42,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InputError(f"{folder} is not a directory; pass a records folder")
     if args.config and not Path(args.config).is_file():
         raise InputError(f"config {args.config} does not exist")
-    verdict = check_record(folder, args.artifact, config=args.config)
+    if args.artifact and not Path(args.artifact).is_file():
+        raise InputError(f"artifact {args.artifact} does not exist")
+    verdict = check_record(folder, args.artifact, config=args.config, track=args.track)
     if args.json:
         print(json.dumps(verdict.to_dict(), indent=2, default=str))
     else:
@@ -58,6 +64,9 @@ def _print_verdict(verdict) -> None:
                 print(f"          - {where} {e.message}{seen}{lim}".rstrip())
     c = verdict.counts()
     print(f"  {c['pass']} pass, {c['warn']} warn, {c['fail']} fail, {c['skip']} skip")
+    if verdict.verdict != "fail":
+        print("  not verified: `check` measures nothing; only the service's evaluation on the full canonical "
+              "validation set, reproducing the claim, makes a result verified")
 
 
 def cmd_scan_code(args: argparse.Namespace) -> int:

@@ -5,7 +5,10 @@ than exact formats: metric lines (`<label> val_loss:X val_bpb:Y`, `=` or `:`), s
 (`Code size...`, `Serialized model...`, `Total submission size...`), timing lines
 (`stopping_early ... train_time`, `total_eval_time`, `eval_time:...ms`), the seed, and the
 hyperparameter dump (an indented `Hyperparameters:` block, a one-line `k=v` dump, or `k:v`
-header lines before training starts).
+header lines before training starts), and the data facts the data rules need: the validation
+token count (`val_tokens: N`, `val_loader:shards ... tokens:N`), the tokenizer, the training
+shard count and file pattern, and post-training calibration times (GPTQ Hessians, AR
+self-generated calibration) that count against the training budget.
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ _KV_EQ = re.compile(r"^([a-z_][a-z0-9_]*)=(\S*)$")
 _WORLD = re.compile(r"world_size\s*[:=]\s*(\d+)")
 _GPU = re.compile(r"NVIDIA\s+(H100|H200|B200|A100|L40S|GeForce RTX 5090|RTX 5090)", re.I)
 _NOT_FINAL = ("pre-quant", "pre_quant", "prequant", "diagnostic", "warmup")
+_VAL_TOKENS = re.compile(r"^(?:val_tokens\s*[:=]\s*(\d+)|val_loader:.*\btokens\s*[:=]\s*(\d+))")
+_TRAIN_SHARDS = re.compile(r"\btrain_shards\s*[:=]\s*(\d+)")
+_TRAIN_FILES = re.compile(r"^train_files\s*[:=]\s*(\S+)")
+_VAL_FILES = re.compile(r"^val_files\s*[:=]\s*(\S+)|val_loader:shards pattern=(\S+)")
+# Calibration steps that read data after the training loop stopped (ruling X6d: they count).
+_CALIB = re.compile(r"^(?:GPTQ:collected .* in|gptq:calibrated .* in)\s+(\d+(?:\.\d+)?)s\b", re.I)
+# Self-generated (autoregressive) calibration reads no data (ruling X6c): reported, not counted.
+_AR_CALIB = re.compile(r"^gptq:(?:generated .* in|done in)\s+(\d+(?:\.\d+)?)s\b", re.I)
+_POST_TOTAL = re.compile(r"wallclock:post_\w+\s+total_elapsed\s*[:=]\s*(\d+(?:\.\d+)?)s")
+_TOKENIZER_PATH = re.compile(r"tokenizer_path\s*[:=]\s*(\S+)")
+_BYTE_TOKENIZER = re.compile(r"tokenizer_kind\s*=\s*byte")
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,36 @@ class ParsedLog:
     hyperparams: dict[str, str] = field(default_factory=dict)
     world_size: int | None = None
     gpu: str | None = None
+    # Data facts (the data rules compare them with the canonical validation set).
+    val_tokens: int | None = None
+    val_tokens_line: int | None = None
+    val_files: str | None = None
+    tokenizer_path: str | None = None
+    byte_tokenizer: bool = False
+    train_shards: int | None = None
+    train_shards_line: int | None = None
+    train_files: str | None = None
+    train_files_line: int | None = None
+    calib_s: float = 0.0                # post-training calibration seconds found in the log
+    calib_lines: list[int] = field(default_factory=list)
+    ar_calib_s: float = 0.0             # self-generated calibration seconds (not counted)
+    ar_seen: bool = False
+    post_total_s: float | None = None   # a logged wall clock up to the end of calibration
+    post_total_line: int | None = None
+
+    @property
+    def vocab_size(self) -> int | None:
+        v = self.hyperparams.get("vocab_size")
+        return int(v) if v is not None and v.isdigit() else None
+
+    @property
+    def train_total_s(self) -> float | None:
+        """Training wall clock including post-training calibration (GPTQ Hessians, AR calibration)."""
+        if self.train_time_s is None and self.post_total_s is None:
+            return None
+        loop = (self.train_time_s or 0.0) + self.calib_s
+        # A logged end-of-calibration clock includes self-generated calibration: use it only without.
+        return max(loop, 0.0 if self.ar_seen else (self.post_total_s or 0.0))
 
     @property
     def final_metrics(self) -> list[Metric]:
@@ -110,6 +154,7 @@ def parse_log(text: str, file: str) -> ParsedLog:
             if raw_line[:1] in (" ", "\t") and ":" in stripped:
                 k, _, v = stripped.partition(":")
                 out.hyperparams[k.strip().lower()] = v.strip()
+                _data_facts(stripped, no, out)
                 continue
             in_hp_block = False
         if stripped == "Hyperparameters:":
@@ -142,6 +187,7 @@ def parse_log(text: str, file: str) -> ParsedLog:
                 final=not any(t in low for t in _NOT_FINAL),
             ))
             continue
+        _data_facts(stripped, no, out)
         if "stopping_early" in stripped:
             m = _TRAIN_TIME.search(stripped.replace("train_time: ", "train_time:"))
             if m:
@@ -176,6 +222,40 @@ def parse_log(text: str, file: str) -> ParsedLog:
     if out.seed is None:
         out.seed = out.hyperparams.get("seed") or out.file_seed
     return out
+
+
+def _data_facts(line: str, no: int, out: ParsedLog) -> None:
+    """Validation/training data and calibration facts of one log line (first occurrence wins)."""
+    m = _VAL_TOKENS.search(line)
+    if m and out.val_tokens is None:
+        out.val_tokens, out.val_tokens_line = int(m.group(1) or m.group(2)), no
+    m = _TRAIN_SHARDS.search(line)
+    if m and out.train_shards is None:
+        out.train_shards, out.train_shards_line = int(m.group(1)), no
+    m = _TRAIN_FILES.search(line)
+    if m and out.train_files is None:
+        out.train_files, out.train_files_line = m.group(1), no
+    m = _VAL_FILES.search(line)
+    if m and out.val_files is None:
+        out.val_files = m.group(1) or m.group(2)
+    m = _TOKENIZER_PATH.search(line)
+    if m and out.tokenizer_path is None:
+        out.tokenizer_path = m.group(1)
+    if _BYTE_TOKENIZER.search(line):
+        out.byte_tokenizer = True
+    if "autoregressive" in line.lower() or "ar self-gen" in line.lower():
+        out.ar_seen = True
+    m = _AR_CALIB.search(line)
+    if m and out.ar_seen:
+        out.ar_calib_s = max(out.ar_calib_s, float(m.group(1)))
+        return
+    m = _CALIB.search(line)
+    if m and no not in out.calib_lines:
+        out.calib_s += float(m.group(1))
+        out.calib_lines.append(no)
+    m = _POST_TOTAL.search(line)
+    if m:
+        out.post_total_s, out.post_total_line = float(m.group(1)), no
 
 
 def _header_pairs(line: str, into: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gepa.compliance.headline import headline
 from gepa.compliance.logs import ParsedLog, parse_logs
 from gepa.compliance.submission import Submission, load_submission
 from gepa.errors import InputError
@@ -60,7 +61,12 @@ class Record:
 
     @property
     def score(self) -> float | None:
-        return self.submission.score
+        """The headline: the final score the record reports (gepa.compliance.headline)."""
+        return headline(self)[0]
+
+    @property
+    def score_source(self) -> str:
+        return headline(self)[1]
 
     @property
     def code_path(self) -> Path | None:
@@ -110,6 +116,8 @@ class Record:
             "val_loss": s.val_loss,
             "val_bpb_std": s.val_bpb_std,
             "score": self.score,
+            "score_source": self.score_source,
+            "supports_pr": s.raw.get("supports_pr") if isinstance(s.raw, dict) else None,
             "seeds": list(s.seeds),
             "seed_results": {k: vars(v) for k, v in s.seed_results.items()},
             "bytes_total": s.bytes_total,

@@ -39,6 +39,9 @@ _TOP_KEYS = ("__quant_format__", "quantized", "scales", "dtypes", "passthrough",
              "passthrough_orig_dtypes")
 _REQUIRED_KEYS = _TOP_KEYS[:5]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# The baseline quantizer clamps to ±127, but lineages that post-process its int8 values (e.g. the
+# 10-layer record rounding them to multiples of 4) reach -128; the whole int8 range dequantizes fine.
+INT8_MIN = -128
 
 
 def _bad(msg: str) -> ArtifactContentError:
@@ -104,13 +107,13 @@ def validate_container(obj: Any, expected: Mapping[str, tuple] | None = None) ->
                 raise _bad(f"per-row scale of {name} must be float16 with shape "
                            f"{shape_str(q.shape[:1])}, got {str(s.dtype).removeprefix('torch.')} "
                            f"{shape_str(s)}")
-            lo, hi = (-127, 127) if fmt == FORMAT_INT8 else (-32, 31)
+            lo, hi = (INT8_MIN, 127) if fmt == FORMAT_INT8 else (-32, 31)
         else:
             if s.ndim != 0 or s.dtype not in (torch.float16, torch.float32):
                 raise _bad(f"per-tensor scale of {name} must be a 0-dim float16/float32 tensor, "
                            f"got {str(s.dtype).removeprefix('torch.')} {shape_str(s)}")
             int8 = fmt == FORMAT_INT8 or (meta or {}).get("quant_type") == "int8"
-            lo, hi = (-127, 127) if int8 else (-32, 31)
+            lo, hi = ((INT8_MIN if fmt == FORMAT_INT8 else -127), 127) if int8 else (-32, 31)
         check_finite(name, s, "scale")
         if s.numel() and not bool((s.float() > 0).all()):
             raise _bad(f"scale of tensor {name} has a zero or negative entry")

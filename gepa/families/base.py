@@ -54,6 +54,9 @@ class Family(ABC):
     # Model keys that change the score but leave no trace in the weights: they cannot be checked
     # against the artifact, so the evaluator shows the values it used.
     unrecorded_model_keys: ClassVar[tuple[str, ...]] = ()
+    # Bundled validation shards (a glob under gepa/assets) made with that tokenizer: the default
+    # --val. None: the sp1024 sample (`gepa.shards.BUNDLED_VAL_GLOB`).
+    val_asset: ClassVar[str | None] = None
 
     # -- config -----------------------------------------------------------------------------
     @abstractmethod

@@ -2,8 +2,12 @@
 
 - `pg_url`: a fresh PostgreSQL database for this test run (dropped at the end).
 - `redis_prefix`: a unique Redis key prefix, so parallel runs on one Redis do not share queues.
-- `tiny`: a tiny artifact + config + train_gpt.py (made with `golfcheck make-artifact`) and the
-  BPB `golfcheck evaluate` reports for it on the truncated bundled validation shard.
+- `tiny`: a tiny records folder (artifact made with `golfcheck make-artifact`, config,
+  train_gpt.py, README, a log and a submission.json claiming the BPB that `golfcheck evaluate`
+  reports for it) and that evaluation, on the test servers' canonical validation set.
+- `canonical_val(dir)`: the test servers' canonical validation set: the first MAX_VAL_TOKENS
+  targets of the bundled shard as a shard of its own, scored in full (no demo cut), with its
+  sha256 configured as GOLFCHECK_CANONICAL_VAL_SHA256, so a test result can be verified.
 - `Proc` / `start_server` / `start_worker`: `golfcheck serve` and `celery worker` subprocesses
   with bounded start-up waits, killed (process group) at teardown.
 - `TcpProxy`: a TCP forwarder in front of PostgreSQL that a test can cut, to make the database
@@ -34,7 +38,7 @@ GOLFCHECK = str(BIN / "golfcheck")
 CELERY = str(BIN / "celery")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-MAX_VAL_TOKENS = 2048
+MAX_VAL_TOKENS = 2048  # targets in the test servers' canonical validation set
 START_TIMEOUT = 90.0
 FINAL_STATES = ("published", "rejected", "failed")
 
@@ -126,21 +130,39 @@ def redis_prefix() -> Iterator[str]:
 # -- tiny inputs ---------------------------------------------------------------------------------
 
 
+def canonical_val(directory: Path) -> tuple[Path, str]:
+    """(shard path, sha256) of the test servers' canonical validation set, written under `directory`."""
+    from gepa.shards import BUNDLED_VAL_GLOB, fingerprint, read_shard, shard_paths, write_shard
+
+    path = directory / "canonical-val" / "fineweb_val_000000.bin"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_shard(path, read_shard(shard_paths(BUNDLED_VAL_GLOB)[0])[: MAX_VAL_TOKENS + 1])
+    return path, fingerprint([path])
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    d = tmp_path_factory.mktemp("tiny") / "2026-05-01_TinyTest"
+    root = tmp_path_factory.mktemp("tiny")
+    d = root / "2026-05-01_TinyTest"
     d.mkdir()
+    val, val_sha = canonical_val(root)
     (d / "eval.json").write_text(json.dumps(TINY_CONFIG))
     (d / "train_gpt.py").write_text("# a tiny training script; golfcheck never runs it\nprint('train')\n")
-    (d / "train_seed0.log").write_text("step:1 val_bpb:9.0\n")
+    (d / "README.md").write_text("# Tiny test record\nA one-layer model made by `golfcheck make-artifact`.\n")
     subprocess.run([GOLFCHECK, "make-artifact", str(d / "final_model.int6.ptz"), "--config", str(d / "eval.json")],
                    check=True, capture_output=True, timeout=300)
     out = subprocess.run([GOLFCHECK, "evaluate", str(d / "final_model.int6.ptz"), "--config", str(d / "eval.json"),
-                          "--max-tokens", str(MAX_VAL_TOKENS), "--json"],
+                          "--val", str(val), "--json"],
                          check=True, capture_output=True, timeout=600, text=True)
     expected = json.loads(out.stdout)
+    (d / "train_seed0.log").write_text(f"seed:0\nstep:1 val_bpb:9.0\nfinal_ttt_exact val_loss:{expected['val_loss']:.8f} "
+                                       f"val_bpb:{expected['val_bpb']:.8f}\n")
+    claim = {"name": "Tiny", "author": "tester", "github_id": "tester", "date": "2026-05-01", "track": "10min_16mb",
+             "val_bpb": round(expected["val_bpb"], 8), "val_loss": round(expected["val_loss"], 8)}
+    (d / "submission.json").write_text(json.dumps(claim))
     return {"dir": d, "artifact": d / "final_model.int6.ptz", "code": d / "train_gpt.py", "config": d / "eval.json",
-            "log": d / "train_seed0.log", "expected": expected}
+            "log": d / "train_seed0.log", "expected": expected, "claim": claim, "val": val, "val_sha256": val_sha}
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -190,9 +212,13 @@ class Proc:
 
 def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOLFCHECK_")}
+    val, val_sha = canonical_val(data_dir.parent)
     env.update({
         "GOLFCHECK_DATA_DIR": str(data_dir),
-        "GOLFCHECK_MAX_VAL_TOKENS": str(MAX_VAL_TOKENS),
+        # A small canonical set scored in full, so results can be verified (the demo cut,
+        # GOLFCHECK_MAX_VAL_TOKENS, never verifies anything; tests/service/test_demo_* cover it).
+        "GOLFCHECK_VAL_GLOB": str(val),
+        "GOLFCHECK_CANONICAL_VAL_SHA256": val_sha,
         "GOLFCHECK_HEARTBEAT_S": "0.5",
         "GOLFCHECK_STALE_AFTER_S": "6",
         "GOLFCHECK_REAPER_INTERVAL_S": "1",
@@ -268,6 +294,8 @@ def start_worker(env: dict[str, str], log_dir: Path, queue: str, *extra: str) ->
 
 def upload(client: httpx.Client, tiny: dict[str, Any], *, submission_json: dict[str, Any] | None = None,
            config: dict[str, Any] | None = None, extra_code: str = "") -> httpx.Response:
+    """Upload the tiny record field by field; `submission_json` defaults to its true claim."""
+    submission_json = tiny["claim"] if submission_json is None else submission_json
     files: list[tuple[str, Any]] = [
         ("artifact", ("final_model.int6.ptz", tiny["artifact"].read_bytes(), "application/octet-stream")),
         ("code", ("train_gpt.py", tiny["code"].read_bytes() + extra_code.encode(), "text/x-python")),
@@ -282,7 +310,9 @@ def upload(client: httpx.Client, tiny: dict[str, Any], *, submission_json: dict[
 def wait_final(client: httpx.Client, sid: str, timeout: float = 300) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         body = client.get(f"/api/v1/submissions/{sid}").json()
-        return body if body["state"] in FINAL_STATES else None
+        # `scored` with a decided verdict is where an unverified (or failed) result stays.
+        settled = body["state"] == "scored" and body["verdict"]["status"] in ("unverified", "fail")
+        return body if body["state"] in FINAL_STATES or settled else None
 
     return wait_until(done, timeout, f"submission {sid} to finish", interval=0.5)  # type: ignore[no-any-return]
 

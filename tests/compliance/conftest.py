@@ -18,6 +18,8 @@ LOG_TEMPLATE = """Hyperparameters:
   matrix_lr: 0.02
 seed:{seed}
 world_size:8 grad_accum_steps:1
+train_loader:dataset:fineweb10B_sp8192 train_shards:80
+val_loader:shards pattern=./data/datasets/fineweb10B_sp8192/fineweb_val_*.bin tokens:40540160
 step:100/20000 val_loss:2.9 val_bpb:1.7 train_time:1000ms
 stopping_early: wallclock_cap train_time:599500ms step:5000/20000
 Serialized model: 135000000 bytes

@@ -2,6 +2,7 @@
 import json
 
 from api.cli import main
+from gepa.compliance import RULE_IDS, RULESET_VERSION
 
 from conftest import RECORDS, SAMPLES, good_logs, good_submission
 
@@ -38,5 +39,5 @@ def test_check_real_record_json(capsys):
     rc = main(["check", str(folder), "--json"])
     d = json.loads(capsys.readouterr().out)
     assert rc == (1 if d["status"] == "fail" else 0)
-    assert d["ruleset"] == "rules-v1" and len(d["results"]) == 23
+    assert d["ruleset"] == RULESET_VERSION and [r["rule"] for r in d["results"]] == list(RULE_IDS)
     assert {"rule", "status", "summary", "evidence", "severity", "description"} <= set(d["results"][0])

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from gepa.compliance import check_record
+from gepa.compliance import RULESET_VERSION, check_record
 from gepa.compliance.engine import Rule, result
 
 from conftest import SAMPLES, good_logs, good_submission, seed_log
@@ -19,7 +19,7 @@ def test_clean_record_passes_everything_static(make_record):
     v = check_record(make_record(good_submission(), good_logs(), code=LEGAL))
     bad = {r.rule: r.summary for r in v.results if r.status in ("fail", "warn")}
     assert bad == {"logs.code-size": bad.get("logs.code-size")} or bad == {}
-    assert v.status in ("pass", "warn") and v.ruleset == "rules-v1"
+    assert v.status in ("pass", "warn") and v.ruleset == RULESET_VERSION
     for rid in ("files.required", "submission.schema", "size.cap", "logs.final-metric", "logs.mean",
                 "seeds.unique", "seeds.config-identical", "time.eval", "code.ttt-pre-eval", "code.network"):
         assert status(v, rid) == "pass", rid
@@ -113,15 +113,59 @@ def test_config_identical(make_record):
     assert r.status == "fail" and "matrix_lr" in r.summary
 
 
+CANON = "c" * 64
+
+
+def full(bpb, **over):
+    """A measured result on the whole canonical validation set (the fingerprint given as CANON)."""
+    return {"val_bpb": bpb, "val_sha256": CANON, "tokens_scored": 1000, "total_targets": 1000, "max_tokens": None, **over}
+
+
+def repro(folder, bpb, **over):
+    return check_record(folder, measured=full(bpb, **over), canonical_val_sha256=CANON)
+
+
 def test_repro_tolerance_from_seed_spread_with_floor(make_record):
     folder = make_record(good_submission(), good_logs(), code=LEGAL)
-    ok = check_record(folder, measured={"val_bpb": 1.0815}).get("repro.bpb")
-    assert ok.status == "pass"
-    bad = check_record(folder, measured={"val_bpb": 1.0900}).get("repro.bpb")
-    assert bad.status == "fail"
+    ok = repro(folder, 1.0815)
+    assert ok.get("repro.bpb").status == "pass" and ok.verdict == "pass"
+    bad = repro(folder, 1.0900)
+    assert bad.get("repro.bpb").status == "fail" and bad.get("repro.bpb").kind == "not-reproduced"
+    assert bad.verdict == "fail"
     tight = make_record(good_submission(seeds=(("1", 1.08), ("2", 1.08), ("3", 1.08))), good_logs(seeds=(("1", 1.08), ("2", 1.08), ("3", 1.08))), code=LEGAL, name="t")
-    assert check_record(tight, measured={"val_bpb": 1.0814}).get("repro.bpb").status == "pass"  # floor 0.0015
-    assert check_record(tight, measured={"val_bpb": 1.0820}).get("repro.bpb").status == "fail"
+    assert repro(tight, 1.0814).get("repro.bpb").status == "pass"  # floor 0.0015
+    assert repro(tight, 1.0820).get("repro.bpb").status == "fail"
+
+
+@pytest.mark.parametrize("over,canon,label", [
+    ({"max_tokens": 16384}, CANON, "demo"),                       # GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
+    ({"val_sha256": "d" * 64}, CANON, "non-canonical"),           # another validation set
+    ({}, None, "non-canonical"),                                  # no canonical set configured
+    ({"tokens_scored": 999}, CANON, "non-canonical"),             # part of the set
+])
+def test_unverified_data_is_never_pass(make_record, over, canon, label):
+    """A result on anything but the full canonical validation set is never `pass`, even when its
+    number equals the claim: reproduction is not compared, the verdict is `unverified`."""
+    folder = make_record(good_submission(), good_logs(), code=LEGAL)
+    v = check_record(folder, measured=full(1.081, **over), canonical_val_sha256=canon)
+    assert v.get("data.canonical").status == "warn" and v.get("data.canonical").summary.startswith(label)
+    assert v.get("repro.bpb").status == "skip"
+    assert v.verdict == "unverified" and v.facts["coverage"] == label
+
+
+def test_no_claim_is_unverified(make_record):
+    folder = make_record(None, {}, code=LEGAL, track="track_non_record_16mb", name="noclaim")
+    v = check_record(folder, measured=full(1.081), canonical_val_sha256=CANON)
+    assert v.get("data.canonical").status == "pass" and v.get("repro.bpb").status == "skip"
+    assert v.verdict == "unverified"
+
+
+def test_stages_split_the_rules(make_record):
+    folder = make_record(good_submission(), good_logs(), code=LEGAL)
+    checks = check_record(folder, stages=["checks"])
+    score = check_record(folder, measured=full(1.081), canonical_val_sha256=CANON, stages=["score"])
+    assert [r.rule for r in score.results] == ["data.canonical", "repro.bpb"]
+    assert not {r.rule for r in checks.results} & {"data.canonical", "repro.bpb"}
 
 
 def test_eval_time_projection(make_record):
@@ -134,9 +178,39 @@ def test_eval_time_projection(make_record):
     assert status(check_record(ok, measured={"eval_seconds": 900, "hardware": "8xH100"}), "time.eval") == "fail"
 
 
-def test_train_time_warns(make_record):
+def test_train_time_over_budget_fails(make_record):
     logs = {k: v.replace("train_time:599500ms", "train_time:640000ms") for k, v in good_logs().items()}
-    assert status(check_record(make_record(good_submission(), logs, code=LEGAL)), "time.train") == "warn"
+    r = check_record(make_record(good_submission(), logs, code=LEGAL)).get("time.train")
+    assert r.status == "fail" and r.evidence[0].value == 640.0 and r.evidence[0].line
+
+
+def test_train_time_counts_post_training_calibration(make_record):
+    """GPTQ Hessian collection after the loop reads training data: it counts (599.5 + 3.5 s > 600 s).
+    Self-generated (AR) calibration reads no data: reported, not counted."""
+    hess = "gptq:reserving 0s, effective=600000ms\nGPTQ:collected 67 Hessians in 3.5s\n"
+    logs = {k: v + hess for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), logs, code=LEGAL)).get("time.train")
+    assert r.status == "fail" and r.evidence[0].value == 603.0 and "calibration 3.5 s" in r.evidence[0].message
+    ar = ("gptq:generating autoregressive calibration data (64 seqs x 2048 tokens, temp=0.8)...\n"
+          "gptq:generated 64 sequences in 196.7s\ngptq:collected hessians for 68 layers (AR self-gen)\n")
+    logs = {k: v + ar for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), logs, code=LEGAL, name="ar")).get("time.train")
+    assert r.status == "pass" and any("not counted" in e.message for e in r.evidence)
+
+
+def test_val_token_count_subset_and_train_shards(make_record):
+    assert status(check_record(make_record(good_submission(), good_logs(), code=LEGAL)), "data.val-tokens") == "pass"
+    subset = {k: v.replace("tokens:40540160", "tokens:8126464") for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), subset, code=LEGAL, name="sub")).get("data.val-tokens")
+    assert r.status == "fail" and r.kind == "val-subset" and r.evidence[0].limit == 40_540_160
+    leak = {k: v.replace("train_shards:80", "train_shards:1499") for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), leak, code=LEGAL, name="leak")).get("data.train-shards")
+    assert r.status == "fail" and r.kind == "val-in-training" and r.evidence[0].line
+    on_val = {k: "train_files: ./data/datasets/fineweb10B_sp8192/fineweb_val_*.bin\n" + v for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), on_val, code=LEGAL, name="onval")).get("data.train-shards")
+    assert r.status == "fail" and "validation" in r.summary
+    none = {k: v.replace("train_loader:dataset:fineweb10B_sp8192 train_shards:80\n", "") for k, v in good_logs().items()}
+    assert status(check_record(make_record(good_submission(), none, code=LEGAL, name="none")), "data.train-shards") == "warn"
 
 
 def test_significance(make_record):

@@ -67,3 +67,14 @@ def test_unshuffle_of_a_damaged_header():
 def test_unknown_compressor_is_named():
     with pytest.raises(ArtifactFormatError, match="unknown compressor 'rar'"):
         compress.decompress(b"xx", 100, "rar")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["zstd", "zlib", "xz", "lzma-alone"])
+def test_trailing_bytes_after_a_multi_piece_stream_end(name):
+    # Output larger than one decoder piece (1 MiB): CPython's zlib keeps trailing input in
+    # unconsumed_tail after eof, which once made the zlib loop spin forever.
+    payload = os.urandom(1 << 19) * 6
+    blob = compress.compress(payload, name) + b"\x00junk"
+    with pytest.raises(ArtifactFormatError, match="trailing"):
+        compress.decompress(blob, 64 << 20, name)

@@ -236,9 +236,11 @@ def files_for(tiny: dict[str, Any], *, artifact: bytes | None = None, code: byte
         ("code", (names.get("code", "train_gpt.py"), tiny["code"].read_bytes() if code is None else code,
                   "text/x-python")),
         ("config", ("eval.json", tiny["config"].read_bytes() if config is None else config, "application/json")),
+        ("logs", ("train_seed0.log", tiny["log"].read_bytes(), "text/plain")),
     ]
-    if submission_json is not None:
-        files.append(("submission_json", ("submission.json", submission_json, "application/json")))
+    # The tiny record's true claim by default: with it, an intact upload can be verified.
+    meta = json.dumps(tiny["claim"]).encode() if submission_json is None else submission_json
+    files.append(("submission_json", ("submission.json", meta, "application/json")))
     return files
 
 

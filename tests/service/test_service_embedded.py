@@ -77,7 +77,7 @@ def test_verdict_bpb_equals_golfcheck_evaluate(published: dict[str, Any], tiny: 
     assert published["measured_val_bpb"] == pytest.approx(tiny["expected"]["val_bpb"], abs=BPB_TOL)
     assert published["measured"]["val_loss"] == pytest.approx(tiny["expected"]["val_loss"], abs=BPB_TOL)
     rules = {r["rule"]: r["status"] for r in published["verdict"]["rules"]}
-    assert rules["config.legal"] == rules["size.cap"] == rules["artifact.valid"] == "pass"
+    assert rules["config.legal"] == rules["size.cap"] == rules["artifact.integrity"] == "pass"
     ts = published["timestamps"]
     assert all(ts[s] for s in ("received", "queued", "checking", "evaluating", "scored", "published"))
     sizes = published["sizes"]
@@ -213,7 +213,7 @@ def test_rejected_bad_artifact(server: Server, alice: str, tiny: dict[str, Any])
         body = _upload_parts(c, b"this is not an artifact at all", tiny["code"].read_bytes())
     assert body["state"] == "rejected"
     assert body["verdict"]["reason_kind"].startswith("artifact")
-    assert {r["rule"]: r["status"] for r in body["verdict"]["rules"]}["artifact.valid"] == "fail"
+    assert {r["rule"]: r["status"] for r in body["verdict"]["rules"]}["artifact.integrity"] == "fail"
 
 
 def test_rejected_by_static_code_review(server: Server, alice: str, tiny: dict[str, Any]) -> None:

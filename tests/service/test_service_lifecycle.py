@@ -146,9 +146,9 @@ def test_same_message_redelivered_takes_over_at_once(settings: Settings) -> None
     assert again is not None and again.attempt == first.attempt + 1
     assert lifecycle.record_chunk(settings, first, Chunk(), 1) is False
     assert lifecycle.record_chunk(settings, again, Chunk(), 1) is True
-    assert lifecycle.finish_eval(settings, first, measured(), []) is None
-    assert lifecycle.finish_eval(settings, again, measured(), []) == State.PUBLISHED
-    assert lifecycle.finish_eval(settings, again, measured(), []) is None  # idempotent per (submission, attempt)
+    assert lifecycle.finish_eval(settings, first, measured(), [], verdict="pass") is None
+    assert lifecycle.finish_eval(settings, again, measured(), [], verdict="pass") == State.PUBLISHED
+    assert lifecycle.finish_eval(settings, again, measured(), [], verdict="pass") is None  # idempotent per (submission, attempt)
     assert count(settings, Result, sid) == 1
     assert count(settings, ChunkRecordRow, sid) == 1
 
@@ -156,9 +156,20 @@ def test_same_message_redelivered_takes_over_at_once(settings: Settings) -> None
 def test_verdict_fail_stays_scored_for_review(settings: Settings) -> None:
     sid = make_submission(settings)
     e = _to_eval(settings, sid)
-    state = lifecycle.finish_eval(settings, e, measured(), [RuleOutcome("reproduction", "fail", "off", kind="x")])
+    state = lifecycle.finish_eval(settings, e, measured(), [RuleOutcome("repro.bpb", "fail", "off", kind="x")], verdict="fail")
     sub = row(settings, sid)
     assert state == State.SCORED and sub.verdict == "fail" and sub.measured_val_bpb == 1.5
+
+
+def test_unverified_is_never_published(settings: Settings) -> None:
+    """Auto-publish is on; an `unverified` verdict (demo cut, non-canonical data, nothing to
+    reproduce) still stays `scored`, off the board."""
+    assert settings.auto_publish
+    sid = make_submission(settings)
+    e = _to_eval(settings, sid)
+    state = lifecycle.finish_eval(settings, e, measured(), [RuleOutcome("data.canonical", "warn", "demo")],
+                                  verdict="unverified")
+    assert state == State.SCORED and row(settings, sid).verdict == "unverified"
 
 
 def test_platform_faults_retry_then_fail(settings: Settings) -> None:

@@ -74,8 +74,7 @@ def _unique(tag: str) -> str:
 
 def test_end_to_end_on_postgres_and_redis(stack: Stack, token: str, tiny: dict[str, Any]) -> None:
     with stack.server.client(token) as c:
-        resp = upload(c, tiny, submission_json={"name": "Tiny", "author": "Alice", "val_bpb": 4.0,
-                                                "track": "10min_16mb"})
+        resp = upload(c, tiny, submission_json={**tiny["claim"], "name": "Tiny", "author": "Alice"})
         assert resp.status_code == 202, resp.text
         assert resp.headers["location"] == f"/api/v1/submissions/{resp.json()['id']}"
         sid = resp.json()["id"]
@@ -83,10 +82,11 @@ def test_end_to_end_on_postgres_and_redis(stack: Stack, token: str, tiny: dict[s
         chunks = c.get(f"/api/v1/submissions/{sid}/chunks").json()["chunks"]
     assert body["state"] == "published", body["verdict"]
     assert body["measured_val_bpb"] == pytest.approx(tiny["expected"]["val_bpb"], abs=BPB_TOL)
-    assert body["claimed_val_bpb"] == 4.0 and body["name"] == "Tiny"
-    # Truncated validation: the reproduction rule must not compare with the full-set claim.
+    assert body["claimed_val_bpb"] == tiny["claim"]["val_bpb"] and body["name"] == "Tiny"
+    # Verified: the whole canonical validation set was scored and the claim reproduced.
     rules = {r["rule"]: r for r in body["verdict"]["rules"]}
-    assert rules["reproduction"]["status"] == "skip"
+    assert rules["data.canonical"]["status"] == "pass" and rules["repro.bpb"]["status"] == "pass"
+    assert body["measured"]["coverage"] == "full" and body["measured"]["val_sha256"] == tiny["val_sha256"]
     assert len(chunks) == len(tiny["expected"]["chunks"])
     assert stack.sql("SELECT count(*) FROM chunk_records WHERE submission_id = %s", sid)[0][0] == len(chunks)
     assert stack.sql("SELECT count(*) FROM results WHERE submission_id = %s", sid)[0][0] == 1

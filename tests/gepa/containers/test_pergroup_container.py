@@ -96,3 +96,39 @@ def _msg(data: bytes) -> str:
     msg = str(ei.value)
     assert "\n" not in msg
     return msg
+
+
+def test_hostile_side_and_weight_streams(encoded, tmp_path):
+    """More of the hostile corpus: code in the side stream's pickle, a malformed shape table,
+    weight bytes with no shapes, and an lrzip archive whose body is garbage."""
+    import os
+    import pickle
+
+    from test_codec_hostile import torch_zip_with_pickle
+
+    _, data = encoded
+    streams = _streams(data)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = codec.compress.compress(torch_zip_with_pickle(pickle.dumps(Evil(), protocol=2)), "brotli")
+    msg = _msg_any(_pack(streams[:7] + [evil] + streams[8:]))
+    assert not marker.exists() and msg
+    bad_shapes = codec.compress.compress(_save({"r": {}, "m": {}, "s": {"mlp.fc.weight.q": [[32, "x"]]}}), "brotli")
+    assert "shape list" in _msg(_pack(streams[:7] + [bad_shapes] + streams[8:]))
+    no_shapes = codec.compress.compress(_save({"r": {}, "m": {}, "s": {}}), "brotli")
+    assert "no shapes" in _msg(_pack(streams[:7] + [no_shapes, b""]))
+    garbage = bytearray(streams[5])
+    garbage[24:] = bytes(len(garbage) - 24)
+    assert _msg(_pack(streams[:5] + [bytes(garbage)] + streams[6:]))
+
+
+def _msg_any(data: bytes) -> str:
+    from gepa.errors import InputError
+
+    with pytest.raises(InputError) as ei:
+        codec.read_artifact(data)
+    return str(ei.value)

@@ -1,0 +1,1 @@
+"""CaseOps family package (see `family.py`); `config`, `caps` and `flops` import without torch."""
