@@ -33,7 +33,7 @@ OVER_CAP_LOGGED = 16_059_704  # a record whose own logs put it over the cap
 def seed_runs(settings: Any) -> dict[str, Any]:
     from api.auth import create_token
     from api.db import session_scope, utcnow
-    from api.models import Role
+    from api.models import Coverage, Result, Role
     from api.storage import BlobStore
 
     store = BlobStore(settings.blob_dir)
@@ -55,6 +55,8 @@ def seed_runs(settings: Any) -> dict[str, Any]:
             browser_seed._finish(session, sub, final_bpb=bpb, checks=[], score=[], n_chunks=3,
                                  start=now - dt.timedelta(days=days), publish=True)
             session.flush()
+            # Only results on the full canonical validation set are ranked: these stand for such runs.
+            session.get(Result, sub.result_id).coverage = Coverage.FULL.value
             runs[key] = {"id": sub.id, "bytes": sub.counted_bytes}
     return runs
 
