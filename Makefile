@@ -1,12 +1,12 @@
 # Two commands on a fresh machine: `make run` (set up .venv and serve on the embedded default)
-# and `make test` (set up, install system test dependencies, start services, run the tests).
+# and `make test` (set up, lint, install system test dependencies, start services, run the tests).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-test system-deps services bench clean
+.PHONY: run test lint setup setup-test system-deps services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,11 @@ system-deps:
 services:
 	bash .ci/services
 
-test: setup system-deps services
+# ruff with the pinned version and rule set of pyproject.toml ([tool.ruff]); `make test` runs it first.
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint setup system-deps services
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup

@@ -36,7 +36,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return [0.0]
     if hi < lo:
         lo, hi = hi, lo
-    if hi == lo:
+    # A range at the scale of float rounding (a measured BPB equal to its claim but for the last
+    # bits) is a single value: a step that small would no longer advance `v` below.
+    if hi - lo <= max(abs(lo), abs(hi)) * 1e-9:
         pad = abs(lo) * 0.01 or 1.0
         lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / max(1, count)

@@ -176,8 +176,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"golfcheck serving on http://{args.host}:{args.port}; {settings.where()}", file=sys.stderr, flush=True)
     from api.httpserver import protocol
 
+    # No `server: uvicorn` header: it tells a scanner what to try and a client nothing it needs.
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, http=protocol())
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
+                    http=protocol(settings.head_timeout_s), server_header=False)
     except SystemExit as exc:  # uvicorn exits 1 when it cannot start (e.g. the port was taken meanwhile)
         if exc.code:
             print(f"golfcheck: error: the server could not start on {args.host}:{args.port} (see the log line "
@@ -258,8 +260,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("  (none yet)")
     for e in board["verified"]["entries"]:
         runs = f", best of {e['runs']} runs" if e.get("runs", 1) > 1 else ""
+        family = f"  [{e['family']}]" if e.get("family") else ""
         print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or e['submission_id'][:8]}  ({e['author'] or '-'}"
-              f"{runs}){_size(e)}")
+              f"{runs}){family}{_size(e)}")
     print("claimed only (not measured by golfcheck):")
     if not board["claimed_only"]["entries"]:
         print("  (none)")
@@ -657,6 +660,8 @@ def _print_summary(sub: dict[str, Any]) -> None:
     if prog:
         eta = f", ETA {prog['eta_s']:.0f} s" if prog.get("eta_s") is not None else ""
         print(f"progress:  {prog['chunks_done']}/{prog['chunks_total'] or '?'} chunks{eta}", file=out)
+    if sub.get("family"):
+        print(f"family:    {sub['family']['name']} ({sub['family']['title']})", file=out)
     sizes = sub["sizes"]
     print(f"size:      {sizes['total_bytes']:,} bytes, headroom {sizes['headroom_bytes']:,} under "
           f"{sizes['cap_bytes']:,}", file=out)

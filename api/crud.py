@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.db import utcnow
-from api.leaderboard import provenance
+from api.leaderboard import claimed_author, provenance
 from api.lifecycle import transition
 from api.models import (
     Attempt,
@@ -39,6 +40,7 @@ from api.models import (
 )
 from api.settings import Settings
 from api.uploads import ParsedUpload, sha256_text
+from gepa.compliance.source import is_code
 
 TRACK_ALIASES = {
     "10min_16mb": "track_10min_16mb",
@@ -58,6 +60,16 @@ def normalise_track(value: Any, default: str) -> str:
     if v.startswith("track_"):
         return v[:60]
     return TRACK_ALIASES.get(v, "track_" + v.replace("-", "_"))[:60]
+
+
+def configured_tracks(settings: Settings) -> list[str]:
+    """The tracks submissions may name: GOLFCHECK_TRACKS and the default track, normalised."""
+    out: list[str] = []
+    for t in (*settings.tracks, settings.default_track):
+        n = normalise_track(t, settings.default_track)
+        if n not in out:
+            out.append(n)
+    return out
 
 
 def _number(value: Any) -> float | None:
@@ -107,6 +119,8 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
 
     for f in upload.files:
         _upsert_blob(session, f.blob.sha256, f.blob.size, f.blob.rel_path)
+    # Every code file a bundle ships (helper modules, native sources) counts as code bytes.
+    code_bytes = code.blob.size + sum(f.blob.size for f in upload.files if f.role == "extra" and is_code(f.filename or ""))
     meta = upload.submission_meta or {}
     track = normalise_track(upload.track or meta.get("track"), settings.default_track)
     now = utcnow()
@@ -116,11 +130,11 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
         artifact_sha256=artifact.blob.sha256, code_sha256=code.blob.sha256,
         config_json=config_text, config_sha256=config_sha, dedupe_key=key,
         submission_json=upload.submission_json_text, track=track,
-        name=_text(meta.get("name"), 300) or upload.folder, author=_text(meta.get("author"), 200) or principal.name,
+        name=_text(meta.get("name"), 300) or upload.folder, author=principal.name,
         folder=upload.folder, claimed_val_bpb=_number(meta.get("val_bpb")),
         claimed_val_loss=_number(meta.get("val_loss")),
-        artifact_bytes=artifact.blob.size, code_bytes=code.blob.size,
-        counted_bytes=artifact.blob.size + code.blob.size, cap_bytes=settings.cap_bytes,
+        artifact_bytes=artifact.blob.size, code_bytes=code_bytes,
+        counted_bytes=artifact.blob.size + code_bytes, cap_bytes=settings.cap_bytes,
         verdict="pending", chunks_done=0, flagged=False, disqualified=False,
     )
     session.add(sub)
@@ -154,15 +168,22 @@ def queue_position(session: Session, sub: Submission) -> int | None:
 def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, device: str) -> float | None:
     """Expected evaluation seconds from the FLOP model and the device calibration (gepa.flops).
 
-    Only the GEPA family's config and FLOP model are torch-free, so the API (which must not load
-    torch: BENCHMARKS.md, upload memory) estimates GEPA submissions only; others get None."""
+    Only the GEPA and baseline families' configs and FLOP models are torch-free, so the API (which
+    must not load torch: BENCHMARKS.md, upload memory) estimates those submissions only; others get None."""
+    from gepa.config import loads_json
+    from gepa.families.baseline import config as bcfg
+    from gepa.families.baseline.flops import eval_flops as baseline_flops
     from gepa.families.gepa import config as gcfg
     from gepa.families.gepa.flops import eval_flops
     from gepa.flops import flops_per_second
     from gepa.shards import BUNDLED_VAL_GLOB, count_targets
 
     try:
-        cfg = gcfg.loads(config_json)
+        raw = loads_json(config_json)
+        if isinstance(raw, dict) and raw.get("family") == bcfg.FAMILY_NAME:
+            cfg, eval_flops = bcfg.from_dict(raw), baseline_flops  # type: ignore[assignment]
+        else:
+            cfg = gcfg.from_dict(raw)
         total = count_targets(val_glob or BUNDLED_VAL_GLOB, cfg.eval.seq_len, max_tokens)
     except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad config is reported elsewhere
         return None
@@ -194,9 +215,9 @@ def _progress(sub: Submission) -> dict[str, Any] | None:
             "elapsed_s": round(elapsed, 1) if elapsed is not None else None, "eta_s": eta}
 
 
-def _rule_view(r: RuleResult) -> dict[str, Any]:
+def _rule_view(r: RuleResult, text: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"rule": r.rule, "stage": r.stage, "status": r.override_status or r.status,
-                           "message": r.message, "attempt": r.attempt}
+                           "message": text(r.message) if text else r.message, "attempt": r.attempt}
     if r.title:
         out["title"] = r.title
     if r.evidence:
@@ -217,6 +238,22 @@ def current_rules(session: Session, submission_id: str) -> list[RuleResult]:
     for r in rows:
         latest[(r.stage, r.rule)] = r
     return list(latest.values())
+
+
+def _json_or_none(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def family_view(sub: Submission) -> dict[str, str] | None:
+    """The model family the checks detected ({"name", "title"}); None until they ran (or could not read it)."""
+    if not sub.family:
+        return None
+    return {"name": sub.family, "title": sub.family_title or sub.family}
 
 
 def verification(sub: Submission, result: Result | None) -> dict[str, Any]:
@@ -241,7 +278,26 @@ def verification(sub: Submission, result: Result | None) -> dict[str, Any]:
     return {"label": label, "verified": label == "verified", "note": note}
 
 
-def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1") -> dict[str, Any]:
+# An absolute POSIX path of two or more segments (not a URL path: no scheme or host before it).
+_ABS_PATH = r"(?<![\w.:/])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)"
+
+
+def redact_paths(text: str | None) -> str | None:
+    """`text` with absolute server paths cut to their last segment: submitters learn which file,
+    not where the server keeps it."""
+    return re.sub(_ABS_PATH, lambda m: "…/" + m.group(1), text) if text else text
+
+
+def _public_actor(actor: str) -> str:
+    return "worker" if actor.startswith("worker:") else actor
+
+
+def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
+                    for_reviewer: bool = False) -> dict[str, Any]:
+    """The submission as the API returns it. Submitters (the default) do not see which worker host
+    and process ran an attempt, nor absolute server paths in error texts; reviewers see both."""
+    text = (lambda t: t) if for_reviewer else redact_paths
+    actor = (lambda a: a) if for_reviewer else _public_actor
     transitions = list(session.scalars(select(StateTransition).where(StateTransition.submission_id == sub.id)
                                        .order_by(StateTransition.at, StateTransition.id)))
     timestamps: dict[str, str | None] = {s.value: None for s in State}
@@ -263,7 +319,9 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         "track": sub.track,
         "name": sub.name,
         "author": sub.author,
+        "claimed_author": claimed_author(sub.submission_json),
         "folder": sub.folder,
+        "family": family_view(sub),
         "created_at": _iso(sub.created_at),
         "updated_at": _iso(sub.updated_at),
         "timestamps": timestamps,
@@ -283,6 +341,8 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
             "verifier_version": result.verifier_version, "torch_version": result.torch_version,
             **provenance(result),
+            "family": result.family,
+            "extra": _json_or_none(result.extra),
         },
         "verification": verification(sub, result),
         "measured_val_bpb": sub.measured_val_bpb,
@@ -290,17 +350,18 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1")
         "claimed_val_loss": sub.claimed_val_loss,
         "verdict": {
             "status": sub.verdict,
-            "reason": sub.reason,
+            "reason": text(sub.reason),
             "reason_kind": sub.reason_kind,
-            "rules": [_rule_view(r) for r in rules],
+            "rules": [_rule_view(r, text) for r in rules],
         },
         "flagged": sub.flagged,
         "disqualified": sub.disqualified,
-        "attempts": [{"number": a.number, "stage": a.stage, "outcome": a.outcome, "worker": a.worker,
-                      "started_at": _iso(a.started_at), "finished_at": _iso(a.finished_at), "error": a.error}
+        "attempts": [{"number": a.number, "stage": a.stage, "outcome": a.outcome,
+                      "worker": a.worker if for_reviewer else None,
+                      "started_at": _iso(a.started_at), "finished_at": _iso(a.finished_at), "error": text(a.error)}
                      for a in attempts],
-        "history": [{"from": t.from_state, "to": t.to_state, "at": _iso(t.at), "actor": t.actor,
-                     "attempt": t.attempt, "reason": t.reason} for t in transitions],
+        "history": [{"from": t.from_state, "to": t.to_state, "at": _iso(t.at), "actor": actor(t.actor),
+                     "attempt": t.attempt, "reason": text(t.reason)} for t in transitions],
         "files": [{"role": f.role, "filename": f.filename, "sha256": f.sha256, "size": f.size} for f in files],
         "links": {
             "self": f"{base}/submissions/{sub.id}",

@@ -96,3 +96,7 @@ def reject_unknown_query(request: Request) -> None:
 
 
 StrictQuery = Depends(reject_unknown_query)
+
+# Row ids are PostgreSQL `integer` columns: a larger number in a path or query is refused with a
+# 422 problem instead of reaching the database as an out-of-range value (a 500).
+ROW_ID_MAX = 2**31 - 1

@@ -46,6 +46,22 @@ def tracks(session: Session) -> list[str]:
     return sorted(a | b)
 
 
+def claimed_author(submission_json: str | None) -> str | None:
+    """The free-text author submission.json claims: shown as "claimed author", never as the author
+    (that is the authenticated submitter's display name)."""
+    try:
+        meta = json.loads(submission_json) if submission_json else None
+    except ValueError:
+        return None
+    author = meta.get("author") if isinstance(meta, dict) else None
+    return (author.strip()[:200] or None) if isinstance(author, str) else None
+
+
+def known_tracks(session: Session, configured: list[str]) -> list[str]:
+    """The tracks a board can be asked for: the configured ones and any that ingested records use."""
+    return sorted(set(configured) | set(tracks(session)))
+
+
 def seed_stats(values: list[float]) -> dict[str, Any]:
     """count, mean and sample standard deviation (None for fewer than two values)."""
     vals = [float(v) for v in values if v is not None]
@@ -86,6 +102,9 @@ def verified_entries(session: Session, track: str, runs: str = "best") -> list[d
             "folder": r.folder,
             "name": r.name,
             "author": r.author,
+            "claimed_author": claimed_author(r.submission_json),
+            "family": r.family,
+            "family_title": r.family_title,
             "val_bpb": r.measured_val_bpb,
             "claimed_val_bpb": r.claimed_val_bpb,
             "verdict": r.verdict,

@@ -20,6 +20,7 @@ Rules that make the pipeline safe under redelivery, duplicate messages and dead 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import json
 import logging
@@ -254,25 +255,30 @@ def _store_rules(session: Session, c: Claim, stage: str, outcomes: Iterable[Rule
                                evidence=json.dumps(o.evidence, default=str) if o.evidence is not None else None))
 
 
-def finish_checks(settings: Settings, c: Claim, outcomes: list[RuleOutcome], *, counted_bytes: int | None) -> State | None:
+def finish_checks(settings: Settings, c: Claim, outcomes: list[RuleOutcome], *, counted_bytes: int | None,
+                  family: tuple[str, str] | None = None) -> State | None:
     """Store check results; reject on the first failing rule, else queue for evaluation.
+    `family` is the detected model family's (name, title), kept on the row for every view.
 
     Returns the new state, or None if this attempt lost the submission (nothing written)."""
     actor = f"worker:{c.worker}"
     failing = [o for o in outcomes if o.status == "fail"]
+    detected = {"family": family[0][:40], "family_title": family[1][:200]} if family else {}
     with session_scope(settings) as session:
         if failing:
             first = failing[0]
             reason = "; ".join(f"{o.rule}: {o.message}" for o in failing)[:4000]
             ok = _cas(session, c.submission_id, states=[State.CHECKING], attempt=c.attempt,
                       values={"state": State.REJECTED.value, "reason": reason, "reason_kind": first.kind or first.rule,
-                              "verdict": Verdict.FAIL.value, "counted_bytes": counted_bytes, "queue": None})
+                              "verdict": Verdict.FAIL.value, "counted_bytes": counted_bytes, "queue": None,
+                              **detected})
             new_state = State.REJECTED
         else:
             now = utcnow()
             ok = _cas(session, c.submission_id, states=[State.CHECKING], attempt=c.attempt,
                       values={"state": State.QUEUED.value, "queue": Queue.EVAL.value, "queued_at": now,
-                              "enqueued_at": None, "stage_failures": 0, "counted_bytes": counted_bytes})
+                              "enqueued_at": None, "stage_failures": 0, "counted_bytes": counted_bytes,
+                              **detected})
             new_state = State.QUEUED
         if not ok:
             return None
@@ -327,6 +333,8 @@ class Measured:
     val_tokens: int | None = None
     canonical_val_sha256: str | None = None
     coverage: str | None = None     # full | demo | non-canonical (gepa.compliance.rules.coverage)
+    family: str | None = None                 # the model family that scored it
+    extra: dict[str, Any] | None = None       # the family's own figures (JSON-ready)
 
 
 def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOutcome], *,
@@ -350,7 +358,8 @@ def finish_eval(settings: Settings, c: Claim, m: Measured, outcomes: list[RuleOu
                      device=m.device, verifier_version=m.verifier_version, torch_version=m.torch_version,
                      config_sha256=m.config_sha256, max_val_tokens=m.max_val_tokens,
                      val_sha256=m.val_sha256, val_tokens=m.val_tokens, canonical_val_sha256=m.canonical_val_sha256,
-                     canonical_bytes=m.bytes_scored if m.coverage == "full" else None, coverage=m.coverage)
+                     canonical_bytes=m.bytes_scored if m.coverage == "full" else None, coverage=m.coverage,
+                     family=m.family, extra=json.dumps(m.extra, sort_keys=True, default=str) if m.extra else None)
         session.add(res)
         session.flush()
         session.execute(update(Submission).where(Submission.id == c.submission_id).values(result_id=res.id))
@@ -486,22 +495,23 @@ def sweep_orphans(settings: Settings, *, actor: str = "system:reaper") -> list[s
         if old(p):
             p.unlink(missing_ok=True)
             removed.append(f"tmp/{p.name}")
-    candidates = {p.name: p for p in store.blob_files() if old(p)}
-    if candidates:
-        with session_scope(settings) as session:
-            names = list(candidates)
-            known: set[str] = set()
-            for i in range(0, len(names), 500):
-                known |= set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(names[i:i + 500]))))
-        for name, p in candidates.items():
-            if name not in known:
-                p.unlink(missing_ok=True)
-                removed.append(name)
+    candidates = [p.name for p in store.blob_files() if old(p)]
+    # Under the store's exclusive lock, and only what no committed row references (api.storage).
+    removed += store.remove_unreferenced(candidates, functools.partial(referenced_blobs, settings))
     if removed:
         log.info("swept %d orphaned upload file(s)", len(removed))
         with session_scope(settings) as session:
             _audit(session, actor=actor, action="storage.swept", files=removed[:100], count=len(removed))
     return removed
+
+
+def referenced_blobs(settings: Settings, shas: list[str]) -> set[str]:
+    """Which of `shas` committed rows reference (a `blobs` row exists only with its submission)."""
+    known: set[str] = set()
+    with session_scope(settings) as session:
+        for i in range(0, len(shas), 500):
+            known |= set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas[i:i + 500]))))
+    return known
 
 
 def _resend_lost(settings: Settings, now: dt.datetime, actor: str) -> list[str]:

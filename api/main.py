@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import __doc__ as _api_doc
 from api import openapi, pages
+from api.bodydeadline import BodyDeadline
 from api.metrics import Metrics
 from api.problems import install_handlers
 from api.quota import RateLimiter
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         version=VERSION,
         description="Verification service for Parameter Golf submissions. " + (_api_doc or ""),
         lifespan=lifespan,
+        # Swagger UI and ReDoc load scripts from a CDN; /docs is a local page instead (api.pages.apidocs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = BlobStore(settings.blob_dir)
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.leaderboard_cache = leaderboard.LeaderboardCache()
     install_handlers(app)
     app.middleware("http")(app.state.metrics.middleware())
+    # Every request body (uploads have their own, api.routes.submissions): a deadline and a rate.
+    app.add_middleware(BodyDeadline, settings=settings)
     # Outermost: serves the cached public leaderboard before any other middleware runs.
     app.add_middleware(leaderboard.LeaderboardFastPath, owner=app)
     app.include_router(submissions.router)

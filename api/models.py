@@ -217,6 +217,9 @@ class Submission(Base):
     name: Mapped[Optional[str]] = mapped_column(String(300))
     author: Mapped[Optional[str]] = mapped_column(String(200))
     folder: Mapped[Optional[str]] = mapped_column(String(300))  # records folder name, from a bundle
+    # The model family the checks stage detected (gepa.families): its config name and its title.
+    family: Mapped[Optional[str]] = mapped_column(String(40))
+    family_title: Mapped[Optional[str]] = mapped_column(String(200))
     claimed_val_bpb: Mapped[Optional[float]] = mapped_column(Float)
     claimed_val_loss: Mapped[Optional[float]] = mapped_column(Float)
 
@@ -313,6 +316,8 @@ class Result(Base):
     torch_version: Mapped[Optional[str]] = mapped_column(String(40))
     config_sha256: Mapped[str] = mapped_column(String(64))
     max_val_tokens: Mapped[Optional[int]] = mapped_column(BigInteger)
+    family: Mapped[Optional[str]] = mapped_column(String(40))  # the model family that scored it
+    extra: Mapped[Optional[str]] = mapped_column(Text)  # JSON: the family's own figures (EvalResult.extra)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # What the number was computed on (migration 0003): the validation shards' sha256 and size,
     # the canonical fingerprint the verifier was configured with, and the resulting coverage.

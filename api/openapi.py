@@ -32,7 +32,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {400: "malformed request", 401: "no or unknown bearer token", 403: "not allowed for this token",
-                 404: "no such resource", 413: "upload over a size limit", 415: "not multipart/form-data",
+                 404: "no such resource", 408: "upload body too slow (deadline or minimum rate)", 413: "upload over a size limit", 415: "not multipart/form-data",
                  422: "invalid parameters or form fields", 429: "quota, in-progress cap or rate limit",
                  500: "internal error (a bug; reported)", 503: "database or broker unavailable; retry"}
 
@@ -64,12 +64,12 @@ SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
 }
 # Error statuses per route, beyond the ones every route can give (500, 503).
 ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("post", "/api/v1/submissions"): (400, 401, 403, 413, 415, 422, 429),
+    ("post", "/api/v1/submissions"): (400, 401, 403, 408, 413, 415, 422, 429),
     ("get", "/api/v1/submissions"): (401, 422),
     ("get", "/api/v1/submissions/{submission_id}"): (401, 403, 404, 422),
     ("get", "/api/v1/submissions/{submission_id}/chunks"): (401, 403, 404, 422),
     ("get", "/api/v1/quota"): (401,),
-    ("get", "/api/v1/leaderboard"): (422,),
+    ("get", "/api/v1/leaderboard"): (404, 422),
 }
 AUTHENTICATED = {k for k, v in ERRORS.items() if 401 in v}
 

@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "validation-error": (422, "The request parameters are invalid"),
     "unsupported-media-type": (415, "Send multipart/form-data"),
     "payload-too-large": (413, "The upload is larger than allowed"),
+    "request-timeout": (408, "The request body arrived too slowly"),
     "unauthorized": (401, "A bearer token is required"),
     "invalid-token": (401, "The bearer token is unknown, revoked or expired"),
     "forbidden": (403, "Your role does not allow this"),

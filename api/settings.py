@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ ENV_VARS = (
     "GOLFCHECK_MAX_REQUEST_BYTES",
     "GOLFCHECK_VAL_GLOB",
     "GOLFCHECK_TOKENIZER",
+    "GOLFCHECK_FAMILY_DATA",
     "GOLFCHECK_MAX_VAL_TOKENS",
     "GOLFCHECK_DEVICE",
     "GOLFCHECK_CAP_BYTES",
@@ -63,6 +66,11 @@ ENV_VARS = (
     "GOLFCHECK_MAX_DECOMPRESSED_BYTES",
     "GOLFCHECK_ORPHAN_AFTER_S",
     "GOLFCHECK_LEADERBOARD_CACHE_S",
+    "GOLFCHECK_TRACKS",
+    "GOLFCHECK_UPLOAD_DEADLINE_S",
+    "GOLFCHECK_UPLOAD_MIN_RATE_BPS",
+    "GOLFCHECK_UPLOAD_RATE_GRACE_S",
+    "GOLFCHECK_HEAD_TIMEOUT_S",
 )
 
 
@@ -169,6 +177,66 @@ def _redact(url: str) -> str:
     return url
 
 
+FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+FAMILY_DATA_KEYS = ("val_glob", "tokenizer", "sidecar_glob", "val_sha256")
+
+
+@dataclass(frozen=True)
+class FamilyData:
+    """The validation data one model family is scored on (its shards use that family's tokenizer).
+
+    val_glob: the family's validation shards; tokenizer: its SentencePiece model (empty: the one
+    the family bundles); sidecar_glob: a per-token byte sidecar shipped with the shards, kept
+    only for comparison (CaseOps); val_sha256: the fingerprint (`gepa.shards.fingerprint`) of the
+    family's full canonical validation set, empty when none is configured."""
+
+    val_glob: str
+    tokenizer: str = ""
+    sidecar_glob: str = ""
+    val_sha256: str = ""
+
+
+def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
+    """GOLFCHECK_FAMILY_DATA: a JSON object (or the path of a JSON file) mapping a family name to
+    {"val_glob": ..., "tokenizer": ..., "sidecar_glob": ..., "val_sha256": ...}."""
+    name = "GOLFCHECK_FAMILY_DATA"
+    raw = value.strip()
+    if not raw:
+        return ()
+    if not raw.startswith("{"):
+        try:
+            raw = Path(raw).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{name} is neither a JSON object nor a readable file: {exc.strerror}") from None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object mapping family names to their validation data")
+    out: list[tuple[str, FamilyData]] = []
+    for family, entry in sorted(value.items()):
+        if not FAMILY_NAME.fullmatch(family):
+            raise SettingsError(f"{name}: {family[:40]!r} is not a family name (lower-case letters, digits, _)")
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{name}: the entry for {family} must be an object with keys {', '.join(FAMILY_DATA_KEYS)}")
+        unknown = sorted(set(entry) - set(FAMILY_DATA_KEYS))
+        if unknown:
+            raise SettingsError(f"{name}: unknown key(s) for {family}: {', '.join(unknown)}; "
+                                f"known: {', '.join(FAMILY_DATA_KEYS)}")
+        if not all(isinstance(v, str) for v in entry.values()):
+            raise SettingsError(f"{name}: every value for {family} must be a string")
+        if not entry.get("val_glob", "").strip():
+            raise SettingsError(f"{name}: {family} needs a val_glob (the family's validation shards)")
+        sha = entry.get("val_sha256", "").strip().lower()
+        if sha and not SHA256_HEX.fullmatch(sha):
+            raise SettingsError(f"{name}: val_sha256 for {family} must be 64 hex digits (golfcheck's shard fingerprint)")
+        out.append((family, FamilyData(val_glob=entry["val_glob"].strip(), tokenizer=entry.get("tokenizer", "").strip(),
+                                       sidecar_glob=entry.get("sidecar_glob", "").strip(), val_sha256=sha)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = dataclasses.field(default_factory=lambda: default_data_dir(os.environ)[0])
@@ -180,6 +248,9 @@ class Settings:
     max_request_bytes: int = 64 * MB
     val_glob: str = ""                 # empty: the bundled sample validation shard
     tokenizer: str = ""                # empty: the bundled tokenizer
+    # Per-family validation data (GOLFCHECK_FAMILY_DATA); a family not listed here is scored on
+    # val_glob/tokenizer above only if it shares the default family's tokenizer (worker/pipeline.py).
+    family_data: tuple[tuple[str, FamilyData], ...] = ()
     max_val_tokens: int | None = None  # truncate validation (demos, tests); None = all of it
     device: str = "auto"               # auto: cuda when available, else cpu
     cap_bytes: int = 16_000_000        # the challenge's artifact cap (code + compressed model)
@@ -208,6 +279,15 @@ class Settings:
     max_decompressed_bytes: int = MAX_ARTIFACT_DECOMPRESSED_BYTES
     orphan_after_s: float = 3600.0     # temp uploads and unreferenced blob files older than this are swept
     leaderboard_cache_s: float = 2.0   # the public board may be this stale per API process (0: no cache)
+    # The leaderboard tracks a submission may name (aliases such as "record" are normalised first).
+    tracks: tuple[str, ...] = ("track_10min_16mb", "track_non_record_16mb")
+    # Slow clients (docs/service.md, "Behind a proxy"): an upload body must arrive within the
+    # deadline and, after the grace period, at the minimum average rate; a request head within
+    # head_timeout_s of its first byte.
+    upload_deadline_s: float = 1800.0
+    upload_min_rate_bps: int = 32_000
+    upload_rate_grace_s: float = 30.0
+    head_timeout_s: float = 30.0
     # Client side (`golfcheck submit` / `status` / `submissions` / `leaderboard`): defaults for
     # --server and --token. Empty server: `leaderboard` reads the local database, the others use
     # DEFAULT_SERVER.
@@ -229,6 +309,10 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    def data_for(self, family: str) -> FamilyData | None:
+        """The validation data configured for `family`, or None when none is."""
+        return dict(self.family_data).get(family)
 
     @property
     def db_path(self) -> Path | None:
@@ -280,6 +364,7 @@ class Settings:
             max_request_bytes=_int(env, "GOLFCHECK_MAX_REQUEST_BYTES", d.max_request_bytes, minimum=1),
             val_glob=env.get("GOLFCHECK_VAL_GLOB", "").strip(),
             tokenizer=env.get("GOLFCHECK_TOKENIZER", "").strip(),
+            family_data=_family_data(env.get("GOLFCHECK_FAMILY_DATA", "")),
             max_val_tokens=max_val or None,
             device=env.get("GOLFCHECK_DEVICE", "").strip() or d.device,
             cap_bytes=_int(env, "GOLFCHECK_CAP_BYTES", d.cap_bytes, minimum=1),
@@ -305,6 +390,11 @@ class Settings:
                                         minimum=1 << 20),
             orphan_after_s=_float(env, "GOLFCHECK_ORPHAN_AFTER_S", d.orphan_after_s, minimum=1.0),
             leaderboard_cache_s=_float(env, "GOLFCHECK_LEADERBOARD_CACHE_S", d.leaderboard_cache_s),
+            tracks=tuple(t.strip() for t in env.get("GOLFCHECK_TRACKS", "").split(",") if t.strip()) or d.tracks,
+            upload_deadline_s=_float(env, "GOLFCHECK_UPLOAD_DEADLINE_S", d.upload_deadline_s, minimum=1.0),
+            upload_min_rate_bps=_int(env, "GOLFCHECK_UPLOAD_MIN_RATE_BPS", d.upload_min_rate_bps, minimum=0),
+            upload_rate_grace_s=_float(env, "GOLFCHECK_UPLOAD_RATE_GRACE_S", d.upload_rate_grace_s, minimum=0.0),
+            head_timeout_s=_float(env, "GOLFCHECK_HEAD_TIMEOUT_S", d.head_timeout_s, minimum=1.0),
             server=env.get("GOLFCHECK_SERVER", "").strip() or d.server,
             token=env.get("GOLFCHECK_TOKEN", "").strip(),
         )

@@ -4,18 +4,36 @@ A blob lives at `<blob_dir>/ab/cd/<sha256>`. Writers stream into a temporary fil
 directory tree while hashing, refuse to grow past a byte limit, and only then rename the file to
 its content address (atomic on POSIX), so a reader never sees a half-written blob and two uploads
 of the same bytes share one file.
+
+Blob lifetime under concurrency (two uploads of the same bytes may be in flight while a third
+aborts): an upload keeps its own copy of every part (its "hold", a hard link of the stored file or
+its own temp file when the content already existed) until its submission row is committed or the
+upload is abandoned. Files are only ever removed under the store's exclusive lock and only when no
+committed row references them (`remove_unreferenced`); a commit holds the shared lock from checking
+its files (restoring any that were removed meanwhile from its holds, `ensure`) until the commit.
+So a blob a committed row references is never removed, and an abort removes only what nobody uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Iterable, Iterator
 
-COPY_CHUNK = 1 << 20
+if sys.platform != "win32":
+    import fcntl
+else:  # pragma: no cover - no flock on Windows: one process per data directory there
+    fcntl = None
+
+LOCK_FILE = ".lock"
+_local_lock = threading.Lock()
 
 
 class BlobTooLarge(Exception):
@@ -32,6 +50,8 @@ class StoredBlob:
     size: int
     rel_path: str
     created: bool  # False when the content was already stored
+    # This upload's own copy, kept until its row commits (see the module docstring); None once released.
+    hold: Path | None = field(default=None, compare=False)
 
 
 class BlobWriter:
@@ -58,7 +78,9 @@ class BlobWriter:
         self._hash.update(data)
         self._file.write(data)
 
-    def finish(self) -> StoredBlob:
+    def finish(self, *, hold: bool = False) -> StoredBlob:
+        """Store the content at its address. With `hold`, the temp file stays as this upload's own
+        copy (`StoredBlob.hold`) until `BlobStore.release`; otherwise it is dropped now."""
         if self._file is None:
             raise RuntimeError("blob writer is closed")
         self._file.flush()
@@ -67,15 +89,11 @@ class BlobWriter:
         self._file = None
         sha = self._hash.hexdigest()
         rel = self._store.rel_path(sha)
-        final = self._store.root / rel
-        if final.exists():
+        created = self._store.place(self._tmp, self._store.root / rel)
+        if not hold:
             self._tmp.unlink(missing_ok=True)
-            # Fresh mtime: the orphan sweep must not take a file this upload is about to reference.
-            os.utime(final)
-            return StoredBlob(sha, self.size, rel, created=False)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, final)
-        return StoredBlob(sha, self.size, rel, created=True)
+            return StoredBlob(sha, self.size, rel, created=created)
+        return StoredBlob(sha, self.size, rel, created=created, hold=self._tmp)
 
     def abort(self) -> None:
         if self._file is not None:
@@ -121,6 +139,78 @@ class BlobStore:
             return []
         return [p for p in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*") if p.is_file() and len(p.name) == 64]
 
-    def remove(self, sha256: str) -> None:
-        """Delete a blob file (used to undo files created by a request whose transaction failed)."""
-        self.path(sha256).unlink(missing_ok=True)
+    def place(self, src: Path, final: Path) -> bool:
+        """Make `final` hold the content of `src` (a complete temp file) without touching `src`.
+        Returns True when this call created it, False when it already existed."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, final)  # atomic, and fails instead of replacing what is there
+            return True
+        except FileExistsError:
+            # Fresh mtime: the orphan sweep must not take a file this upload is about to reference.
+            os.utime(final)
+            return False
+        except OSError:  # a file system without hard links: copy, then rename into place
+            if final.exists():
+                os.utime(final)
+                return False
+            fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="upload-")
+            os.close(fd)
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, final)
+            return True
+
+    @contextlib.contextmanager
+    def lock(self, *, exclusive: bool) -> Iterator[None]:
+        """The store's lock: shared while a commit makes rows reference files, exclusive while files
+        are removed. A flock on `<root>/.lock`, so it holds across the API's threads, the worker
+        and CLI processes on this host (each acquisition opens its own file description)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:  # pragma: no cover
+            with _local_lock:
+                yield
+            return
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing the description releases the lock
+
+    def local_path(self, blob: StoredBlob) -> Path:
+        """Where the request that stored `blob` reads it back: its own hold while it has one (the
+        shared file may be removed by another request's abort until this one commits)."""
+        return blob.hold if blob.hold is not None else self.path(blob.sha256)
+
+    def ensure(self, blob: StoredBlob) -> bool:
+        """Call under the shared lock before committing a row that references `blob`: True when its
+        file is in place (put back from this upload's hold if someone removed it meanwhile)."""
+        final = self.root / blob.rel_path
+        if final.is_file():
+            return True
+        if blob.hold is None or not blob.hold.is_file():
+            return False
+        self.place(blob.hold, final)
+        return True
+
+    @staticmethod
+    def release(blobs: Iterable[StoredBlob]) -> None:
+        """Drop an upload's holds (after its row committed, or when it is abandoned)."""
+        for b in blobs:
+            if b.hold is not None:
+                b.hold.unlink(missing_ok=True)
+
+    def remove_unreferenced(self, shas: Iterable[str], referenced: Callable[[list[str]], set[str]]) -> list[str]:
+        """Delete the blob files among `shas` that no committed row references. `referenced(shas)`
+        must read committed rows in a transaction that starts after the lock is taken."""
+        wanted = sorted(set(shas))
+        if not wanted:
+            return []
+        removed = []
+        with self.lock(exclusive=True):
+            keep = referenced(wanted)
+            for sha in wanted:
+                if sha not in keep:
+                    self.path(sha).unlink(missing_ok=True)
+                    removed.append(sha)
+        return removed

@@ -41,6 +41,12 @@ ALLOWED_FIELDS = FILE_FIELDS + JSON_FIELDS + TEXT_FIELDS
 REPEATABLE = ("logs",)
 MAX_TEXT_FIELD = 1_000_000      # config / submission.json are a few kB
 MAX_BUNDLE_MEMBERS = 500
+# Parts of one form, like bundle members: every part costs parsing time and a row. Only `logs`
+# repeats; a records folder has a handful of logs (one per seed), 100 is generous.
+MAX_PARTS_PER_FIELD = {"logs": 100}
+MAX_PARTS = MAX_BUNDLE_MEMBERS
+# The longest boundary accepted (RFC 2046 allows 70 characters; the parser's own cap is 256).
+MAX_BOUNDARY = 200
 MAX_JSON_DEPTH = 32             # configs are three levels deep; deeper is an attack, not a config
 MAX_FILENAME = 255
 # Archive members that are not plain files or folders: refused by name, never skipped silently.
@@ -65,6 +71,7 @@ class ParsedUpload:
     track: str | None = None
     folder: str | None = None
     created: list[str] = field(default_factory=list)  # sha256 of blob files this request created
+    stored: list[StoredBlob] = field(default_factory=list)  # every blob this request stored (with its hold)
 
     def one(self, role: str) -> UploadedFile | None:
         return next((f for f in self.files if f.role == role), None)
@@ -121,8 +128,16 @@ def parse_json_field(field_name: str, data: bytes) -> Any:
     return value
 
 
+# Characters that make a name display as something it is not: bidirectional embeddings,
+# overrides and isolates ("train_\u202eyp.py" shows as "train_py.py"), the implicit direction marks,
+# and the Unicode line/paragraph separators.
+MISLEADING_CHARS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                             "\u2028\u2029")
+
+
 def has_control_chars(name: str) -> bool:
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name)
+    """C0/C1 control characters, or the bidi controls and separators of MISLEADING_CHARS."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in MISLEADING_CHARS for c in name)
 
 
 def check_utf8_source(store: BlobStore, f: "UploadedFile") -> None:
@@ -130,7 +145,7 @@ def check_utf8_source(store: BlobStore, f: "UploadedFile") -> None:
     file; it is read back in chunks through an incremental decoder (bounded memory)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with open(store.path(f.blob.sha256), "rb") as fh:
+    with open(store.local_path(f.blob), "rb") as fh:
         while True:
             chunk = fh.read(1 << 20)
             try:
@@ -157,12 +172,16 @@ class UploadParser:
         boundary = params.get(b"boundary")
         if not boundary:
             raise Problem("invalid-request", "multipart/form-data without a boundary parameter")
+        if len(boundary) > MAX_BOUNDARY:
+            raise Problem("invalid-request", f"the multipart boundary is {len(boundary)} characters long; at most "
+                          f"{MAX_BOUNDARY} are accepted (RFC 2046 allows 70)")
         self.store = store
         self.max_file = max_file_bytes
         self.max_request = max_request_bytes
         self.received = 0
         self.result = ParsedUpload()
         self._seen: set[str] = set()
+        self._counts: dict[str, int] = {}
         self._writers: list[BlobWriter] = []
         self._header_field = b""
         self._header_value = b""
@@ -209,6 +228,14 @@ class UploadParser:
         if name in self._seen and name not in REPEATABLE:
             raise Problem("invalid-field", f"form field {name!r} was sent more than once")
         self._seen.add(name)
+        self._counts[name] = self._counts.get(name, 0) + 1
+        cap = MAX_PARTS_PER_FIELD.get(name, 1)
+        if self._counts[name] > cap:
+            raise Problem("invalid-field", f"at most {cap} {name} parts are accepted in one upload; "
+                          f"send the rest in a bundle or leave them out", field=name, limit_parts=cap)
+        if sum(self._counts.values()) > MAX_PARTS:
+            raise Problem("invalid-field", f"at most {MAX_PARTS} form parts are accepted in one upload",
+                          limit_parts=MAX_PARTS)
         if name in FILE_FIELDS and filename is None:
             raise Problem("invalid-field", f"{name} must be a file upload (a part with a filename), not a text value")
         if name in TEXT_FIELDS and filename is not None:
@@ -217,7 +244,8 @@ class UploadParser:
         if has_control_chars(fname) or len(fname) > MAX_FILENAME:
             # Such names end up in logs, terminals and HTML; refuse them instead of guessing.
             raise Problem("invalid-field", f"the file name of {name} must be at most {MAX_FILENAME} characters "
-                          f"without control characters, got {fname[:80]!r}", field=name)
+                          f"without control characters or bidirectional-text controls, got {fname[:80]!r}; "
+                          "rename the file", field=name)
         if filename is not None and name in FILE_FIELDS:
             writer = self.store.writer(min(self.max_file, self.max_request))
             self._writers.append(writer)
@@ -250,10 +278,9 @@ class UploadParser:
             return
         name = part["name"]
         if "writer" in part:
-            blob = part["writer"].finish()
+            blob = part["writer"].finish(hold=True)
             self._writers.remove(part["writer"])
-            if blob.created:
-                self.result.created.append(blob.sha256)
+            self._stored(blob)
             if blob.size == 0 and name in ("artifact", "code", "bundle"):
                 raise Problem("invalid-field", f"{name} ({part['filename']}) is empty")
             role = "log" if name == "logs" else name
@@ -284,7 +311,7 @@ class UploadParser:
             if name in self._texts:
                 self._set_json(name, self._texts[name])
         for f in [f for f in r.files if f.role in JSON_FIELDS]:
-            self._set_json(f.role, self.store.read_bytes(f.blob.sha256))
+            self._set_json(f.role, self.store.local_path(f.blob).read_bytes())
         if "track" in self._texts:
             track = self._texts["track"].decode("utf-8", "replace").strip()
             if not track or len(track) > 100:
@@ -313,18 +340,26 @@ class UploadParser:
             self.result.submission_meta = value
             self.result.submission_json_text = data.decode("utf-8")
 
-    def abort(self) -> None:
-        """Undo: close open writers and delete blob files this request created."""
+    def _stored(self, blob: StoredBlob) -> None:
+        self.result.stored.append(blob)
+        if blob.created:
+            self.result.created.append(blob.sha256)
+
+    def abort(self, referenced: Callable[[list[str]], set[str]]) -> None:
+        """Undo: close open writers, drop this request's holds, and delete the blob files it
+        created that no committed row references (another upload of the same bytes may have
+        committed meanwhile; its file stays)."""
         for w in self._writers:
             w.abort()
         self._writers.clear()
-        for sha in self.result.created:
-            self.store.remove(sha)
+        self.store.release(self.result.stored)
+        self.result.stored.clear()
+        self.store.remove_unreferenced(self.result.created, referenced)
         self.result.created.clear()
 
     # -- bundles -------------------------------------------------------------------------------
     def _unpack_bundle(self, bundle: UploadedFile) -> None:
-        path = self.store.path(bundle.blob.sha256)
+        path = self.store.local_path(bundle.blob)
         # Everything an archive can hold counts against the request limit as it is *unpacked*
         # (plus room for tar headers), including members that are never stored.
         cap = self.max_request + (self.max_request // 8) + (1 << 20)
@@ -355,7 +390,8 @@ class UploadParser:
             if count > MAX_BUNDLE_MEMBERS:
                 raise Problem("bad-bundle", f"the bundle holds more than {MAX_BUNDLE_MEMBERS} files")
             if has_control_chars(name) or len(name) > 1000:
-                raise Problem("bad-bundle", f"the bundle member {name[:80]!r} has control characters or a very long name")
+                raise Problem("bad-bundle", f"the bundle member {name[:80]!r} has control characters, "
+                              "bidirectional-text controls or a very long name")
             writer = self.store.writer(self.max_file)
             self._writers.append(writer)
             with opener() as src:
@@ -373,10 +409,9 @@ class UploadParser:
                     except BlobTooLarge:
                         raise Problem("payload-too-large", f"{name} in the bundle is larger than {self.max_file} bytes",
                                       limit_bytes=self.max_file) from None
-            blob = writer.finish()
+            blob = writer.finish(hold=True)
             self._writers.remove(writer)
-            if blob.created:
-                r.created.append(blob.sha256)
+            self._stored(blob)
             entries.append((name, blob))
         if not entries:
             raise Problem("bad-bundle", "the bundle is empty" + self._ignored_note())
@@ -414,10 +449,10 @@ class UploadParser:
                 continue
             base = posixpath.basename(n)
             if base == "submission.json" and r.submission_meta is None:
-                self._set_json("submission_json", self.store.read_bytes(b.sha256))
+                self._set_json("submission_json", self.store.local_path(b).read_bytes())
                 role = "submission_json"
             elif base in CONFIG_NAMES and r.config_raw is None:
-                self._set_json("config", self.store.read_bytes(b.sha256))
+                self._set_json("config", self.store.local_path(b).read_bytes())
                 role = "config"
             elif base.endswith((".log", ".txt")) and base != "requirements.txt":
                 role = "log"

@@ -5,6 +5,7 @@
 #   2. seed-config throughput and projected full-validation time (bench/gpu_eval.py)
 #   3. sp8192 fast vs plain on CUDA (bench/family_sp8192.py)
 #   4. CaseOps fast vs plain on CUDA bf16 (bench/family_caseops.py)
+#   5. baseline fast vs plain on CUDA (bench/family_baseline.py)
 set -uo pipefail
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -21,3 +22,6 @@ timeout 150 $PY bench/family_sp8192.py --device cuda --repeats 1 --out "$OUT/fam
 # 4. CaseOps family on CUDA (bf16 autocast): fast vs plain throughput and BPB agreement on the
 #    fixture (standard + LoRA TTT); the fp32 CPU side of each eval_*.json is in step 1.
 timeout 240 $PY bench/family_caseops.py --device cuda --repeats 1 --ttt-tokens 25000 --out "$OUT/family_caseops_cuda.json" 2>&1 | tee "$OUT/family_caseops_cuda.txt"
+# 5. baseline family on CUDA (bf16 autocast, bf16 tok_emb as the records ran): fast vs plain for
+#    sliding (T 128 and 1024) and LoRA TTT on its fixture; its bf16-vs-fp32 BPB is in step 1.
+timeout 120 $PY bench/family_baseline.py --device cuda --repeats 1 --out "$OUT/family_baseline_cuda.json" 2>&1 | tee "$OUT/family_baseline_cuda.txt"

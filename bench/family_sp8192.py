@@ -6,9 +6,10 @@ measured in the same run, interleaved, on the same weights and tokens.
 Cases, all on the published fixture artifact (5 layers, d=144, 8 looped entries, 8192 vocab)
 and its validation shard (22,912 targets):
 - `standard`, `sliding` (seq 128, stride 64) and `ttt_b` (SGD, 4 chunks of 6,144 tokens): the
-  fixture's own configs;
-- `sliding_seq512`: the record's proportions (stride = seq/8 ... here seq 512, stride 64), where
-  every position is in 8 windows and the fast path's savings show.
+  fixture's own configs. `standard` runs the same code for both implementations (the reference's
+  batch means), so its ratio shows the measurement noise;
+- `sliding_seq512`: seq 512, stride 64, so every position is in 8 windows (the records use 2048 /
+  64 = 32) and the fast path's savings show.
 Prints median wall and CPU seconds per implementation, the ratio, scored targets per second and
 the BPB difference (tests hold it to 1e-5).
 """

@@ -11,7 +11,8 @@ Each entry is reviewed the way `golfcheck check` does it:
 - a merged record (`record_folder` names its copy under tests/data/records) is assembled in a
   temporary folder from that copy's submission.json and logs plus the entry's scripts, and goes
   through `check_record`, so the review runs under the defaults and every logged configuration;
-- any other entry goes through `scan_sources` under the defaults plus the entry's own `settings`
+- any other entry goes through `scan_bundle` (every file of the entry, decoded as CPython would) under
+  the defaults plus the entry's own `settings`
   (the env flags its PR ran with), when it has any.
 
 Per entry the outcome is: flagged (an error-level code rule failed), warned (only warning rules
@@ -34,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gepa.compliance import RULE_IDS, check_record, scan_sources  # noqa: E402
+from gepa.compliance import RULE_IDS, check_record  # noqa: E402
+from gepa.compliance.review import REVIEW_RULES, scan_bundle  # noqa: E402
 
 RECORDS = ROOT / "tests" / "data" / "records"
 SETS = ("merged", "legal_pr", "illegal_pr")
@@ -54,7 +56,9 @@ EXPECTED_RULE = {
     "val_train": "code.val-in-training",
     "gptq_on_val": "code.val-in-training",
     "awq_on_val": "code.val-in-training",
-    "paid_prefix": "code.val-in-training",
+    "paid_prefix": "code.paid-prefix",
+    "two_pass_cache": "code.val-cache",
+    "unnormalised_mixture": "code.unnormalised",
     "network": "code.network",
 }
 
@@ -83,11 +87,13 @@ def load_manifest(devset: Path) -> list[dict]:
 
 
 def _outcome(statuses: dict[str, str], reviewed: bool, opaque: bool) -> dict:
-    """statuses: code rule id -> pass/warn/fail/skip."""
-    failed = sorted(r for r, s in statuses.items() if s == "fail")
-    warned = sorted(r for r, s in statuses.items() if s == "warn")
+    """statuses: code rule id -> pass/warn/fail/skip. A failing review-severity rule (native code,
+    an opaque payload) is `needs_review`, not `flagged`: the review could not see, it did not judge."""
+    failed = sorted(r for r, s in statuses.items() if s == "fail" and r not in REVIEW_RULES)
+    review = sorted(r for r, s in statuses.items() if s in ("fail", "warn") and r in REVIEW_RULES)
+    warned = sorted(r for r, s in statuses.items() if s == "warn" and r not in REVIEW_RULES)
     return {"flagged": bool(failed), "warned": bool(warned) and not failed, "rules": failed,
-            "warnings": warned, "unreviewed": (not reviewed) or opaque}
+            "warnings": warned + review, "needs_review": bool(review), "unreviewed": (not reviewed) or opaque}
 
 
 def review_merged(entry: dict, folder: Path) -> dict:
@@ -107,7 +113,7 @@ def review_merged(entry: dict, folder: Path) -> dict:
         dt = time.perf_counter() - t0
     statuses = {r.rule: r.status for r in verdict.results if r.rule in CODE_RULE_IDS}
     reviewed = any(s != "skip" for s in statuses.values())
-    out = _outcome(statuses, reviewed, statuses.get(OPAQUE) == "warn")
+    out = _outcome(statuses, reviewed, statuses.get(OPAQUE) in ("warn", "fail"))
     out["findings"] = [{"rule": r.rule, "file": e.file, "line": e.line}
                        for r in verdict.results if r.rule in CODE_RULE_IDS and r.status in ("fail", "warn")
                        for e in r.evidence]
@@ -116,20 +122,20 @@ def review_merged(entry: dict, folder: Path) -> dict:
 
 
 def review_sources(entry: dict, folder: Path) -> dict:
-    """scan_sources on the entry's Python files under the defaults and the entry's own settings."""
+    """scan_bundle on the entry's files under the defaults and the entry's own settings."""
     entry_name = entry.get("entry", "train_gpt.py")
-    sources = {name: (folder / name).read_text(encoding="utf-8", errors="replace")
-               for name in entry["files"] if name.endswith(".py")}
+    files = {name: (folder / name).read_bytes() for name in entry["files"]}
     settings = [entry["settings"]] if entry.get("settings") else None
     t0 = time.perf_counter()
-    report = scan_sources(sources, entry=entry_name, settings=settings)
+    report = scan_bundle(files, entry=entry_name, settings=settings)
     dt = time.perf_counter() - t0
     statuses = {rid: "pass" for rid in CODE_RULE_IDS}
     for f in report.findings:
-        sev = f.to_dict()["severity"]
-        statuses[f.rule] = "fail" if sev == "error" else ("warn" if statuses.get(f.rule) != "fail" else "fail")
+        sev = f.severity
+        statuses[f.rule] = "fail" if sev in ("error", "review") else ("warn" if statuses.get(f.rule) != "fail" else "fail")
     reviewed = entry_name in report.files
-    out = _outcome(statuses, reviewed, any(f.rule == OPAQUE for f in report.findings))
+    out = _outcome(statuses, reviewed, bool(report.parse_errors) or any(
+        f.rule == OPAQUE and f.file == report.entry for f in report.findings))
     out["findings"] = [{"rule": f.rule, "file": f.file, "line": f.line} for f in report.findings]
     out["seconds"] = dt
     return out
@@ -145,7 +151,7 @@ def review_entry(entry: dict, devset: Path) -> dict:
         else:
             res = review_sources(entry, folder)
     except (OSError, UnicodeError) as exc:
-        res = {"flagged": False, "warned": False, "unreviewed": True, "rules": [], "warnings": [],
+        res = {"flagged": False, "warned": False, "needs_review": False, "unreviewed": True, "rules": [], "warnings": [],
                "findings": [], "seconds": 0.0, "error": f"{type(exc).__name__}: {exc}"}
     return {**base, **res}
 
@@ -160,6 +166,7 @@ def summarize(results: list[dict]) -> dict:
             "reviewed": sum(not r["unreviewed"] for r in rows),
             "flagged": sum(r["flagged"] for r in rows),
             "warned": sum(r["warned"] for r in rows),
+            "needs_review": sum(bool(r.get("needs_review")) for r in rows),
             "unreviewed": sum(r["unreviewed"] for r in rows),
         }
     illegal = [r for r in results if r["ruling"] == "illegal"]
@@ -191,13 +198,14 @@ def _table(results: list[dict], summary: dict) -> str:
     lines = [f"{'set':10} {'id':46} {'ruling':7} {'mechanism':20} {'outcome':10} {'ms':>7}  rules"]
     for r in results:
         outcome = "unreviewed" if r["unreviewed"] and not r["flagged"] else (
-            "flagged" if r["flagged"] else ("warned" if r["warned"] else "clean"))
+            "flagged" if r["flagged"] else ("review" if r.get("needs_review") else ("warned" if r["warned"] else "clean")))
         lines.append(f"{r['set']:10} {r['id'][:46]:46} {r['ruling']:7} {(r.get('mechanism') or '-')[:20]:20} "
                      f"{outcome:10} {r['seconds'] * 1000:7.0f}  {','.join(r['rules'] + r['warnings']) or '-'}")
     lines.append("")
-    lines.append(f"{'set':10} {'entries':>7} {'reviewed':>8} {'flagged':>7} {'warned':>6} {'unreviewed':>10}")
+    lines.append(f"{'set':10} {'entries':>7} {'reviewed':>8} {'flagged':>7} {'warned':>6} {'review':>6} {'unreviewed':>10}")
     for s, c in summary["sets"].items():
-        lines.append(f"{s:10} {c['entries']:7} {c['reviewed']:8} {c['flagged']:7} {c['warned']:6} {c['unreviewed']:10}")
+        lines.append(f"{s:10} {c['entries']:7} {c['reviewed']:8} {c['flagged']:7} {c['warned']:6} {c['needs_review']:6} "
+                     f"{c['unreviewed']:10}")
     rc = summary["recall"]
     rate = f"{rc['rate']:.0%}" if rc["rate"] is not None else "n/a"
     lines.append(f"recall on illegal: {rc['caught']}/{rc['total']} ({rate})")

@@ -89,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     prep = runner.prepare(artifact, args.config, mode=args.mode)
     bar, on_chunk = _progress(enabled=not args.json and sys.stderr.isatty())
     if bar is not None:
-        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens)
+        bar.total = runner.count_chunks(prep, args.val, max_tokens=args.max_tokens) or None  # 0: unknown
     try:
         result = runner.run_prepared(prep, val_glob=args.val, tokenizer=args.tokenizer, sidecar_glob=args.sidecar,
                                      device=args.device, on_chunk=on_chunk, max_tokens=args.max_tokens, impl=args.impl)
@@ -119,7 +119,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
-        print(f"{key:<14} {value}")
+        if isinstance(value, dict):  # e.g. caseops_bytes: one line per figure
+            for sub_key, sub_value in value.items():
+                print(f"{key + '.' + sub_key:<44} {sub_value}")
+        else:
+            print(f"{key:<14} {value}")
     print(f"validation     {result.val_tokens:,} tokens, sha256 {result.val_sha256[:16]}…")
     if result.max_tokens is not None:
         print(f"DEMO           cut to the first {result.max_tokens:,} targets (--max-tokens): a demo figure, "

@@ -66,15 +66,3 @@ def trained_tokens(total_targets: int, chunk_tokens: int, seq_len: int, epochs: 
         length = min((ci + 1) * chunk_tokens, total_targets) - ci * chunk_tokens
         trained += (length // seq_len) * seq_len
     return trained * epochs
-
-
-@dataclass(frozen=True)
-class EvalFlops:
-    score: float
-    train: float
-    windows: int
-    trained_tokens: int
-
-    @property
-    def total(self) -> float:
-        return self.score + self.train

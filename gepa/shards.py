@@ -16,11 +16,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from gepa.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made; this module is torch-free for the API
+    import torch
 
 MAGIC = 20240520
 VERSION = 1

@@ -24,6 +24,7 @@ import socket
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,6 +36,8 @@ from api.logsetup import bind
 from api.models import Queue, Submission, SubmissionFile
 from api.settings import Settings
 from api.storage import BlobStore
+from gepa import families, runner
+from gepa.families.base import Family
 from sqlalchemy import select
 
 log = logging.getLogger("golfcheck.pipeline")
@@ -92,16 +95,44 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def val_inputs(settings: Settings) -> tuple[str | None, str | None]:
-    """Validation shards and tokenizer (None: the submission's family's bundled sample/tokenizer)."""
-    return settings.val_glob or None, settings.tokenizer or None
+class FamilyDataMissing(RuntimeError):
+    """The server has no validation data for a submission's family (an operator fix, not the submitter's)."""
+
+
+@dataclass(frozen=True)
+class ValInputs:
+    val_glob: str | None        # None: the family's bundled validation sample
+    tokenizer: str | None       # None: the family's bundled tokenizer
+    sidecar_glob: str | None    # a shipped byte sidecar, compared but never trusted (CaseOps)
+    canonical_sha256: str | None  # fingerprint of the family's full canonical validation set; None: none
+    # configured, so nothing scored for this family can be verified
+
+
+def val_inputs(settings: Settings, family: Family) -> ValInputs:
+    """The validation data `family` is scored on.
+
+    A family listed in GOLFCHECK_FAMILY_DATA gets its own shards and tokenizer. A family that
+    tokenizes like the default one gets GOLFCHECK_VAL_GLOB / GOLFCHECK_TOKENIZER (else its
+    bundled sample). Any other family never gets those sp1024 shards (its model would score
+    token ids of another vocabulary, a meaningless number): it gets its own bundled sample if it
+    ships one (a demo set, never the canonical one), and otherwise the evaluation is refused."""
+    data = settings.data_for(family.name)
+    if data is not None:
+        return ValInputs(data.val_glob, data.tokenizer or None, data.sidecar_glob or None, data.val_sha256 or None)
+    default = families.get(families.DEFAULT_FAMILY)
+    if family.tokenizer_asset == default.tokenizer_asset:
+        return ValInputs(settings.val_glob or None, settings.tokenizer or None, None,
+                         settings.canonical_val_sha256 or None)
+    if family.val_asset:
+        return ValInputs(None, None, None, None)
+    raise FamilyDataMissing(
+        f"this server has no validation data for the {family.name} family ({family.title}); the operator must "
+        f"add it to GOLFCHECK_FAMILY_DATA (docs/service.md), then the submission can be sent again")
 
 
 def estimate_chunks(prep: Any, val_glob: str | None, max_tokens: int | None) -> int | None:
     """How many chunk records the evaluation will report (for progress and ETA); None if unknown."""
     try:
-        from gepa import runner
-
         return runner.count_chunks(prep, val_glob, max_tokens) or None
     except Exception as exc:  # noqa: BLE001 - progress is a nicety; never fail the stage over it
         log.info("could not estimate chunk count: %s", exc)
@@ -198,21 +229,24 @@ def records_folder(settings: Settings, sub: Submission, files: list[SubmissionFi
 
 
 def run_engine(settings: Settings, sub: Submission, files: list[SubmissionFile], stage: str,
-               measured: dict[str, Any] | None = None) -> Any:
-    """`gepa.compliance.check_record` on the submission's records folder, for one stage."""
+               measured: dict[str, Any] | None = None, canonical_val_sha256: str | None = None) -> Any:
+    """`gepa.compliance.check_record` on the submission's records folder, for one stage.
+    `canonical_val_sha256`: the canonical validation set of the submission's family (score stage)."""
     from gepa.compliance import check_record
 
     with records_folder(settings, sub, files) as (folder, artifact):
         return check_record(folder, artifact, measured=measured, track=sub.track, stages=[stage],
-                            canonical_val_sha256=settings.canonical_val_sha256 or None,
+                            canonical_val_sha256=canonical_val_sha256,
                             cap_bytes=sub.cap_bytes, max_decompressed_bytes=settings.max_decompressed_bytes)
 
 
 def _checks(settings: Settings, claim: Claim) -> str | None:
     sub, files = _load(settings, claim.submission_id)
-    verdict = run_engine(settings, sub, files, "checks")
+    verdict = run_engine(settings, sub, files, "checks", canonical_val_sha256=settings.canonical_val_sha256 or None)
     outcomes = [RuleOutcome.from_result(r) for r in verdict.results]
-    state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=verdict.facts.get("counted_bytes"))
+    family = (verdict.facts["family"], verdict.facts["family_title"]) if verdict.facts.get("family") else None
+    state = lifecycle.finish_checks(settings, claim, outcomes, counted_bytes=verdict.facts.get("counted_bytes"),
+                                    family=family)
     if state is None:
         raise LostOwnership()
     return state.value
@@ -221,16 +255,15 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
 def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
     import torch
 
-    from gepa import runner
     from gepa.errors import InputError
     from gepa.evaluate import EvaluationCancelled
 
     sub, files = _load(settings, claim.submission_id)
     artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
     prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
-    val_glob, tokenizer = val_inputs(settings)
+    data = val_inputs(settings, prep.family)
     device = resolve_device(settings.device)
-    total = estimate_chunks(prep, val_glob, settings.max_val_tokens)
+    total = estimate_chunks(prep, data.val_glob, settings.max_val_tokens)
     deadline = time.monotonic() + max(1, settings.eval_time_limit_s - TIME_LIMIT_GRACE_S)
     timed_out = threading.Event()
 
@@ -247,8 +280,9 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
 
     t0 = time.monotonic()
     try:
-        result = runner.run_prepared(prep, val_glob=val_glob, tokenizer=tokenizer, device=device,
-                                     on_chunk=on_chunk, should_stop=should_stop, max_tokens=settings.max_val_tokens)
+        result = runner.run_prepared(prep, val_glob=data.val_glob, tokenizer=data.tokenizer,
+                                     sidecar_glob=data.sidecar_glob, device=device, on_chunk=on_chunk,
+                                     should_stop=should_stop, max_tokens=settings.max_val_tokens)
     except EvaluationCancelled:
         if hb.lost.is_set():
             raise LostOwnership() from None
@@ -268,14 +302,16 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
         gpu_seconds=elapsed if device.startswith("cuda") else 0.0, device=_device_name(device),
         verifier_version=VERIFIER_VERSION, torch_version=torch.__version__, config_sha256=sub.config_sha256,
         max_val_tokens=settings.max_val_tokens, chunks=len(result.chunks),
+        family=result.family or prep.family.name, extra=dict(result.extra) or None,
         val_sha256=result.val_sha256 or None, val_tokens=int(result.val_tokens) or None,
-        canonical_val_sha256=settings.canonical_val_sha256 or None,
+        canonical_val_sha256=data.canonical_sha256,
     )
     verdict = run_engine(settings, sub, files, "score", measured={
         "val_bpb": measured.val_bpb, "val_loss": measured.val_loss, "val_sha256": measured.val_sha256,
         "val_tokens": measured.val_tokens, "tokens_scored": measured.tokens_scored,
         "total_targets": measured.total_targets, "bytes_scored": measured.bytes_scored,
-        "max_tokens": settings.max_val_tokens, "eval_seconds": elapsed, "hardware": measured.device})
+        "max_tokens": settings.max_val_tokens, "eval_seconds": elapsed, "hardware": measured.device},
+        canonical_val_sha256=data.canonical_sha256)
     measured = dataclasses.replace(measured, coverage=verdict.facts.get("coverage"))
     outcomes = [RuleOutcome.from_result(r) for r in verdict.results]
     state = lifecycle.finish_eval(settings, claim, measured, outcomes, verdict=verdict.verdict)

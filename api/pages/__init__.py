@@ -18,8 +18,9 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from api.pages import public, review
+    from api.pages import apidocs, public, review
 
+    app.include_router(apidocs.router)
     app.include_router(public.router)
     app.include_router(review.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from gepa.lines import split_lines
+
 MAX_VIEW_BYTES = 4_000_000  # bigger files are offered as a truncated view
 _BUILTINS = frozenset({"print", "len", "range", "int", "float", "str", "dict", "list", "tuple", "set", "open",
                        "super", "isinstance", "getattr", "setattr", "min", "max", "sum", "zip", "enumerate",
@@ -52,7 +54,9 @@ _FSTRING_TYPES = {getattr(token, n) for n in ("FSTRING_START", "FSTRING_MIDDLE",
 
 
 def highlight_python(text: str) -> list[Line]:
-    lines = text.splitlines()
+    # Numbered as the rule engine numbers them (gepa.lines); the tokenizer then reads the same lines.
+    lines = split_lines(text)
+    text = "\n".join(lines) + "\n"
     spans: list[list[tuple[int, int, str]]] = [[] for _ in lines]
     good_until = len(lines)  # lines after a tokenize error are shown plain
     prev: tokenize.TokenInfo | None = None
@@ -92,7 +96,7 @@ def highlight_python(text: str) -> list[Line]:
 
 
 def plain_lines(text: str) -> list[Line]:
-    return [Line(i + 1, Markup(escape(s))) for i, s in enumerate(text.splitlines())]
+    return [Line(i + 1, Markup(escape(s))) for i, s in enumerate(split_lines(text))]
 
 
 def view_lines(data: bytes, filename: str) -> tuple[list[Line], bool]:

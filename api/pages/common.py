@@ -15,10 +15,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import posixpath
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -222,10 +223,21 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def safe_next(value: str | None, default: str = "/review") -> str:
-    """Only local reviewer paths: a login form must not become an open redirect."""
-    if value and value.startswith("/review") and "//" not in value and "\\" not in value:
-        return value
-    return default
+    """Only local reviewer paths, normalised: a login form must not become an open redirect, and
+    what it redirects to is the path it names once percent-escapes and dot segments are resolved
+    (`/review/%2e%2e/metrics` is `/metrics`, which is refused)."""
+    if not value:
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    path = unquote(parts.path)
+    if not path.startswith("/") or any(ord(c) < 0x21 or c in "\\\x7f" for c in path + parts.query):
+        return default
+    norm = posixpath.normpath(path)
+    if norm != "/review" and not norm.startswith("/review/"):
+        return default
+    return quote(norm, safe="/-._~") + (f"?{parts.query}" if parts.query else "")
 
 
 def chart_markup(rows: list[Any], claimed: float | None, total: int | None = None) -> dict[str, Markup]:

@@ -16,15 +16,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 
-from api.crud import normalise_track, verification
-from api.deps import SessionDep, SettingsDep
 from api.charts import progression_chart
-from api.leaderboard import (CLAIMED_NOTE, DEMO_NOTE, HISTORICAL_LABEL, claimed_entries, progression, provenance, tracks,
-                             verified_entries)
+from api.crud import configured_tracks, normalise_track, verification
+from api.deps import ROW_ID_MAX, SessionDep, SettingsDep
+from api.leaderboard import (
+    CLAIMED_NOTE,
+    DEMO_NOTE,
+    HISTORICAL_LABEL,
+    claimed_author,
+    claimed_entries,
+    known_tracks,
+    progression,
+    provenance,
+    verified_entries,
+)
 from api.models import Attempt, Flag, Record, Result, Submission, SubmissionFile, User
 from api.pages import views
 from api.pages.common import chart_markup, error_page, redirect, render
@@ -46,11 +55,14 @@ def leaderboard_page(request: Request, session: SessionDep, settings: SettingsDe
                      track: str | None = Query(None, max_length=100),
                      runs: str | None = Query(None, max_length=10)) -> Response:
     runs = "all" if runs == "all" else "best"
-    all_tracks = tracks(session)
+    all_tracks = known_tracks(session, configured_tracks(settings))
     if track == "all":
         selected = all_tracks
     else:
         selected = [normalise_track(track, settings.default_track)]
+        if selected[0] not in all_tracks:
+            return error_page(request, 404, "No such track",
+                              f"This leaderboard has no track {str(track)[:60]!r}.")
     record_ids = {(t, f): i for i, t, f in session.execute(select(Record.id, Record.track, Record.folder))}
     sections = []
     for t in selected:
@@ -101,6 +113,7 @@ def entry_page(request: Request, submission_id: str, session: SessionDep) -> Res
     return render(request, "entry.html", {
         "title": sub.name or sub.folder or sub.id,
         "sub": sub, "badge": badge, "rank": _rank_on_board(session, sub),
+        "claimed_author": claimed_author(sub.submission_json),
         "rules": views.current_rule_views(session, sub),
         "notes": views.reviewer_notes(session, sub.id),
         "flags": flags, "flag_raisers": raisers,
@@ -133,7 +146,8 @@ def entry_code(request: Request, submission_id: str, session: SessionDep) -> Res
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, record_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+def record_page(request: Request, session: SessionDep, settings: SettingsDep,
+                record_id: int = Path(ge=1, le=ROW_ID_MAX)) -> Response:
     rec = session.get(Record, record_id)
     if rec is None:
         return error_page(request, 404, "Record not found", "There is no ingested record with this id.")

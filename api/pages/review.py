@@ -20,15 +20,15 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
 
 from api import reviewer
 from api.auth import authenticate
 from api.crud import _progress, verification
-from api.deps import SessionDep, SettingsDep
-from api.leaderboard import provenance
+from api.deps import ROW_ID_MAX, SessionDep, SettingsDep
+from api.leaderboard import claimed_author, provenance
 from api.models import Attempt, AuditLog, Result, State, StateTransition, Submission, SubmissionFile, User, Verdict
 from api.pages import code as codeview
 from api.pages import views
@@ -252,6 +252,7 @@ def _submission_context(session: Any, settings: Any, sub: Submission) -> dict[st
         delta = sub.measured_val_bpb - sub.claimed_val_bpb
     return {
         "title": f"Review: {sub.name or sub.id}", "sub": sub, "submitter": submitter.name if submitter else None,
+        "claimed_author": claimed_author(sub.submission_json),
         "files": files, "text_roles": {"code", "config", "submission_json", "log"}, "rules": rules,
         "result": result, "attempts": attempts, "history": history, "audit": audit,
         "counted": counted, "headroom": sub.cap_bytes - counted, "config": config, "delta": delta,
@@ -301,7 +302,8 @@ def code_redirect(request: Request, submission_id: str, session: SessionDep) -> 
 
 
 @router.get("/submissions/{submission_id}/files/{file_id}", response_class=HTMLResponse)
-def file_page(request: Request, submission_id: str, file_id: int, session: SessionDep) -> Response:
+def file_page(request: Request, submission_id: str, session: SessionDep,
+              file_id: int = Path(ge=1, le=ROW_ID_MAX)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)
@@ -349,6 +351,8 @@ def submission_action(request: Request, submission_id: str, action: str, session
         if action == "override":
             try:
                 rid = int(rule_result_id)
+                if not 1 <= rid <= ROW_ID_MAX:
+                    raise ValueError(rid)
             except ValueError:
                 raise reviewer.ReviewError("say which rule result to override", 400) from None
             outcome = reviewer.override_rule(session, v.principal, sub.id, rid, status, reason)
@@ -373,7 +377,7 @@ def submission_action(request: Request, submission_id: str, action: str, session
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, session: SessionDep, submission: str = Query("", max_length=36),
                actor: str = Query("", max_length=200), action: str = Query("", max_length=60),
-               before: int | None = Query(None, ge=1)) -> Response:
+               before: int | None = Query(None, ge=1, le=ROW_ID_MAX)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)

@@ -23,10 +23,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.crud import normalise_track
+from api.crud import configured_tracks, normalise_track
 from api.deps import StrictQuery
 from api.db import get_sessionmaker
-from api.leaderboard import RUNS, build_leaderboard
+from api.leaderboard import RUNS, build_leaderboard, known_tracks
+from api.problems import Problem
 from api.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["leaderboard"], dependencies=[StrictQuery])
@@ -101,6 +102,10 @@ class LeaderboardCache:
 def _build(settings: Settings, key: Key) -> _Entry:
     track, limit, offset, runs = key
     with get_sessionmaker(settings)() as session:
+        known = known_tracks(session, configured_tracks(settings))
+        if track not in known:
+            # Never cached: only real tracks take a place in the cache.
+            raise Problem("not-found", f"no track {track[:60]!r}; tracks: {', '.join(known)}")
         body = build_leaderboard(session, track=track, limit=limit, offset=offset,
                                  demo_max_val_tokens=settings.max_val_tokens, runs=runs)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from typing import Any
+import time
+from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from api import crud, lifecycle, quota
+from api import admission, crud, lifecycle, quota
 from api.auth import Principal
+from api.bodydeadline import body_wait
 from api.db import get_sessionmaker
 from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, StrictQuery
 from api.logsetup import bind
-from api.models import Blob, Queue, State, Submission
+from api.models import Queue, State, Submission
 from api.problems import Problem
 from api.settings import Settings
 from api.storage import BlobStore
@@ -64,15 +69,19 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
             art, code = upload.one("artifact"), upload.one("code")
             key = crud.dedupe_key(art.blob.sha256, code.blob.sha256,  # type: ignore[union-attr]
                                   crud.sha256_text(upload.config_canonical))
-            gone = [f.filename for f in upload.files if not store.exists(f.blob.sha256)]
-            if gone:  # swept as orphans while a very slow upload was still running
-                raise Problem("service-unavailable", f"stored parts of the upload vanished ({', '.join(gone[:3])}); "
-                              "send it again", headers={"Retry-After": "1"})
-            if crud.find_duplicate(session, submitter_id=principal.user_id, key=key) is None:
-                # The authoritative check: the user's row is locked until the insert commits.
-                quota.enforce(quota.status(session, settings, principal.user_id, lock=True))
-            sub, created = crud.create_submission(session, settings=settings, principal=principal, upload=upload)
-            session.commit()
+            # Shared store lock from checking the files to the commit: no removal can slip between
+            # (api.storage, "Blob lifetime").
+            with store.lock(exclusive=False):
+                gone = [f.filename for f in upload.files if not store.ensure(f.blob)]
+                if gone:  # swept as orphans while a very slow upload was still running
+                    raise Problem("service-unavailable", f"stored parts of the upload vanished "
+                                  f"({', '.join(gone[:3])}); send it again", headers={"Retry-After": "1"})
+                if crud.find_duplicate(session, submitter_id=principal.user_id, key=key) is None:
+                    # The authoritative check: the user's row is locked until the insert commits.
+                    quota.enforce(quota.status(session, settings, principal.user_id, lock=True))
+                sub, created = crud.create_submission(session, settings=settings, principal=principal,
+                                                      upload=upload)
+                session.commit()
         except IntegrityError:
             # Two identical uploads raced; the other one committed first and is the submission.
             session.rollback()
@@ -83,17 +92,49 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
             if found is None:
                 raise
             sub, created = found, False
+        store.release(upload.stored)
+        upload.stored.clear()
         if not created:
             # Files only this request brought (e.g. different logs) are not referenced: remove them.
-            known = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(upload.created))))
-            for sha in upload.created:
-                if sha not in known:
-                    store.remove(sha)
-            upload.created.clear()
+            store.remove_unreferenced(upload.created, functools.partial(lifecycle.referenced_blobs, settings))
+        upload.created.clear()
         needs_enqueue = sub.state == State.QUEUED.value and sub.enqueued_at is None
-        view = crud.submission_view(session, sub)
+        view = crud.submission_view(session, sub, for_reviewer=principal.can_review)
         view["quota"] = quota.status(session, settings, principal.user_id).to_dict()
     return view, created, needs_enqueue
+
+
+class BodyClock:
+    """The request body as an async iterator that enforces the upload deadline and, after the grace
+    period, the minimum average rate: a stalled or trickling client gets 408 instead of holding a
+    temp file and a connection open indefinitely (GOLFCHECK_UPLOAD_*, docs/service.md)."""
+
+    def __init__(self, stream: AsyncIterator[bytes], settings: Settings):
+        self._it = stream.__aiter__()
+        self._s = settings
+        self._start = time.monotonic()
+        self.received = 0
+
+    def __aiter__(self) -> "BodyClock":
+        return self
+
+    def _too_slow(self) -> Problem:
+        s = self._s
+        return Problem("request-timeout", f"the upload body arrived too slowly ({self.received} bytes in "
+                       f"{time.monotonic() - self._start:.0f} s); an upload must finish within "
+                       f"{s.upload_deadline_s:.0f} s at {s.upload_min_rate_bps} bytes/s or more",
+                       headers={"Connection": "close"})
+
+    async def __anext__(self) -> bytes:
+        wait = body_wait(self._s, self.received, time.monotonic() - self._start)
+        if wait <= 0:
+            raise self._too_slow()
+        try:
+            chunk = await asyncio.wait_for(self._it.__anext__(), timeout=wait)
+        except asyncio.TimeoutError:
+            raise self._too_slow() from None
+        self.received += len(chunk)
+        return chunk
 
 
 def _quota_now(settings: Settings, user_id: int) -> quota.QuotaStatus:
@@ -123,22 +164,31 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
     parser = UploadParser(request.headers.get("content-type", ""), store,
                           max_file_bytes=settings.max_file_bytes, max_request_bytes=settings.max_request_bytes)
     try:
-        stream = request.stream()
+        body = BodyClock(request.stream(), settings)
         try:
-            async for chunk in stream:
+            async for chunk in body:
                 if chunk:
                     await run_in_threadpool(parser.feed, chunk)
-        except Problem:
-            if declared is not None:
+        except Problem as exc:
+            if declared is not None and exc.kind != "request-timeout":
                 # The client declared a length within the limit: read (and discard) the rest so it
-                # sees the error instead of a reset connection. Bounded by the request limit.
-                async for _ in stream:
+                # sees the error instead of a reset connection. Bounded by the request limit and
+                # by the same deadline and minimum rate.
+                try:
+                    async for _ in body:
+                        pass
+                except Problem:
                     pass
             raise
         upload = await run_in_threadpool(parser.finish)
+        await run_in_threadpool(admission.check_upload, upload, settings)
         view, created, needs_enqueue = await run_in_threadpool(_store_upload, settings, store, principal, upload)
-    except BaseException:
-        await run_in_threadpool(parser.abort)
+    except BaseException as exc:
+        await run_in_threadpool(parser.abort, functools.partial(lifecycle.referenced_blobs, settings))
+        if isinstance(exc, ClientDisconnect):
+            # Nobody is left to answer; say so in the log instead of as an unhandled error.
+            log.info("upload abandoned: the client disconnected after %d bytes", parser.received)
+            raise Problem("invalid-request", "the client disconnected before the upload ended") from None
         raise
     with bind(submission_id=view["id"], attempt=view["attempt"]):
         if needs_enqueue:
@@ -177,7 +227,7 @@ def list_submissions(principal: PrincipalDep, session: SessionDep,
 @router.get("/submissions/{submission_id}")
 def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     sub = _load_visible(session, principal, submission_id)
-    return crud.submission_view(session, sub)
+    return crud.submission_view(session, sub, for_reviewer=principal.can_review)
 
 
 @router.get("/submissions/{submission_id}/chunks")

@@ -17,7 +17,8 @@ from typing import Any, Iterable
 from gepa.compliance import policy
 from gepa.compliance.engine import STAGE_CHECKS, Verdict, run_rules
 from gepa.compliance.record import Record, load_record
-from gepa.compliance.review import folder_sources, scan_sources
+from gepa.compliance.review import folder_files, scan_bundle
+from gepa.compliance.source import decode_source, is_python
 from gepa.compliance.rules import RULES, RuleContext
 from gepa.compliance.submission import canonical_track
 from gepa.errors import InputError
@@ -53,11 +54,14 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
         raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
     cfg = Path(config) if config is not None else (find_config(record.folder) if discover else None)
     entry = find_entry(record.folder)
-    sources = folder_sources(record.folder, entry) if review and (record.folder / entry).is_file() else {}
+    # Every code file of the folder is reviewed (helper modules, native sources), each decoded as
+    # CPython would read it; the Python texts are what the other rules see as the code.
+    files = folder_files(record.folder) if review and (record.folder / entry).is_file() else {}
+    sources = {n: decode_source(d).text for n, d in files.items() if is_python(n)}
     # Reachability is also evaluated under each logged configuration (the runs that made the score).
     settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
     printed = {m.label for lg in record.result_logs() for m in lg.metrics}  # what the runs printed
-    scan = scan_sources(sources, entry=entry, settings=settings, printed=printed) if sources else None
+    scan = scan_bundle(files, entry=entry, settings=settings, printed=printed) if files else None
     return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art, config_path=cfg,
                        measured=measured, current_best=current_best, historical=historical,
                        canonical_val_sha256=canonical_val_sha256, cap_bytes=cap_bytes,

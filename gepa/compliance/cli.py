@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def register(subparsers) -> None:
     s = subparsers.add_parser("scan-code", help="static review of a train_gpt.py (never imports or runs it)")
     s.add_argument("file", help="the Python file to review (self-extracting wrappers are decoded statically)")
     s.add_argument("--json", action="store_true", help='print {"verdict", "findings": [{"rule", "line", "message"}]}')
+    s.add_argument("--logs", nargs="+", metavar="LOG",
+                   help="train logs of the run: their logged settings and printed metrics decide reachability, "
+                        "as `check` does")
     s.set_defaults(func=cmd_scan_code)
 
 
@@ -69,29 +73,73 @@ def _print_verdict(verdict) -> None:
               "validation set, reproducing the claim, makes a result verified")
 
 
+def _bundle_for(path: Path) -> dict[str, bytes]:
+    """The files reviewed with `path`: its whole folder when that is a records folder (or the file
+    is the folder's train_gpt.py), else the file plus the sibling modules it imports or execs."""
+    from gepa.compliance.review import folder_files
+    from gepa.compliance.source import decode_source
+
+    folder = path.parent
+    if path.name == "train_gpt.py" or (folder / "submission.json").is_file():
+        files = folder_files(folder)
+        files[path.name] = path.read_bytes()
+        return files
+    files = {path.name: path.read_bytes()}
+    todo = [path.name]
+    while todo:
+        text = decode_source(files[todo.pop()]).text
+        for word in set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)):
+            for cand in (f"{word}.py", f"{word}/__init__.py"):
+                if cand not in files and (folder / cand).is_file():
+                    files[cand] = (folder / cand).read_bytes()
+                    todo.append(cand)
+        for lit in set(re.findall(r"[\w./-]+\.py", text)):  # exec(open("x.py").read())
+            name = lit.lstrip("./")
+            if name not in files and "/" not in name and (folder / name).is_file():
+                files[name] = (folder / name).read_bytes()
+                todo.append(name)
+    return files
+
+
+def _log_settings(paths: list[str]) -> tuple[list[dict[str, str]], set[str]]:
+    from gepa.compliance.logs import parse_log
+
+    settings, printed = [], set()
+    for p in paths:
+        lp = Path(p)
+        if not lp.is_file():
+            raise InputError(f"log {lp} does not exist; pass the train log(s) of the run")
+        lg = parse_log(lp.read_text(encoding="utf-8", errors="replace"), lp.name)
+        if lg.hyperparams:
+            settings.append(lg.hyperparams)
+        printed |= {m.label for m in lg.metrics}
+    return settings, printed
+
+
 def cmd_scan_code(args: argparse.Namespace) -> int:
-    from gepa.compliance.review import folder_sources, scan_sources
+    from gepa.compliance.review import scan_bundle
 
     path = Path(args.file)
     if not path.is_file():
         raise InputError(f"{path} is not a file; pass the train_gpt.py to review")
     if path.stat().st_size > _MAX_CODE_BYTES:
         raise InputError(f"{path} is {path.stat().st_size} bytes; a training script is far smaller")
-    sources = folder_sources(path.parent, path.name)
-    report = scan_sources(sources, entry=path.name)
+    settings, printed = _log_settings(args.logs) if args.logs else ([], set())
+    report = scan_bundle(_bundle_for(path), entry=path.name, settings=settings or None, printed=printed or None)
     if path.name in report.parse_errors:
         raise InputError(f"{path} is not valid Python: {report.parse_errors[path.name]}")
     if args.json:
-        print(json.dumps({"verdict": report.verdict,
-                          "findings": [{"rule": f.rule, "line": f.line, "message": f.message, "file": f.file,
-                                        "severity": f.to_dict()["severity"]} for f in report.findings]}, indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
     else:
         for name, codecs in report.layers.items():
             print(f"{name}: decoded a {'+'.join(codecs)} wrapper; reviewing the code inside")
         for f in report.findings:
             print(f"{f.file}:{f.line}: {f.rule}: {f.message}")
+            if f.chain:
+                print("    taint: " + " -> ".join(f.chain))
+        print(f"reviewed {', '.join(report.files)}; code bytes {report.code_bytes}")
         print(report.verdict)
-    return 1 if report.flagged else 0
+    return 1 if report.flagged or report.needs_review else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

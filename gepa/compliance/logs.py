@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gepa.compliance import policy
+from gepa.lines import split_lines
 
 _TS_PREFIX = re.compile(r"^\d{9,}(?:\.\d+)?\s+")
 _BPB = re.compile(r"val_bpb\s*[:=]\s*([-+]?\d+(?:\.\d+)?)")
@@ -147,7 +148,7 @@ def parse_log(text: str, file: str) -> ParsedLog:
     out = ParsedLog(file=file)
     in_hp_block = False
     training_started = False
-    for no, raw_line in enumerate(text.splitlines(), start=1):
+    for no, raw_line in enumerate(split_lines(text), start=1):
         line = _TS_PREFIX.sub("", raw_line.rstrip())
         stripped = line.strip()
         if in_hp_block:

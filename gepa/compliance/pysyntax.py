@@ -1,177 +1,221 @@
 """Parse submitted Python written for a newer interpreter than the one running the review.
 
-The challenge ran on Python 3.12 images, and real records use PEP 701 f-strings, which reuse
-the outer quote inside a replacement field: `f"{", ".join(names)}"`. Python 3.11's parser
-rejects that, which would leave a script (or the payload of a self-extracting wrapper)
-unreviewed. `parse` first tries the running parser; on a syntax error it rewrites only the
-delimiters of such f-strings to a quote the body does not use (`f'''{", ".join(names)}'''`)
-and parses again. Line numbers are preserved (delimiters never span lines differently);
-column offsets on the rewritten lines may shift. Nothing is ever executed.
+The challenge ran on Python 3.12 images, and real records use PEP 701 f-strings, which may reuse
+the outer quote inside a replacement field (`f"{", ".join(names)}"`, `f"{x if c else"y"}"`),
+put backslashes or comments there, and nest without limit. Python 3.11's parser rejects them.
+
+`parse` first tries the running parser. On a syntax error it parses the source with libcst's
+native parser, which implements the 3.12 grammar (a real tokenizer, not a pattern), and rewrites
+only the f-strings: every string literal inside a replacement field is replaced by a unique
+placeholder name and each f-string gets a delimiter that its enclosing f-strings do not use.
+That text is 3.11 syntax; after `ast.parse` the placeholders are swapped back for the literal
+values (read with `ast.literal_eval`, which evaluates nothing but literals), so the tree is the
+one Python 3.12 would build. Line numbers are kept; columns on rewritten lines may shift.
+Nothing is ever executed.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import importlib
+import itertools
 
-_QUOTES = ('"""', "'''", '"', "'")
-_PREFIX = set("rRbBuUfF")
+cst = None  # libcst, imported on first need (it costs ~0.5 s at start-up and most files never need it)
+
+
+@functools.lru_cache(maxsize=1)
+def _libcst():
+    global cst
+    try:  # libcst ships the 3.12 grammar; without it, 3.12-only f-strings stay unparsed (reported)
+        cst = importlib.import_module("libcst")
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    return _classes(cst)
+
+_QUOTES = ('"', "'", '"""', "'''")
 
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     try:
         return ast.parse(source, filename=filename)
     except SyntaxError as first:
-        try:
-            fixed = downgrade_fstrings(source)
-        except _Unparsable:
-            raise first from None
-        if fixed == source:
+        if ("f" not in source and "F" not in source) or _libcst() is None:
             raise
         try:
-            return ast.parse(fixed, filename=filename)
+            fixed, literals = downgrade_fstrings(source)
+        except (_Unparsable, RecursionError):
+            raise first from None
+        if not literals and fixed == source:
+            raise
+        try:
+            tree = ast.parse(fixed, filename=filename)
         except SyntaxError:
             raise first from None
+        if literals:
+            tree = _Restore(literals).visit(tree)
+        return tree
 
 
 class _Unparsable(Exception):
     pass
 
 
-def downgrade_fstrings(source: str) -> str:
-    """Rewrite PEP 701 f-string delimiters so that a Python 3.8-3.11 parser accepts them."""
-    out: list[str] = []
-    i, n = 0, len(source)
-    while i < n:
-        c = source[i]
-        if c == "#":
-            j = source.find("\n", i)
-            j = n if j < 0 else j
-            out.append(source[i:j])
-            i = j
-            continue
-        start = _string_start(source, i)
-        if start is not None:
-            text, i = _string(source, i, start)
-            out.append(text)
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+def downgrade_fstrings(source: str) -> tuple[str, dict[str, object]]:
+    """Rewrite PEP 701 f-strings into 3.11 syntax; returns (text, placeholder -> literal value)."""
+    top = _libcst()
+    if top is None:
+        raise _Unparsable("libcst is not installed")
+    try:
+        module = cst.parse_module(source, config=cst.PartialParserConfig(python_version="3.12"))
+    except Exception as exc:  # noqa: BLE001 - libcst raises ParserSyntaxError and native errors
+        raise _Unparsable(str(exc)) from None
+    taken = source
+    counter = itertools.count()
+    literals: dict[str, object] = {}
+
+    def placeholder(value: object) -> str:
+        while True:
+            name = f"__gc_lit_{next(counter)}__"
+            if name not in taken:
+                literals[name] = value
+                return name
+
+    try:
+        new = module.visit(top(module, placeholder))
+    except cst.CSTValidationError as exc:
+        raise _Unparsable(str(exc)) from None
+    return new.code, literals
 
 
-def _string_start(s: str, i: int):
-    """(prefix, quote) when a string literal starts at i, else None."""
-    if i > 0 and (s[i - 1].isalnum() or s[i - 1] == "_"):
-        return None
-    j = i
-    while j < len(s) and j - i < 2 and s[j] in _PREFIX:
-        j += 1
-    for q in _QUOTES:
-        if s.startswith(q, j):
-            return s[i:j], q
-    return None
+def _literal(module, node) -> object:
+    try:
+        return ast.literal_eval(module.code_for_node(node).strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise _Unparsable(f"string literal: {exc}") from None
 
 
-def _string(s: str, i: int, start) -> tuple[str, int]:
-    """Copy (and if needed rewrite) the literal starting at i; return it and the index after it."""
-    prefix, q = start
-    body_start = i + len(prefix) + len(q)
-    if "f" not in prefix.lower():
-        j = _plain_end(s, body_start, q, raw="r" in prefix.lower())
-        return s[i:j + len(q)], j + len(q)
-    parts, j, inner_quotes = _fstring_body(s, body_start, q, raw="r" in prefix.lower())
-    body = "".join(parts)
-    newq = q
-    if any(x in q for x in inner_quotes):
-        for cand in _QUOTES:
-            if cand[0] not in inner_quotes and cand not in body and not body.endswith(cand[0]) and \
-                    ("\n" not in body or len(cand) == 3):
-                newq = cand
-                break
-    return prefix + newq + body + newq, j + len(q)
+def _classes(cst):
+    """The libcst transformers (defined once libcst is imported)."""
+    class _TopLevel(cst.CSTTransformer):
+        """Requote each outermost f-string (and, through it, every nested one)."""
+
+        def __init__(self, module, placeholder):
+            super().__init__()
+            self.module, self.placeholder = module, placeholder
+
+        def visit_FormattedString(self, node) -> bool:
+            return False  # `_requote` handles everything inside
+
+        def leave_FormattedString(self, original, updated):
+            code = self.module.code_for_node(original)
+            try:
+                ast.parse(f"({code})")
+                return updated  # already 3.11 syntax
+            except SyntaxError:
+                return _requote(self.module, original, frozenset(), self.placeholder)
 
 
-def _plain_end(s: str, j: int, q: str, raw: bool) -> int:
-    n = len(s)
-    while j < n:
-        if s[j] == "\\":
-            j += 2
-            continue
-        if s.startswith(q, j):
-            return j
-        if len(q) == 1 and s[j] == "\n":
-            raise _Unparsable
-        j += 1
-    raise _Unparsable
+    class _Inner(cst.CSTTransformer):
+        """Inside a replacement field: literals become placeholders, f-strings are requoted."""
+
+        def __init__(self, module, forbidden, placeholder):
+            super().__init__()
+            self.module, self.forbidden, self.placeholder = module, forbidden, placeholder
+
+        def visit_FormattedString(self, node) -> bool:
+            return False
+
+        def leave_FormattedString(self, original, updated):
+            return _requote(self.module, original, self.forbidden, self.placeholder)
+
+        def visit_SimpleString(self, node) -> bool:
+            return False
+
+        def leave_SimpleString(self, original, updated):
+            return _name(self.placeholder(_literal(self.module, original)), original)
+
+        def visit_ConcatenatedString(self, node) -> bool:
+            # Plain implicit concatenation is one literal; with an f-string part, requote the parts.
+            return _has_fstring(node)
+
+        def leave_ConcatenatedString(self, original, updated):
+            if _has_fstring(original):
+                return updated
+            return _name(self.placeholder(_literal(self.module, original)), original)
 
 
-def _fstring_body(s: str, j: int, q: str, raw: bool):
-    """Scan an f-string body from j; return (rewritten parts, index of the closing quote,
-    quote characters used by strings inside replacement fields)."""
-    parts: list[str] = []
-    inner: set[str] = set()
-    n = len(s)
-    while j < n:
-        c = s[j]
-        if c == "\\":
-            parts.append(s[j:j + 2])
-            j += 2
-            continue
-        if s.startswith(q, j):
-            return parts, j, inner
-        if c == "{":
-            if s.startswith("{{", j):
-                parts.append("{{")
-                j += 2
+    def _name(name: str, original):
+        # Parenthesised, so that it stands where a quote needed no space before it (`else"y"`).
+        return cst.Name(name, lpar=[cst.LeftParen(), *original.lpar], rpar=[*original.rpar, cst.RightParen()])
+
+
+    def _has_fstring(node) -> bool:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, cst.FormattedString):
+                return True
+            stack.extend(n.children)
+        return False
+
+
+    def _texts(parts) -> list[str]:
+        out = []
+        for p in parts:
+            if isinstance(p, cst.FormattedStringText):
+                out.append(p.value)
+            elif isinstance(p, cst.FormattedStringExpression) and p.format_spec:
+                out.extend(_texts(p.format_spec))
+        return out
+
+
+    def _requote(module, node, forbidden: frozenset, placeholder):
+        prefix = node.prefix
+        quote = node.quote
+        multiline = "\n" in module.code_for_node(node)
+        texts = _texts(node.parts)
+        chosen = None
+        for q in (quote,) + tuple(x for x in _QUOTES if x != quote):
+            if q[0] in forbidden or (multiline and len(q) == 1):
                 continue
-            field, j = _field(s, j, inner)
-            parts.append(field)
-            continue
-        if len(q) == 1 and c == "\n":
-            raise _Unparsable
-        parts.append(c)
-        j += 1
-    raise _Unparsable
+            if q != quote and any(q[0] in t for t in texts):
+                continue
+            chosen = q
+            break
+        if chosen is None:
+            raise _Unparsable("f-strings nested deeper than Python 3.11 quoting allows")
+        inner = _Inner(module, forbidden | {chosen[0]}, placeholder)
+        parts = [_part(p, inner) for p in node.parts]
+        return node.with_changes(start=prefix + chosen, end=chosen, parts=parts)
 
 
-def _field(s: str, j: int, inner: set[str]) -> tuple[str, int]:
-    """Copy a replacement field `{expr!r:spec}` starting at s[j] == '{' (nested literals rewritten)."""
-    out = ["{"]
-    depth = 0
-    j += 1
-    n = len(s)
-    while j < n:
-        c = s[j]
-        start = _string_start(s, j)
-        if start is not None:
-            text, j2 = _string(s, j, start)
-            inner.add(text[len(start[0])])
-            out.append(text)
-            j = j2
-            continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "}":
-            if depth == 0:
-                out.append("}")
-                return "".join(out), j + 1
-            depth -= 1
-        elif c == ":" and depth == 0:
-            # format spec: literal text with nested fields, up to the closing brace
-            out.append(":")
-            j += 1
-            while j < n and s[j] != "}":
-                if s[j] == "{":
-                    sub, j = _field(s, j, inner)
-                    out.append(sub)
-                    continue
-                out.append(s[j])
-                j += 1
-            continue
-        elif c == "#":
-            raise _Unparsable
-        out.append(c)
-        j += 1
-    raise _Unparsable
+    def _part(p, inner):
+        if not isinstance(p, cst.FormattedStringExpression):
+            return p
+        expr = p.expression.visit(inner)
+        spec = [_part(s, inner) for s in p.format_spec] if p.format_spec else p.format_spec
+        # Comments inside a field are 3.12-only; whitespace that holds them is dropped.
+        return _strip_comments(p.with_changes(expression=expr, format_spec=spec))
+
+
+    class _NoComments(cst.CSTTransformer):
+        def leave_Comment(self, original, updated):
+            return cst.RemovalSentinel.REMOVE
+
+
+    def _strip_comments(expr):
+        return expr.visit(_NoComments())
+
+
+    return _TopLevel
+
+
+class _Restore(ast.NodeTransformer):
+    def __init__(self, literals: dict[str, object]):
+        self.literals = literals
+
+    def visit_Name(self, node: ast.Name):
+        if node.id in self.literals:
+            return ast.copy_location(ast.Constant(self.literals[node.id]), node)
+        return node

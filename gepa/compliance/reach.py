@@ -162,6 +162,8 @@ class Env:
         if isinstance(node, ast.Attribute):
             if isinstance(node.value, (ast.Name, ast.Attribute, ast.Call)) and node.attr in self.attrs:
                 return self.attrs[node.attr]
+            if isinstance(node.value, (ast.Name, ast.Attribute)) and node.attr.lower() in self.overrides:
+                return _parse_logged(self.overrides[node.attr.lower()])  # a field the log printed
             raise Unknown
         if isinstance(node, ast.Subscript):
             if dotted(node.value) in ("os.environ", "environ"):
@@ -176,6 +178,17 @@ class Env:
                 if isinstance(key, str) and key.lower() in self.overrides:
                     return self.overrides[key.lower()]
                 return self.value(node.args[1], depth + 1) if len(node.args) > 1 else None
+            if name == "getattr" and len(node.args) == 3:
+                # `getattr(args, "slot_enabled", False)`: the field when the config class defines
+                # it (or a log sets it), else the default the code falls back to.
+                key = self.value(node.args[1], depth + 1)
+                if isinstance(key, str):
+                    if key.lower() in self.overrides:
+                        return _parse_logged(self.overrides[key.lower()])
+                    if key in self.attrs:
+                        return self.attrs[key]
+                    return self.value(node.args[2], depth + 1)
+                raise Unknown
             if name in _CASTS and len(node.args) == 1:
                 return _CASTS[name](self.value(node.args[0], depth + 1))
             if isinstance(node.func, ast.Attribute) and node.func.attr in ("lower", "upper", "strip") and not node.args:

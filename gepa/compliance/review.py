@@ -7,8 +7,18 @@ Families detected, each only in code reachable under the defaults or a logged co
   code.slot              a per-batch delta optimised on the targets it then scores
   code.val-in-training   validation data used to train or to calibrate quantisation
   code.network           downloads or sockets
-  code.val-warmup        (warning) backward/step on validation tokens followed by a restore
-  code.opaque            (warning) an `exec` payload that could not be decoded statically
+  code.val-cache         a count table / cache built from the validation stream outside score-first scoring
+  code.unnormalised      a scored probability mixing in a target-only count ratio (not normalised)
+  code.paid-prefix       validation tokens saved into the artifact or the model
+  code.encoding          a PEP 263 cookie that makes Python run other text than a UTF-8 reader sees
+  code.bidi              Unicode bidirectional controls (Trojan Source)
+  code.val-warmup        (warning) backward/step on validation tokens followed by a restore, or on a
+                         throwaway copy/adapter that is discarded before scoring
+  code.opaque            (human review) an `exec` payload that could not be decoded statically
+  code.native            (human review) C/C++/CUDA sources, compiled libraries or run-time compilation
+
+Validation data is followed by taint tracking (`taint.py`) from its sources (the val files),
+not by variable names; findings quote the taint chain (file:line steps) that reached them.
 
 Vocabulary: a *scoring* function accumulates a loss sum (`loss_sum += ...`, or passes it to a
 helper that does); a *val read* subscripts or iterates validation tokens; a *val update* is a
@@ -20,12 +30,15 @@ called from inside such a loop after scoring is legal.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
+from gepa.compliance.source import decode_source, is_code, is_native, is_python
+from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
 from gepa.compliance.wrapper import unwrap
 
 RULE_TEXT = {
@@ -41,10 +54,36 @@ RULE_TEXT = {
     "code.network": "The code can reach the network (downloads or sockets); submissions must be self-contained.",
     "code.val-warmup": "A backward/step on validation tokens runs before scoring; it is legal only if the "
                        "weights and optimizer state are restored before the first score.",
-    "code.opaque": "An exec'd payload could not be decoded statically, so the code it runs was not reviewed.",
+    "code.opaque": "An exec'd payload could not be decoded statically, so the code it runs was not reviewed; "
+                   "a human reviewer must read it.",
+    "code.val-cache": "A cache or count table is built from the validation stream outside the score-first loop, "
+                      "so predictions can use tokens that have not been scored yet (two-pass n-gram rescoring).",
+    "code.unnormalised": "A scored probability mixes in a count ratio looked up for the target alone, which is not "
+                         "a distribution normalised over the whole vocabulary.",
+    "code.paid-prefix": "Validation tokens are stored in the artifact or the model (a paid prefix); validation "
+                        "content may not be stored.",
+    "code.encoding": "The file's coding declaration makes Python run different text than a UTF-8 reader sees.",
+    "code.bidi": "Unicode bidirectional control characters make the displayed code differ from the parsed code.",
+    "code.calib-budget": "Quantisation calibration that reads training data must run inside the 600 s training "
+                         "budget; this one appears to run after the training clock stopped.",
+    "code.native": "Native code (C/C++/CUDA sources, compiled libraries or code compiled at run time) cannot be "
+                   "reviewed statically; a human reviewer must read it.",
 }
-WARNING_RULES = {"code.val-warmup", "code.opaque"}
+WARNING_RULES = {"code.val-warmup", "code.calib-budget"}
+# Findings that do not say the method is illegal, but that the review could not see through:
+# they are never a silent pass; a human reviewer decides.
+REVIEW_RULES = {"code.opaque", "code.native"}
 CODE_RULES = tuple(RULE_TEXT)
+
+
+# Findings about the file itself (how it reads), which hold whether or not the file runs.
+FILE_RULES = {"code.encoding", "code.bidi", "code.native", "code.opaque",
+              # A shipped tool that writes validation tokens out builds a paid prefix, run or not.
+              "code.paid-prefix"}
+
+
+def severity(rule: str) -> str:
+    return "warning" if rule in WARNING_RULES else ("review" if rule in REVIEW_RULES else "error")
 
 _VAL = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|data|ids|seqs?|stream|np|arr|set|buf|docs?|files|loader|shards?)(_|$)|^val$|fineweb_val")
 # Target names, with the suffixes real scripts add for the same value in another form
@@ -64,6 +103,13 @@ _NET_CALLS = {"torch.hub.load", "torch.hub.load_state_dict_from_url", "torch.hub
               "hf_hub_download", "snapshot_download", "load_dataset", "datasets.load_dataset", "urlopen",
               "urllib.request.urlopen", "urlretrieve", "socket.create_connection", "socket.socket"}
 _NET_CMD = re.compile(r"\b(curl|wget|git\s+clone|huggingface-cli|hf\s+download|pip\s+install|scp|rsync|aws\s+s3)\b")
+_NATIVE_CALLS = {"load_inline", "CDLL", "PyDLL", "WinDLL", "LoadLibrary", "RawKernel", "RawModule", "SourceModule",
+                 "dlopen", "compile_extension", "load_cuda_kernel"}
+_COMPILER_CMD = re.compile(r"(^|[\s/'\"])(gcc|g\+\+|nvcc|clang|clang\+\+|cc|c\+\+|icc|cmake|make|ninja)(\s|$|['\"])")
+_SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
+               "tofile", "serialize", "save_file", "copy_"}
+_LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce")
+_COUNTY = re.compile(r"count|cnt|table|freq|hits|ngram|cache|ctx|total|tab")
 _SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
           "os.system", "os.popen"}
 
@@ -74,10 +120,26 @@ class Finding:
     line: int
     message: str
     file: str = "train_gpt.py"
+    chain: tuple[str, ...] = ()  # taint steps (file:line code) from a validation source to here
+    # In a shipped file that the entry script never imports, execs or runs (a data-prep or
+    # download script): reviewed and reported, but it does not take part in the run.
+    standalone: bool = False
+
+    @property
+    def severity(self) -> str:
+        sev = severity(self.rule)
+        if self.standalone and sev == "error" and self.rule not in FILE_RULES:
+            return "warning"
+        return sev
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "line": self.line, "message": self.message, "file": self.file,
-                "severity": "warning" if self.rule in WARNING_RULES else "error"}
+        d = {"rule": self.rule, "line": self.line, "message": self.message, "file": self.file,
+             "severity": self.severity}
+        if self.standalone:
+            d["standalone"] = True
+        if self.chain:
+            d["taint"] = list(self.chain)
+        return d
 
 
 @dataclass
@@ -86,18 +148,29 @@ class ScanReport:
     files: list[str] = field(default_factory=list)
     layers: dict[str, list[str]] = field(default_factory=dict)  # file -> wrapper codecs peeled
     parse_errors: dict[str, str] = field(default_factory=dict)
+    code_files: dict[str, int] = field(default_factory=dict)  # every shipped code file -> bytes
+    entry: str = "train_gpt.py"  # the file that runs (a stub's exec'd sibling when followed)
+
+    @property
+    def code_bytes(self) -> int:
+        return sum(self.code_files.values())
 
     @property
     def flagged(self) -> bool:
-        return any(f.rule not in WARNING_RULES for f in self.findings)
+        return any(f.severity == "error" for f in self.findings)
+
+    @property
+    def needs_review(self) -> bool:
+        return any(f.severity == "review" for f in self.findings)
 
     @property
     def verdict(self) -> str:
-        return "flagged" if self.flagged else "clean"
+        return "flagged" if self.flagged else ("needs-review" if self.needs_review else "clean")
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "findings": [f.to_dict() for f in self.findings],
-                "files": self.files, "decoded_wrappers": self.layers, "parse_errors": self.parse_errors}
+                "files": self.files, "decoded_wrappers": self.layers, "parse_errors": self.parse_errors,
+                "code_files": self.code_files, "code_bytes": self.code_bytes}
 
 
 _local = own_nodes  # nodes of a subtree without nested function/class bodies (cached per node)
@@ -130,11 +203,17 @@ class _Analysis:
         self.r = reach(program, env, entry)
         self.live = self.r.live
         self.findings: list[Finding] = []
-        self.val_extra: dict[int, set[str]] = {}
+        self.taint = Taint(program, self.r.reached, self.r.module_live)
+        self.val_extra: dict[int, set[str]] = {id(f.node): self.taint.names(f, RAW) for f in self.r.reached}
+        self.module_extra: set[str] = set()
+        for file, _ in program.modules:
+            self.module_extra |= self.taint.names(None, RAW, file=file)
         self.accumulators: set[str] = set()
+        self.param_accumulators: set[str] = set()
         self._find_accumulators()
         self._propagate_val()
         self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
+        self._tk_done: set = set()
         self.V = {f.name for f in self.r.reached if self.facts[id(f.node)]["val_updates"] and not self.facts[id(f.node)]["scores"]}
         self.callers = self._callers()
 
@@ -145,6 +224,11 @@ class _Analysis:
             for n in _local(f.node):
                 if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
                     self.accumulators.add(f.name)
+                # `ls += lbl.sum()` on a parameter, whatever its name: a helper that adds into
+                # the caller's accumulators (called with per-token losses it is a score).
+                if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and isinstance(n.target, ast.Name) \
+                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in params for x in ast.walk(n.value)):
+                    self.param_accumulators.add(f.name)
 
     def _calls(self, root):
         for n in _local(root):
@@ -159,7 +243,7 @@ class _Analysis:
         for _ in range(3):
             changed = False
             for owner, root in roots:
-                extra = self.val_extra.get(id(owner.node), set()) if owner else set()
+                extra = self.val_extra.get(id(owner.node), set()) if owner else self.module_extra
                 for call in self._calls(root):
                     callee = _name_of(call.func)
                     for g in by_name.get(callee or "", []):
@@ -219,7 +303,7 @@ class _Analysis:
                 out.append(c)
         return out
 
-    def _score_events(self, root) -> list[ast.AST]:
+    def _score_events(self, root, f: FuncInfo | None = None) -> list[ast.AST]:
         out = []
         # A loss summed *after* its own backward() is bookkeeping for a training step
         # (`loss.backward(); opt.step(); epoch_loss_sum += loss.detach()`), not a score; a
@@ -236,6 +320,15 @@ class _Analysis:
                 if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue
                 out.append(n)
+            elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and f is not None and \
+                    _LOSSY.search(ast.unparse(n.value).lower()) and self._val(f, f.file, n.value):
+                # A per-token loss of validation data summed into anything (`ls += nll.sum()`).
+                if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
+                    continue
+                out.append(n)
+            elif isinstance(n, ast.Call) and f is not None and _name_of(n.func) in self.param_accumulators and \
+                    any(_LOSSY.search(ast.unparse(a).lower()) and self._val(f, f.file, a) for a in n.args):
+                out.append(n)
             elif isinstance(n, ast.Call):
                 if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and _ACC.search((_name_of(n.func.value) or "").lower()):
                     out.append(n)
@@ -244,7 +337,7 @@ class _Analysis:
         return out
 
     def _facts(self, f: FuncInfo) -> dict:
-        scores = self._score_events(f.node)
+        scores = self._score_events(f.node, f)
         reads = self._val_reads(f, include_no_grad=bool(scores))
         reqgrad = any(
             (isinstance(n, ast.Call) and any(k.arg == "requires_grad" and isinstance(k.value, ast.Constant) and k.value.value is True for k in n.keywords))
@@ -296,8 +389,21 @@ class _Analysis:
         return bool(callers) and all(self._within_scoring(g, depth + 1) for g in callers)
 
     # ---------- detectors ----------
-    def add(self, rule: str, file: str, line: int, msg: str):
-        self.findings.append(Finding(rule, line, f"{msg} {RULE_TEXT[rule]}", file))
+    def add(self, rule: str, file: str, line: int, msg: str, chain: tuple = ()):
+        chain = render(chain)
+        taint = f" Validation data reached it through: {chain_text(chain)}." if chain else ""
+        self.findings.append(Finding(rule, line, f"{msg}{taint} {RULE_TEXT[rule]}", file, tuple(chain)))
+
+    def _roots(self):
+        """(function or None, file, root node, live set) for reached functions and module code."""
+        for f in self.r.reached:
+            yield f, f.file, f.node, self.live
+        for file, tree in self.program.modules:
+            yield None, file, tree, self.r.module_live
+
+    def _val(self, f: FuncInfo | None, file: str, node: ast.AST, level: int = DERIVED):
+        got = self.taint.of(f, node, file=file)
+        return got if got is not None and got[0] >= level else None
 
     def run(self) -> list[Finding]:
         for f in self.r.reached:
@@ -309,6 +415,9 @@ class _Analysis:
         self._pre_eval_calls()
         self._train_on_val_files()
         self._network()
+        self._native()
+        self._tainted_mechanisms()
+        self._calib_budget()
         return self.findings
 
     def _pre_eval_calls(self):
@@ -324,8 +433,16 @@ class _Analysis:
                         if _name_of(c.func) == name and (g is not None or id(c) in self.r.module_live):
                             d = defs[0] if defs else None
                             where = f" (defined at {d.file}:{d.node.lineno})" if d else ""
+                            if d is not None and self._discards(d.node):
+                                self.add("code.val-warmup", file, c.lineno,
+                                         f"`{name}`{where} trains a throwaway copy/adapter on validation tokens and "
+                                         "discards it; the base weights are untouched.")
+                                continue
+                            got = next((self._val(g, file, a) for a in list(c.args) + [k.value for k in c.keywords]
+                                        if self._val(g, file, a)), None)
                             self.add("code.ttt-pre-eval", file, c.lineno,
-                                     f"`{name}`{where} runs backward/step on validation tokens and is called here outside any score-first loop.")
+                                     f"`{name}`{where} runs backward/step on validation tokens and is called here outside any score-first loop.",
+                                     got[1] if got else ())
 
     def _order_function(self, f: FuncInfo, facts: dict):
         updates = {id(n) for n in facts["val_updates"]}
@@ -375,6 +492,10 @@ class _Analysis:
             line = self._has(train_st, train_ids)[0].lineno
             if any(self._restores(stmts[j]) for j in range(ft + 1, fs)):
                 self.add("code.val-warmup", f.file, line, f"`{f.name}` updates on validation tokens at line {line} before scoring at line {stmts[fs].lineno}.")
+            elif self._throwaway(f, train_st, stmts[fs]):
+                self.add("code.val-warmup", f.file, line,
+                         f"`{f.name}` trains a throwaway copy/adapter on validation tokens at line {line}; the model "
+                         f"that scores at line {stmts[fs].lineno} is not the one updated.")
             elif facts["reqgrad"] and loop_vars:
                 self.add("code.slot", f.file, line,
                          f"`{f.name}` optimises a fresh requires_grad tensor at line {line} and then scores the same batch at line {stmts[fs].lineno}.")
@@ -424,19 +545,67 @@ class _Analysis:
                     return True
         return False
 
-    def _target_key(self, f: FuncInfo):
+    def _targets(self, f: FuncInfo) -> set[str]:
+        """Names holding the target token in `f`, found by what the scoring does with them: the
+        label of `cross_entropy`/`nll_loss`, the index of a `gather` on log-probabilities, the last
+        index of `logp[..., y]`; then names assigned by moving those values (`.long()`, slices,
+        arithmetic), whatever they are called."""
+        names: set[str] = set()
+        for n in _local(f.node):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Call):
+                short = _name_of(n.func) or ""
+                arg = None
+                if short in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
+                    arg = n.args[1]
+                elif short in ("gather", "take_along_dim", "take_along_axis") and len(n.args) >= 2:
+                    arg = n.args[1] if short == "gather" else n.args[1]
+                arg = next((k.value for k in n.keywords if k.arg in ("target", "index", "indices")), arg)
+                if arg is not None:
+                    names |= {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)}
+            elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load) and isinstance(n.slice, ast.Tuple) and \
+                    re.search(r"logp|log_prob|logprob|lprob|probs|logits|log_softmax", (_name_of(n.value) or "").lower()):
+                names |= {x.id for x in ast.walk(n.slice.elts[-1]) if isinstance(x, ast.Name)}
+        names = {x for x in names if not re.search(r"^(i|j|k|n|b|t|idx|pos|arange|range|torch|np|dim)$", x)}
+        for _ in range(3):
+            grew = False
+            for n in _local(f.node):
+                if isinstance(n, ast.Assign) and _moves(n.value) and \
+                        any(isinstance(x, ast.Name) and x.id in names for x in ast.walk(n.value)):
+                    for t in n.targets:
+                        for x in ast.walk(t):
+                            if isinstance(x, ast.Name) and x.id not in names:
+                                names.add(x.id)
+                                grew = True
+            if not grew:
+                break
+        return names
+
+    def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0):
+        tn = frozenset(self._targets(f)) | extra
+        raw = frozenset(self.val_extra.get(id(f.node), ()))
         keys: set[str] = set()
         for n in _local(f.node):
-            if id(n) in self.live and isinstance(n, ast.Assign) and _hashy_with_target(n.value):
+            if id(n) in self.live and isinstance(n, ast.Assign) and \
+                    (_hashy_with_target(n.value, tn) or self._hash_helper_call(n.value, tn)):
                 keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         for n in _local(f.node):
             if id(n) not in self.live:
                 continue
             if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
                 idx = n.slice
-                if _hashy_with_target(idx) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
+                if _hashy_with_target(idx, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
                     self.add("code.target-in-key", f.file, n.lineno,
                              f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.")
+                    return
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("get", "__getitem__", "setdefault") \
+                    and n.args and not _BYTE_LUT.search((_name_of(n.func.value) or "").lower()):
+                key = n.args[0]
+                if _hashy_with_target(key, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(key)) or \
+                        (isinstance(key, ast.Tuple) and any(_is_target(e, tn) for e in key.elts)):
+                    self.add("code.target-in-key", f.file, n.lineno,
+                             f"`{f.name}` looks up `{_name_of(n.func.value)}` with a key that includes the target token.")
                     return
             tests = []
             if isinstance(n, (ast.If, ast.IfExp, ast.While)):
@@ -445,17 +614,52 @@ class _Analysis:
                 tests = [n.args[0]]
             for t in tests:
                 for s in ast.walk(t):
-                    if isinstance(s, ast.Subscript) and _is_target(s.slice) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
+                    if isinstance(s, ast.Subscript) and _is_target(s.slice, tn, raw) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
                         self.add("code.target-in-key", f.file, s.lineno,
                                  f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
                         return
+        if depth >= 2 or not tn:
+            return
+        # Helpers handed the target (vectorised hash/lookup functions with any name).
+        for c in self._calls(f.node):
+            for g in self.program.funcs.get(_name_of(c.func) or "", []):
+                if g not in self.r.reached or g.node is f.node:
+                    continue
+                params = [a.arg for a in g.node.args.args]
+                if g.cls and params and params[0] == "self" and isinstance(c.func, ast.Attribute):
+                    params = params[1:]
+                hit = {params[i] for i, a in enumerate(c.args) if i < len(params) and
+                       any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a))}
+                hit |= {k.arg for k in c.keywords if k.arg and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(k.value))}
+                if hit and (id(g.node), frozenset(hit)) not in self._tk_done:
+                    self._tk_done.add((id(g.node), frozenset(hit)))
+                    self._target_key(g, frozenset(hit), depth + 1)
+
+    def _hash_helper_call(self, value: ast.AST, tn: frozenset) -> bool:
+        """`h = _mix(ctx, nxt)` where `_mix` returns a hash that mixes in the argument given the target."""
+        if not isinstance(value, ast.Call) or not tn:
+            return False
+        for g in self.program.funcs.get(_name_of(value.func) or "", []):
+            params = [a.arg for a in g.node.args.args]
+            hit = frozenset(params[i] for i, a in enumerate(value.args)
+                            if i < len(params) and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a)))
+            if hit and any(isinstance(r, ast.Return) and r.value is not None and _hashy_with_target(r.value, hit)
+                           for r in _local(g.node)):
+                return True
+        return False
 
     def _calibration(self, f: FuncInfo):
         extra = self.val_extra.get(id(f.node), set())
         for c in self._calls(f.node):
             nm = (_name_of(c.func) or "").lower()
-            if _CALIB.search(nm) and any(_is_val(a, extra) for a in list(c.args) + [k.value for k in c.keywords]):
-                self.add("code.val-in-training", f.file, c.lineno, f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.")
+            if not _CALIB.search(nm):
+                continue
+            for a in list(c.args) + [k.value for k in c.keywords]:
+                got = self._val(f, f.file, a)
+                if _is_val(a, extra) or got:
+                    self.add("code.val-in-training", f.file, c.lineno,
+                             f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.", got[1] if got else ())
+                    break
 
     def _train_on_val_files(self):
         roots = [(file, tree, self.r.module_live) for file, tree in self.program.modules]
@@ -498,6 +702,265 @@ class _Analysis:
                             self.add("code.network", file, n.lineno, f"runs a shell command that downloads (`{_NET_CMD.search(text).group(0)}`).")
 
 
+    # ---------- native code ----------
+    def _native(self):
+        for f, file, root, live in self._roots():
+            for n in _local(root):
+                if id(n) not in live or not isinstance(n, ast.Call):
+                    continue
+                d = dotted(n.func) or ""
+                short = d.split(".")[-1] if d else (_name_of(n.func) or "")
+                hit = None
+                if short in _NATIVE_CALLS or (short == "load" and "cpp_extension" in d):
+                    hit = f"`{d or short}` compiles or loads native code at run time"
+                elif d in _SHELL:
+                    text = " ".join(c.value for c in ast.walk(n) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                    m = _COMPILER_CMD.search(text)
+                    if m:
+                        hit = f"runs a compiler (`{m.group(0)}`)"
+                if hit:
+                    self.add("code.native", file, n.lineno, f"{hit}.")
+
+    # ---------- mechanisms found through taint ----------
+    def _tainted_mechanisms(self):
+        scorers = {f.name for f in self.r.reached if self.facts[id(f.node)]["scores"]}
+        for f, file, root, live in self._roots():
+            in_scoring = f is not None and (bool(self.facts[id(f.node)]["scores"]) or self._within_scoring(f))
+            nodes = [n for n in _local(root) if id(n) in live]
+            for n in nodes:
+                if isinstance(n, ast.Call):
+                    self._paid_prefix(f, file, n)
+                    self._per_token_min(f, file, n)
+                    if not in_scoring:
+                        self._count_table(f, file, n)
+                    self._unnormalised(f, file, n)
+                elif isinstance(n, ast.AugAssign) and not in_scoring and isinstance(n.target, ast.Subscript):
+                    got = self._val(f, file, n.target.slice)
+                    if got and not _ACC.search((_name_of(n.target) or "").lower()):
+                        self.add("code.val-cache", file, n.lineno,
+                                 f"`{_name_of(n.target)}` counts entries keyed by validation tokens outside the scoring loop.", got[1])
+                elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                    names = [(_name_of(t) or "").lower() for t in targets]
+                    if any("train" in t and "val" not in t and "loss" not in t for t in names):
+                        got = self._val(f, file, n.value, RAW)
+                        if got:
+                            self.add("code.val-in-training", file, n.lineno,
+                                     f"`{ast.unparse(targets[0])}` (training data) is built from validation data.", got[1])
+            if f is not None:
+                self._best_of_passes(f, scorers)
+                self._position_gate(f)
+
+    def _paid_prefix(self, f, file, n: ast.Call):
+        short = _name_of(n.func) or ""
+        if short not in _SAVE_CALLS:
+            return
+        for a in list(n.args) + [k.value for k in n.keywords]:
+            got = self._val(f, file, a, RAW)
+            if got:
+                self.add("code.paid-prefix", file, n.lineno,
+                         f"`{_short_call(n)}` stores validation tokens.", got[1])
+                return
+
+    def _per_token_min(self, f, file, n: ast.Call):
+        d = dotted(n.func) or ""
+        short = d.split(".")[-1] if d else (_name_of(n.func) or "")
+        args = list(n.args)
+        if short in ("minimum", "fmin") and len(args) >= 2:
+            tainted = [self._val(f, file, a) for a in args[:2]]
+            if all(tainted) and any(_LOSSY.search(ast.unparse(a).lower()) for a in args[:2]):
+                self.add("code.rescore", file, n.lineno,
+                         f"`{_short_call(n)}` keeps a per-token minimum over several scoring passes.", tainted[0][1])
+        elif short in ("min", "amin") and args and any(k.arg in ("dim", "axis") for k in n.keywords) or \
+                short in ("min", "amin") and len(args) >= 2 and isinstance(args[1], ast.Constant):
+            src = args[0] if d.startswith(("torch.", "np.", "numpy.")) else (n.func.value if isinstance(n.func, ast.Attribute) else None)
+            if isinstance(src, ast.Call) and (_name_of(src.func) or "") in ("stack", "vstack", "cat") \
+                    and src.args and isinstance(src.args[0], (ast.List, ast.Tuple)) and len(src.args[0].elts) >= 2:
+                got = self._val(f, file, src)
+                if got and _LOSSY.search(ast.unparse(src).lower()):
+                    self.add("code.rescore", file, n.lineno,
+                             f"`{_short_call(n)}` picks the per-token minimum across passes.", got[1])
+
+    def _count_table(self, f, file, n: ast.Call):
+        d = dotted(n.func) or ""
+        short = d.split(".")[-1] if d else (_name_of(n.func) or "")
+        key = None
+        if d.endswith("add.at") and len(n.args) >= 2:
+            key = n.args[1]
+        elif short == "bincount" and n.args:
+            key = n.args[0]
+        elif short in ("index_add_", "scatter_add_", "index_put_") and len(n.args) >= 2:
+            key = n.args[1] if short != "index_put_" else n.args[0]
+        elif short == "Counter" and n.args:
+            key = n.args[0]
+        if key is None:
+            return
+        got = self._val(f, file, key)
+        if got:
+            where = f"`{f.name}`" if f else "module code"
+            self.add("code.val-cache", file, n.lineno,
+                     f"{where} builds a count table from validation tokens (`{_short_call(n)}`) outside the "
+                     "score-first loop.", got[1])
+
+    def _unnormalised(self, f, file, n: ast.Call):
+        short = (dotted(n.func) or _name_of(n.func) or "").split(".")[-1]
+        if short not in ("log", "log2", "log10", "log1p") or not n.args:
+            return
+        # The probability may be built on earlier lines: follow local names two assignments deep.
+        assigns = self._assigns(f) if f is not None else {}
+        exprs, seen = [n.args[0]], set()
+        for _ in range(2):
+            for e in list(exprs):
+                for x in ast.walk(e):
+                    if isinstance(x, ast.Name) and x.id in assigns and x.id not in seen:
+                        seen.add(x.id)
+                        exprs.append(assigns[x.id])
+        for e in exprs:
+            for d in ast.walk(e):
+                if not (isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div)):
+                    continue
+                for sub in ast.walk(d):
+                    if isinstance(sub, ast.Subscript) and not _BYTE_LUT.search((_name_of(sub.value) or "").lower()) \
+                            and _COUNTY.search((_name_of(sub.value) or "").lower()):
+                        got = self._val(f, file, sub.slice)
+                        if got:
+                            self.add("code.unnormalised", file, n.lineno,
+                                     f"`{_short_call(n)}` scores a count ratio `{_name_of(sub.value)}[...]` read for "
+                                     "the target without normalising over the vocabulary.", got[1])
+                            return
+
+    def _assigns(self, f: FuncInfo) -> dict[str, ast.AST]:
+        out: dict[str, ast.AST] = {}
+        for n in _local(f.node):
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                out[n.targets[0].id] = n.value
+        return out
+
+    def _calib_budget(self):
+        """GPTQ/Hessian calibration on training data in a script whose training stops at a wallclock
+        cap that keeps no time for it: the calibration then runs outside the 600 s budget."""
+        idents = set()
+        for _, tree in self.program.modules:
+            for n in walk(tree):
+                if isinstance(n, ast.Name):
+                    idents.add(n.id.lower())
+                elif isinstance(n, ast.Attribute):
+                    idents.add(n.attr.lower())
+                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 60:
+                    idents.add(n.value.lower())
+        if not any("wallclock" in i or "time_budget" in i for i in idents) or any("reserve" in i for i in idents):
+            return
+        for f in self.r.reached:
+            for c in self._calls(f.node):
+                nm = (_name_of(c.func) or "").lower()
+                if _CALIB.search(nm) and any("train" in str(getattr(x, "id", getattr(x, "attr", getattr(x, "value", "")))).lower()
+                                             for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)):
+                    self.add("code.calib-budget", f.file, c.lineno,
+                             f"`{_name_of(c.func)}` reads training data for calibration, and the training loop "
+                             "stops at its wallclock cap without a reserve for it.")
+                    return
+
+    def _best_of_passes(self, f: FuncInfo, scorers: set[str]):
+        """A loop that runs a scoring function each pass and keeps the best (or min) result."""
+        for loop in (n for n in _local(f.node) if isinstance(n, (ast.For, ast.While)) and id(n) in self.live):
+            results: set[str] = set()
+            for st in ast.walk(loop):
+                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers:
+                    for t in st.targets:
+                        results |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
+            if not results:
+                continue
+            for st in ast.walk(loop):
+                hit = None
+                if isinstance(st, ast.Call) and _name_of(st.func) in ("min", "max") and \
+                        any(isinstance(x, ast.Name) and x.id in results for a in st.args for x in ast.walk(a)):
+                    hit = st
+                elif isinstance(st, ast.If) and isinstance(st.test, ast.Compare) and \
+                        any(isinstance(x, ast.Name) and x.id in results for x in ast.walk(st.test)) and \
+                        any("best" in t.lower() for b in st.body for t in _assigned(b)):
+                    hit = st
+                if hit is not None:
+                    self.add("code.rescore", f.file, hit.lineno,
+                             f"`{f.name}` scores the validation set once per pass (loop at line {loop.lineno}) and "
+                             "keeps the best pass.")
+                    return
+
+    def _position_gate(self, f: FuncInfo):
+        """`for i, tok in enumerate(tokens): if lut[tok]: hint[i] = best` -- the hint emitted for
+        position i is gated on the token at position i, i.e. on the answer it is meant to predict
+        (the word-start / within-word experts of #1420, X9). Values derived from the token (its
+        byte length) may be stored at i; a gate on it may not."""
+        for loop in (n for n in _local(f.node) if isinstance(n, ast.For) and id(n) in self.live):
+            if not (isinstance(loop.iter, ast.Call) and _name_of(loop.iter.func) == "enumerate" and loop.iter.args
+                    and isinstance(loop.target, ast.Tuple) and len(loop.target.elts) == 2
+                    and all(isinstance(e, ast.Name) for e in loop.target.elts)):
+                continue
+            got = self._val(f, f.file, loop.iter.args[0], RAW)
+            if not got:
+                continue
+            idx, cur = loop.target.elts[0].id, loop.target.elts[1].id
+            dep = {cur}
+            for _ in range(3):
+                for n in ast.walk(loop):
+                    if isinstance(n, ast.Assign) and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.value)):
+                        dep |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+            for n in ast.walk(loop):
+                if not isinstance(n, ast.If) or not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.test)):
+                    continue
+                for st in ast.walk(n):
+                    if isinstance(st, ast.Assign) and any(
+                            isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Name) and t.slice.id == idx
+                            for t in st.targets) and not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(st.value)):
+                        name = _name_of(st.targets[0]) or "?"
+                        self.add("code.target-in-key", f.file, st.lineno,
+                                 f"`{f.name}` writes `{name}[{idx}]` (the prediction for position {idx}) only when "
+                                 f"a test on `{cur}`, the token at position {idx}, passes (line {n.lineno}).", got[1])
+                        return
+
+    # ---------- throwaway copies ----------
+    def _throwaway(self, f: FuncInfo, train_st, score_st) -> bool:
+        fresh = self._fresh(f.node)
+        used = {x.id for x in ast.walk(train_st) if isinstance(x, ast.Name)}
+        scored = {x.id for x in ast.walk(score_st) if isinstance(x, ast.Name)}
+        return bool(fresh & used) and not (fresh & scored) and self._discards(f.node)
+
+    @staticmethod
+    def _fresh(fn) -> set[str]:
+        """Names bound in `fn` to a copy of a model or a new adapter (`copy.deepcopy(model)`, `LoRA(...)`)."""
+        out = set()
+        for n in _local(fn):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                call = n.value
+                # `BatchedTTTLoRA(...).to(device)`: the object is the innermost constructor's.
+                while isinstance(call.func, ast.Attribute) and call.func.attr in _MOVE_METHODS \
+                        and isinstance(call.func.value, ast.Call):
+                    call = call.func.value
+                callee = (dotted(call.func) or _name_of(call.func) or "").lower()
+                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model", callee):
+                    out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        return out
+
+    def _discards(self, fn) -> bool:
+        """Updates in `fn` only touch a fresh copy/adapter that is neither returned nor stored."""
+        fresh = self._fresh(fn)
+        if not fresh:
+            return False
+        opts = [n for n in _local(fn) if isinstance(n, ast.Call) and re.search(r"adam|sgd|optim|muon|lion", (_name_of(n.func) or "").lower())]
+        if not opts or not all(any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(o)) for o in opts):
+            return False
+        for n in _local(fn):
+            if isinstance(n, ast.Return) and n.value is not None and any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(n.value)):
+                return False
+            if isinstance(n, ast.Call) and (_name_of(n.func) or "") == "load_state_dict" and \
+                    any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
+                return False  # the trained copy is written back into the model
+        return True
+
+def _short_call(n: ast.Call, limit: int = 70) -> str:
+    text = " ".join(ast.unparse(n).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _loss_names(node: ast.AST) -> set[str]:
     """Variables a backward() runs on: `loss`, `(loss * scale)`, `(per_doc * mask).sum()`; not `model(x)`."""
     if isinstance(node, ast.Name):
@@ -506,9 +969,14 @@ def _loss_names(node: ast.AST) -> set[str]:
         return _loss_names(node.left) | _loss_names(node.right)
     if isinstance(node, ast.UnaryOp):
         return _loss_names(node.operand)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        return _loss_names(node.func.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _REDUCE_METHODS:
+        return _loss_names(node.func.value)  # `(per_doc * mask).sum()`, not `F.cross_entropy(...)`
     return set()
+
+
+_MOVE_METHODS = {"to", "cuda", "cpu", "float", "bfloat16", "half", "train", "eval", "requires_grad_"}
+_REDUCE_METHODS = {"sum", "mean", "float", "double", "squeeze", "reshape", "view", "to", "mul", "div", "clone",
+                   "nansum", "nanmean", "flatten", "contiguous"}
 
 
 def _assigned(st) -> list[str]:
@@ -524,23 +992,40 @@ def _assigned(st) -> list[str]:
     return out
 
 
-def _is_target(node: ast.AST) -> bool:
+def _moves(value: ast.AST) -> bool:
+    """An expression that only moves or re-encodes a value (no model call, no loss)."""
+    for n in ast.walk(value):
+        if isinstance(n, ast.Call):
+            short = _name_of(n.func) or ""
+            if short not in _MOVE_CALLS:
+                return False
+    return True
+
+
+_MOVE_CALLS = {"long", "int", "to", "view", "reshape", "flatten", "numpy", "cpu", "cuda", "contiguous", "astype",
+               "asarray", "array", "from_numpy", "tensor", "as_tensor", "unsqueeze", "squeeze", "clone", "item",
+               "tolist", "int64", "uint64", "detach", "ravel", "bitwise_xor", "remainder", "fmod"}
+
+
+def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset()) -> bool:
+    """`extra`: names found to hold the target; `raw`: names holding validation tokens, whose
+    element one past the current position (`seq[i + 1]`) is the target."""
     for n in ast.walk(node):
-        if isinstance(n, ast.Name) and _TGT.match(n.id):
+        if isinstance(n, ast.Name) and (_TGT.match(n.id) or n.id in extra):
             return True
-        if isinstance(n, ast.Subscript) and re.search(r"tok|val", (_name_of(n.value) or "").lower()):
+        if isinstance(n, ast.Subscript) and (re.search(r"tok|val", (_name_of(n.value) or "").lower()) or _name_of(n.value) in raw):
             s = n.slice
             if isinstance(s, ast.BinOp) and isinstance(s.op, ast.Add) and isinstance(s.right, ast.Constant) and s.right.value == 1:
                 return True
     return False
 
 
-def _hashy_with_target(node: ast.AST) -> bool:
+def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset()) -> bool:
     """An expression that hashes/mixes values and includes the target token: `ctx ^ (tgt * P)`."""
     for n in ast.walk(node):
         if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitXor, ast.Mult, ast.LShift)):
             other = [n.left, n.right]
-            if any(_is_target(o) for o in other):
+            if any(_is_target(o, extra) for o in other):
                 if isinstance(n.op, ast.BitXor) or isinstance(n.op, ast.LShift):
                     return True
                 if any(isinstance(o, ast.Constant) and isinstance(o.value, int) and o.value > 1000 for o in other) \
@@ -560,43 +1045,45 @@ def _mentions_val_file(node: ast.AST) -> bool:
 
 # ---------- entry points ----------
 
-def _local_imports(tree: ast.Module) -> set[str]:
-    mods = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Import):
-            mods |= {a.name.split(".")[0] for a in n.names}
-        elif isinstance(n, ast.ImportFrom) and n.module and not n.level:
-            mods.add(n.module.split(".")[0])
-        elif isinstance(n, ast.ImportFrom) and n.level and n.module:
-            mods.add(n.module.split(".")[0])
-    return mods
-
-
 def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
                  settings: list[dict[str, str]] | None = None,
                  printed: set[str] | None = None) -> ScanReport:
     """Review `sources` (file name -> text); `entry` is the script that runs.
 
-    Each source is unwrapped first. Findings are the union over the defaults and each logged
-    configuration in `settings` (a finding only needs one configuration to be reachable).
-    `printed` holds the metric labels the run's logs contain (`legal_ttt_exact`): a branch that
-    prints one of them ran, even where the logged settings do not say so.
+    Every Python file given is reviewed (all of a bundle's modules run or can be imported). Each
+    source is unwrapped first; a stub that runs a sibling (`exec(open("x.py").read())`) makes the
+    sibling the entry. Findings are the union over the defaults and each logged configuration
+    in `settings` (a finding only needs one configuration to be reachable). `printed` holds the
+    metric labels the run's logs contain (`legal_ttt_exact`): a branch that prints one of them
+    ran, even where the logged settings do not say so.
     """
-    report = ScanReport()
+    report = ScanReport(entry=entry)
     modules: list[tuple[str, ast.Module]] = []
+    redirected: set[str] = set()
     for name, text in sources.items():
-        un = unwrap(text)
+        siblings = {k: v for k, v in sources.items() if k != name}
+        un = unwrap(text, siblings if "exec" in text else None)
         if un.layers:
             report.layers[name] = [l.codec for l in un.layers]
         if un.opaque_line is not None:
             report.findings.append(Finding("code.opaque", un.opaque_line, f"{un.opaque_reason}. {RULE_TEXT['code.opaque']}", name))
+        if un.followed and un.source == sources.get(un.followed[-1]):
+            # The stub only runs a shipped sibling: that file is the program (reviewed as itself).
+            redirected.add(name)
+            if name == entry:
+                report.entry = entry = un.followed[-1]
+            continue
         try:
             tree = un.tree if un.tree is not None else pysyntax.parse(un.source, filename=name)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             report.parse_errors[name] = f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})"
+            report.findings.append(Finding("code.opaque", getattr(exc, "lineno", None) or 1,
+                                           f"{name} could not be parsed ({report.parse_errors[name]}), so it was not "
+                                           f"reviewed. {RULE_TEXT['code.opaque']}", name))
             continue
         modules.append((name, tree))
         report.files.append(name)
+    report.files += sorted(redirected)
     if not modules or entry not in dict(modules):
         return report
     modules.sort(key=lambda m: m[0] != entry)  # entry first
@@ -611,47 +1098,122 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
             keys.add(key)
             distinct.append(dict(key))
     evidenced = evidenced_branches(trees, printed) if printed else set()
-    analysed: list[tuple[dict, dict]] = []
+    analysed: list[tuple] = []
+    # Settings read where no config field declares them (`getattr(args, "slot_enabled", False)`,
+    # `args.ttt_on` with no default) also decide conditions: they are part of what is compared.
+    idents = {(n.attr if isinstance(n, ast.Attribute) else n.value).lower()
+              for t in trees for n in walk(t)
+              if isinstance(n, ast.Attribute) or (isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 80)}
     for overrides in [None] + distinct:
         env = Env(trees, overrides, evidenced)
         # A logged configuration that only restates the defaults decides every condition the
         # same way: the analysis would repeat itself exactly.
-        if (env.consts, env.attrs) in analysed:
+        known = {k.lower() for k in env.consts} | {k.lower() for k in env.attrs}
+        loose = sorted((k, v) for k, v in env.overrides.items() if k not in known and k in idents)
+        if (env.consts, env.attrs, loose) in analysed:
             continue
-        analysed.append((env.consts, env.attrs))
+        analysed.append((env.consts, env.attrs, loose))
         for fnd in _Analysis(program, env, {entry} | {m for m, _ in modules if m != entry}).run():
             if fnd not in seen:
                 seen.add(fnd)
                 report.findings.append(fnd)
+    run = _run_modules(modules, entry)
+    report.findings = [dataclasses.replace(f, standalone=True) if f.file not in run and f.file in dict(modules) else f
+                       for f in report.findings]
     report.findings.sort(key=lambda f: (f.file != entry, f.file, f.line, f.rule))
     return report
+
+
+def _run_modules(modules: list[tuple[str, ast.Module]], entry: str) -> set[str]:
+    """Files that take part in the run: the entry and, transitively, the bundle modules it
+    imports, or names as a `.py` path (exec'd, run with `python x.py`, `runpy`)."""
+    by_mod: dict[str, str] = {}
+    for file, _ in modules:
+        stem = file[:-3] if file.endswith(".py") else file
+        dotted_name = stem.replace("/", ".")
+        if dotted_name.endswith(".__init__"):
+            dotted_name = dotted_name[: -len(".__init__")]
+        by_mod[dotted_name] = file
+        by_mod.setdefault(dotted_name.rsplit(".", 1)[-1], file)
+    trees = dict(modules)
+    seen, todo = {entry}, [entry]
+    while todo:
+        tree = trees.get(todo.pop())
+        if tree is None:
+            continue
+        wanted: set[str] = set()
+        for n in walk(tree):
+            if isinstance(n, ast.Import):
+                for a in n.names:
+                    wanted |= {a.name, a.name.split(".")[0]}
+            elif isinstance(n, ast.ImportFrom) and n.module:
+                wanted |= {n.module, n.module.split(".")[0]} | {f"{n.module}.{a.name}" for a in n.names}
+            elif isinstance(n, ast.ImportFrom):
+                wanted |= {a.name for a in n.names}
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith(".py"):
+                wanted.add(n.value.rsplit("/", 1)[-1][:-3])
+        for w in wanted:
+            f = by_mod.get(w)
+            if f and f not in seen:
+                seen.add(f)
+                todo.append(f)
+    return seen
 
 
 def scan_code(source: str, filename: str = "train_gpt.py") -> ScanReport:
     return scan_sources({filename: source}, entry=filename)
 
 
-def folder_sources(folder: Path, entry: str = "train_gpt.py") -> dict[str, str]:
-    """The entry script plus the local helper modules it imports (transitively), from `folder`."""
-    out: dict[str, str] = {}
-    todo = [entry]
-    while todo:
-        name = todo.pop()
-        if name in out:
+def scan_bundle(files: dict[str, bytes], entry: str = "train_gpt.py",
+                settings: list[dict[str, str]] | None = None, printed: set[str] | None = None) -> ScanReport:
+    """Review every file of a submission (name -> bytes), the way CPython would read them.
+
+    Python files are decoded through their PEP 263 cookie (`source.decode_source`), so code hidden
+    by a UTF-7 declaration is the code reviewed; native sources and libraries get a finding for a
+    human reviewer; every code file counts toward `code_bytes`."""
+    texts: dict[str, str] = {}
+    pre: list[Finding] = []
+    for name, data in sorted(files.items()):
+        if is_python(name):
+            dec = decode_source(data)
+            texts[name] = dec.text
+            pre += [Finding(i.rule, i.line, f"{i.message} {RULE_TEXT[i.rule]}", name) for i in dec.issues]
+        elif is_native(name):
+            pre.append(Finding("code.native", 1, f"`{name}` is native code shipped with the submission. "
+                                                 f"{RULE_TEXT['code.native']}", name))
+    report = scan_sources(texts, entry=entry, settings=settings, printed=printed)
+    seen = set(report.findings)
+    report.findings = [f for f in pre if f not in seen] + report.findings
+    report.findings.sort(key=lambda f: (f.file != report.entry, f.file, f.line, f.rule))
+    report.code_files = {n: len(d) for n, d in sorted(files.items()) if is_code(n)}
+    return report
+
+
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".ipynb_checkpoints"}
+MAX_BUNDLE_FILES = 500
+
+
+def folder_files(folder: Path, max_bytes: int = 64_000_000) -> dict[str, bytes]:
+    """Every code file under `folder` (relative posix name -> bytes), as a bundle would ship it."""
+    out: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
             continue
-        path = folder / name
+        if not path.is_file() or not is_code(rel.as_posix()):
+            continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            data = path.read_bytes()
         except OSError:
             continue
-        out[name] = text
-        try:
-            un = unwrap(text)
-            tree = un.tree if un.tree is not None else pysyntax.parse(un.source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        for mod in _local_imports(tree):
-            for cand in (f"{mod}.py", f"{mod}/__init__.py"):
-                if (folder / cand).is_file() and cand not in out:
-                    todo.append(cand)
+        total += len(data)
+        if len(out) >= MAX_BUNDLE_FILES or total > max_bytes:
+            break
+        out[rel.as_posix()] = data
     return out
+
+
+def folder_sources(folder: Path, entry: str = "train_gpt.py") -> dict[str, str]:
+    """The Python files of `folder` decoded as CPython would (kept for callers that want text)."""
+    return {n: decode_source(d).text for n, d in folder_files(folder).items() if is_python(n)}

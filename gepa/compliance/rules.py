@@ -9,7 +9,6 @@ folder and in the worker with measurements. `checks`-stage rules look at files o
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -18,9 +17,9 @@ from typing import Any
 
 from gepa.compliance import policy
 from gepa.compliance.engine import FAIL, PASS, SKIP, STAGE_SCORE, WARN, Evidence, Rule, result
-from gepa.compliance.logs import ParsedLog, bpb_equal
+from gepa.compliance.logs import ParsedLog
 from gepa.compliance.record import Record
-from gepa.compliance.review import CODE_RULES, RULE_TEXT, WARNING_RULES, ScanReport
+from gepa.compliance.review import CODE_RULES, RULE_TEXT, ScanReport, severity
 from gepa.compliance.significance import bytes_per_token, record_significance
 from gepa.compliance.submission import Submission
 
@@ -213,6 +212,8 @@ def rule_artifact(ctx: RuleContext):
     if err is not None:
         return result(SKIP, "not checked: the config is not legal")
     art = prep.artifact
+    # The family travels with the submission (service: submission JSON, reviewer page, board).
+    ctx.facts["family"], ctx.facts["family_title"] = prep.family.name, prep.family.title
     return result(PASS, f"artifact decodes and matches the model config ({prep.family.name} family, {art.format}, "
                         f"{art.compression}, {art.compressed_bytes:,} bytes)",
                   [Evidence("compressed artifact bytes", file=ctx.artifact.name, value=art.compressed_bytes)])
@@ -243,8 +244,10 @@ def rule_config(ctx: RuleContext):
 
 
 def counted_code_bytes(ctx: RuleContext) -> int:
-    """Bytes of the code that runs: the entry script plus every local module it imports (all
-    reviewed code counts toward the cap; a helper module is not free)."""
+    """Bytes of the code shipped: every code file of the folder (the entry script, helper modules,
+    native sources and libraries), as stored; a helper module is not free."""
+    if ctx.scan is not None and ctx.scan.code_files:
+        return ctx.scan.code_bytes
     return sum(len(t.encode("utf-8", "replace")) for t in ctx.code_sources.values())
 
 
@@ -674,10 +677,15 @@ def _code_rule(rule_id: str):
             why = f"no {ctx.entry} to review" if not ctx.code_sources else "not checked: the code could not be parsed"
             return result(SKIP, why)
         hits = [f for f in ctx.scan.findings if f.rule == rule_id]
-        ev = [Evidence(h.message, file=h.file, line=h.line) for h in hits]
+        ev = [Evidence(h.message, file=h.file, line=h.line, value=list(h.chain) or None) for h in hits]
         if hits:
+            # The worst finding decides; a finding in a shipped script the run never uses only warns,
+            # and a review finding (native code, an opaque payload) fails until a reviewer overrides it.
+            sevs = {h.severity for h in hits}
+            sev = "error" if "error" in sevs else ("review" if "review" in sevs else "warning")
+            lead = "needs a human reviewer: " if sev == "review" else ""
             where = ", ".join(f"{h.file}:{h.line}" for h in hits[:5])
-            return result(WARN if rule_id in WARNING_RULES else FAIL, f"{hits[0].message} ({where})", ev)
+            return result(WARN if sev == "warning" else FAIL, f"{lead}{hits[0].message} ({where})", ev)
         layers = ctx.scan.layers
         note = [Evidence(f"reviewed code decoded from a {'+'.join(v)} wrapper", file=k) for k, v in layers.items()]
         return result(PASS, f"no finding in {', '.join(ctx.scan.files)}", note)
@@ -693,7 +701,7 @@ RULES: tuple[Rule, ...] = (
     Rule("size.cap", "code bytes + artifact bytes <= 16,000,000 (max over seeds and the measured artifact)", "error", rule_size_cap),
     Rule("code.parse", "the submitted code parses (never imported or run)", "error", rule_code_parse),
 ) + tuple(
-    Rule(rid, RULE_TEXT[rid], "warning" if rid in WARNING_RULES else "error", _code_rule(rid)) for rid in CODE_RULES
+    Rule(rid, RULE_TEXT[rid], "warning" if severity(rid) == "warning" else "error", _code_rule(rid)) for rid in CODE_RULES
 ) + (
     Rule("files.required", "submission.json, train_gpt.py and train logs are present (README.md: warning)", "error", rule_required_files),
     Rule("submission.schema", "submission.json parses and normalises to the canonical schema", "error", rule_schema),

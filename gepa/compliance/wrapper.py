@@ -40,6 +40,7 @@ class Unwrapped:
     opaque_line: int | None = None  # an exec whose argument could not be decoded
     opaque_reason: str | None = None
     tree: ast.Module | None = None  # `source` parsed, when that was already done (saves a parse)
+    followed: tuple[str, ...] = ()  # bundle files an exec read as its payload (`exec(open(x).read())`)
 
 
 _LZMA_CONSTS = {n: getattr(lzma, n) for n in dir(lzma) if n.startswith(("FORMAT_", "FILTER_", "PRESET_", "CHECK_", "MF_", "MODE_"))}
@@ -116,8 +117,26 @@ _FUNCS = {
 }
 
 
+_READERS = {"read", "read_text", "read_bytes"}
+
+
+def _sibling_name(node: ast.AST, siblings: dict[str, str]) -> str | None:
+    """The bundle file a path expression names: `open("x.py")`, `os.path.join(os.path.dirname(
+    __file__), "x.py")`, `Path(__file__).parent / "x.py"`, `Path(__file__).with_name("x.py")`.
+    The last string constant in the expression that is a file of the bundle wins."""
+    names = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    for name in reversed(names):
+        cand = name.lstrip("./")
+        for s in siblings:
+            if s == cand or s.rsplit("/", 1)[-1] == cand:
+                return s
+    return None
+
+
 class _Eval:
-    def __init__(self, tree: ast.Module):
+    def __init__(self, tree: ast.Module, siblings: dict[str, str] | None = None):
+        self.siblings = siblings or {}
+        self.followed: list[str] = []  # bundle files read as the exec'd payload
         self.aliases: dict[str, str] = {}
         self.names: dict[str, ast.AST] = {}
         self.codecs: list[str] = []
@@ -167,9 +186,25 @@ class _Eval:
         raise Opaque(f"unsupported expression {type(node).__name__}")
 
     def call(self, node: ast.Call, depth: int):
-        args = [self.ev(a, depth + 1) for a in node.args]
-        kwargs = {k.arg: self.ev(k.value, depth + 1) for k in node.keywords if k.arg}
+        if self.dotted(node.func) == "compile" and node.args:
+            # `compile(S, __file__, "exec")`: only the source matters (the file name is cosmetic).
+            return self.ev(node.args[0], depth + 1)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _READERS:
+            args: list = []
+            kwargs: dict = {}
+        else:
+            args = [self.ev(a, depth + 1) for a in node.args]
+            kwargs = {k.arg: self.ev(k.value, depth + 1) for k in node.keywords if k.arg}
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _READERS:
+            # `open(sibling).read()` / `Path(...).read_text()`: the payload is another shipped file.
+            name = _sibling_name(func.value, self.siblings)
+            if name is None:
+                raise Opaque("exec of a file that is not part of the submission")
+            self.followed.append(name)
+            self.codecs.append(f"file:{name}")
+            text = self.siblings[name]
+            return text.encode("utf-8") if func.attr == "read_bytes" else text
         if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode"):
             target = self.ev(func.value, depth + 1)
             enc = args[0] if args else kwargs.get("encoding", "utf-8")
@@ -221,18 +256,19 @@ def _as_text(value) -> str:
     raise Opaque("payload is not text")
 
 
-def unwrap(source: str) -> Unwrapped:
+def unwrap(source: str, siblings: dict[str, str] | None = None) -> Unwrapped:
     """See `_unwrap`; the last few results are kept so that collecting a folder's sources and
-    reviewing them parse each file once."""
-    return _unwrap_cached(source)
+    reviewing them parse each file once. `siblings` (file name -> text) are the other files of
+    the submission, which a stub may `exec(open(...).read())`."""
+    return _unwrap_cached(source, tuple(sorted((siblings or {}).items())))
 
 
 @functools.lru_cache(maxsize=8)
-def _unwrap_cached(source: str) -> Unwrapped:
-    return _unwrap(source)
+def _unwrap_cached(source: str, siblings: tuple = ()) -> Unwrapped:
+    return _unwrap(source, dict(siblings))
 
 
-def _unwrap(source: str) -> Unwrapped:
+def _unwrap(source: str, siblings: dict[str, str] | None = None) -> Unwrapped:
     """Peel wrapper layers off `source`; a file that is not a wrapper comes back unchanged.
 
     A module counts as a wrapper when it is small in statements and an `exec` decodes to
@@ -240,6 +276,7 @@ def _unwrap(source: str) -> Unwrapped:
     opaque call is still reported so a reviewer can look).
     """
     layers: list[Layer] = []
+    followed: list[str] = []
     current = source
     tree = None
     for _ in range(policy.MAX_WRAPPER_DEPTH):
@@ -255,7 +292,7 @@ def _unwrap(source: str) -> Unwrapped:
         for call in calls:
             if not call.args:
                 continue
-            ev = _Eval(tree)
+            ev = _Eval(tree, siblings)
             try:
                 value = _as_text(ev.ev(call.args[0]))
                 pysyntax.parse(value)  # must be Python to count as the wrapped program
@@ -264,10 +301,11 @@ def _unwrap(source: str) -> Unwrapped:
                     return Unwrapped(current, layers, opaque_line=call.lineno, opaque_reason=str(exc))
                 continue
             decoded = (value, Layer("+".join(ev.codecs) or "literal", call.lineno))
+            followed += ev.followed
             break
         if decoded is None:
             break
         current = decoded[0]
         tree = None
         layers.append(decoded[1])
-    return Unwrapped(current, layers, tree=tree)
+    return Unwrapped(current, layers, tree=tree, followed=tuple(followed))

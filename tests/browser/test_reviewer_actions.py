@@ -87,9 +87,15 @@ def test_override_rederives_verdict_and_can_unpublish(db):
     who = _who(settings, sd.reviewer_token)
     with session_scope(settings) as s:
         rr = s.scalar(select(RuleResult).where(RuleResult.submission_id == sd.published_id,
-                                               RuleResult.rule == "reproduction"))
+                                               RuleResult.rule == "code.network"))
         with pytest.raises(reviewer.ReviewError):
             reviewer.override_rule(s, who, sd.published_id, rr.id, "maybe", "x")
+        # What was measured (coverage of the validation set, reproduction) cannot be overridden.
+        for measured in ("data.canonical", "repro.bpb"):
+            m = s.scalar(select(RuleResult).where(RuleResult.submission_id == sd.published_id,
+                                                  RuleResult.rule == measured))
+            with pytest.raises(reviewer.ReviewError, match="cannot be overridden"):
+                reviewer.override_rule(s, who, sd.published_id, m.id, "fail", "x")
         reviewer.override_rule(s, who, sd.published_id, rr.id, "fail", "numbers do not match the logs")
     with session_scope(settings) as s:
         sub = s.get(Submission, sd.published_id)
@@ -99,7 +105,7 @@ def test_override_rederives_verdict_and_can_unpublish(db):
         assert rr.status == "pass" and rr.override_status == "fail"  # the original stays
         [row] = _audit(s, sd.published_id, "review.override")
         d = json.loads(row.details)
-        assert d["before"]["verdict"] == "pass" and d["after"]["verdict"] == "fail" and d["rule"] == "reproduction"
+        assert d["before"]["verdict"] == "pass" and d["after"]["verdict"] == "fail" and d["rule"] == "code.network"
         # Overriding back to the original status clears the override; then it can be published again.
         reviewer.override_rule(s, who, sd.published_id, rr.id, "pass", "checked again: fine")
         assert s.get(Submission, sd.published_id).verdict == "pass"

@@ -1,5 +1,4 @@
 """Per-track ranking from the real records, and the documented tie-break."""
-import json
 
 from gepa.compliance import load_record, rank_entries
 

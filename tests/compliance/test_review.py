@@ -60,7 +60,8 @@ def test_flag_enabled_by_environment_default_is_reachable():
 def test_logged_settings_turn_on_guarded_paths():
     src = (SAMPLES / "legal_flags_off.py").read_text()
     rep = scan_sources({"train_gpt.py": src}, settings=[{"ngram_eval_order": "3", "download_data": "1"}])
-    assert {f.rule for f in rep.findings} == {"code.target-in-key", "code.network"}
+    # A hashed count ratio keyed by the target is also not normalised over the vocabulary (X3).
+    assert {f.rule for f in rep.findings} - {"code.unnormalised"} == {"code.target-in-key", "code.network"}
 
 
 def _wrap_lzma_b85(src: str) -> str:
@@ -92,7 +93,7 @@ def test_wrapper_is_never_executed(tmp_path):
 
 def test_undecodable_wrapper_is_reported_not_run():
     rep = scan_code("import base64\nexec(base64.b85decode(open('payload.txt').read()))\n")
-    assert [f.rule for f in rep.findings] == ["code.opaque"] and rep.verdict == "clean"
+    assert [f.rule for f in rep.findings] == ["code.opaque"] and rep.verdict == "needs-review"  # never a silent pass
 
 
 def test_decompression_bomb_is_refused():

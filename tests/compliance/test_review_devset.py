@@ -50,8 +50,10 @@ def test_summary_arithmetic_on_hand_made_rows():
         _row("legal_pr", "legal", "throwaway_warmup", warned=True, seconds=1.2),
     ]
     s = review_devset.summarize(rows)
-    assert s["sets"]["illegal_pr"] == {"entries": 3, "reviewed": 3, "flagged": 2, "warned": 0, "unreviewed": 0}
-    assert s["sets"]["merged"] == {"entries": 2, "reviewed": 1, "flagged": 1, "warned": 0, "unreviewed": 1}
+    assert s["sets"]["illegal_pr"] == {"entries": 3, "reviewed": 3, "flagged": 2, "warned": 0, "needs_review": 0,
+                                       "unreviewed": 0}
+    assert s["sets"]["merged"] == {"entries": 2, "reviewed": 1, "flagged": 1, "warned": 0, "needs_review": 0,
+                                   "unreviewed": 1}
     assert s["sets"]["legal_pr"]["warned"] == 1
     assert (s["recall"]["caught"], s["recall"]["total"]) == (2, 3)
     assert s["recall"]["rate"] == pytest.approx(2 / 3)

@@ -65,6 +65,7 @@ def test_make_artifact_then_evaluate_ttt_and_inspect(capsys, tmp_path):
                        "--max-tokens", "4096", "--json")
     assert rc == 0, err
     result = json.loads(out)
+    assert result["demo"] is True and result["max_tokens"] == 4096  # a cut run is labelled a demo figure
     assert result["mode"] == "ttt" and result["tokens_scored"] >= 4096
     assert [c["index"] for c in result["chunks"]] == [0, 1]
     assert result["chunks"][0]["train_seconds"] > 0 and result["chunks"][1]["train_seconds"] == 0
@@ -171,7 +172,7 @@ def test_no_config_infers_the_model_and_says_so(capsys, ref_dir_module, ref_args
     assert rc == 0, err
     assert "family         gepa (detected from the artifact)" in out
     assert "model inferred from the tensors" in out
-    assert "demo figure" in out
+    assert "demo figure" in out and "DEMO" in out
 
 
 def test_a_config_file_given_as_validation_shards_is_bad_input(capsys, ref_dir_module, tmp_path):

@@ -1,6 +1,5 @@
 """The GEPA module: state-dict layout of the seed run, reference artifact loading, causality."""
 
-import json
 
 import torch
 

@@ -87,7 +87,7 @@ def bundle(data: bytes, name: str = "bundle.tar.gz") -> dict[str, Any]:
 
 
 def folder(ctx: Ctx, tag: str) -> list[tuple[str, bytes]]:
-    return [(f"rec/final_model.int6.ptz", ctx.art()), ("rec/train_gpt.py", ctx.code(tag)),
+    return [("rec/final_model.int6.ptz", ctx.art()), ("rec/train_gpt.py", ctx.code(tag)),
             ("rec/eval.json", ctx.tiny["config"].read_bytes())]
 
 
@@ -199,7 +199,7 @@ CASES = [
     Case("config-not-object", lambda ctx: upload(ctx, "list", config=b"[1, 2]"), 422, "bad-config", "object"),
     Case("config-not-utf8", lambda ctx: upload(ctx, "cfg-latin1", config=b'{"name": "caf\xe9"}'), 422, "bad-config"),
     Case("config-wrong-types", lambda ctx: upload(ctx, "types", config=json.dumps(
-        {"model": {"num_layers": "two"}, "eval": {"mode": 5}}).encode()), 202, "bad-config", "must be"),
+        {"model": {"num_layers": "two"}, "eval": {"mode": 5}}).encode()), 422, "invalid-field", "must be"),
     Case("config-absurd-model", lambda ctx: upload(ctx, "absurd", config=json.dumps(
         {"model": {"num_layers": 100000, "model_dim": 100000}}).encode()), 202, "bad-config"),
     Case("submission-json-inf", lambda ctx: upload(ctx, "subinf", submission_json=b'{"val_bpb": -1e999}'),

@@ -33,3 +33,18 @@ def test_estimate_matches_flop_model_over_scored_targets(max_tokens):
 
 def test_bad_config_gives_no_estimate():
     assert crud._estimated_eval_s('{"eval": {"mode": "nope"}}', "", None, "cpu") is None
+
+
+@pytest.mark.parametrize("name", ["eval_standard.json", "eval_sliding.json", "eval_lora_ttt.json"])
+def test_baseline_family_configs_get_their_own_estimate(name):
+    from pathlib import Path
+
+    from gepa.families.baseline import config as bcfg
+    from gepa.families.baseline.flops import eval_flops as baseline_flops
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "baseline_small" / name).read_text()
+    cfg = bcfg.from_dict(json.loads(text))
+    n = load_validation_tokens(BUNDLED_VAL_GLOB, cfg.eval.seq_len).numel() - 1
+    cpu = crud._estimated_eval_s(text, "", None, "cpu")
+    assert cpu == pytest.approx(baseline_flops(cfg, n).total / flops_per_second("cpu"), abs=0.05)
+    assert cpu > 0

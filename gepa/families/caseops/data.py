@@ -4,9 +4,12 @@ sidecar kept only for comparison (spec §3.3, §3.4).
 The canonical count of a token comes from its piece surface in the document's own text, so the
 documents are re-tokenized from text and matched to the stream's BOS-delimited documents by
 their token ids (a document cut by the end of the stream matches as a prefix). The text comes
-from the bundled FineWeb sample. A document whose text golfcheck does not hold gets the counts
-its pieces imply without the text (a whitespace run counts 1, not its length; operators 0): a
-lower bound that can only raise the BPB, and the result says how many documents needed it.
+from the bundled FineWeb sample. For a document whose text golfcheck does not hold, the pieces
+alone fix every count except how many bytes of whitespace a `▁` covers: a submitted sidecar is used
+for such a document only if it agrees with the pieces (0 at BOS and operators, at least one byte
+per `▁`, the exact count of every other piece and byte-fallback run but for a few NFKC folds);
+otherwise the piece counts (`▁` = 1 byte), a lower bound (NFKC folds aside) that can only raise the
+BPB. The result says how many documents took each route.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from gepa.tokenizer import load_tokenizer
 from gepa.valdata import ValData, read_stream
 
 _KEY = 16  # leading ids that index a document for matching
+FOLD_ALLOWANCE = 3  # pieces per document whose count may differ from the piece (NFKC folds)
 
 
 @dataclass
@@ -71,6 +75,56 @@ def piece_counts(sp: Any, vocab_size: int) -> np.ndarray:
     return out
 
 
+@dataclass
+class _PieceFacts:
+    lower: np.ndarray     # bytes implied without the text (`▁` = 1)
+    ctrl: np.ndarray      # control / unknown: always 0
+    op: np.ndarray        # case operators: 0 (3 after an ESC)
+    byte: np.ndarray      # byte-fallback pieces
+    ws: np.ndarray        # pieces holding `▁` (a whitespace run of unknown length)
+    esc: int
+
+
+@functools.lru_cache(maxsize=4)
+def _piece_facts(tokenizer: str, _mtime: int, vocab_size: int) -> _PieceFacts:
+    sp = load_tokenizer(tokenizer)
+    n = min(vocab_size, sp.get_piece_size())
+    ctrl, op, byte, ws = (np.zeros(vocab_size, dtype=bool) for _ in range(4))
+    esc = -1
+    for i in range(n):
+        piece = sp.id_to_piece(i)
+        ctrl[i] = sp.is_control(i) or sp.is_unknown(i)
+        byte[i] = sp.is_byte(i)
+        op[i] = piece in caps.OPERATORS
+        ws[i] = "\u2581" in piece and not byte[i]
+        if piece == caps.ESC:
+            esc = i
+    return _PieceFacts(lower=piece_counts(sp, vocab_size), ctrl=ctrl, op=op, byte=byte, ws=ws, esc=esc)
+
+
+def sidecar_agrees(seg: np.ndarray, side: np.ndarray, f: _PieceFacts) -> bool:
+    """Whether a sidecar's entries for one document (its tokens after the BOS) are possible
+    canonical counts of those pieces: see the module docstring."""
+    after_esc = np.zeros(seg.size, dtype=bool)
+    after_esc[1:] = seg[:-1] == f.esc
+    op, ctrl, byte, ws = f.op[seg], f.ctrl[seg], f.byte[seg], f.ws[seg]
+    low = f.lower[seg] + np.where(op & after_esc, caps.OPERATOR_BYTES, 0)
+    if np.any(side[(ctrl | op) & ~after_esc] != 0) or np.any(side[op & after_esc] != caps.OPERATOR_BYTES):
+        return False
+    if np.any(side[ws] < 1) or np.any(side < 0):
+        return False
+    # NFKC folds (a fullwidth comma, a vulgar fraction) move a few bytes between pieces, so a
+    # handful of plain pieces and byte-fallback runs may differ from their piece counts.
+    plain = ~(ctrl | op | byte | ws)
+    odd = int(np.count_nonzero(side[plain] != low[plain]))
+    if byte.any():
+        edges = np.diff(np.concatenate(([0], byte.astype(np.int8), [0])))
+        starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+        csum = np.concatenate(([0], np.cumsum(side)))
+        odd += int(np.count_nonzero(csum[ends] - csum[starts] != ends - starts))
+    return odd <= max(FOLD_ALLOWANCE, seg.size // 100)
+
+
 def _esc_fix(sp: Any, ids: np.ndarray, counts: np.ndarray) -> None:
     """An operator character right after ESC is a literal (3 bytes); patch those rare spots."""
     esc = [i for i in range(min(sp.get_piece_size(), 16)) if sp.id_to_piece(i) == caps.ESC]
@@ -84,7 +138,8 @@ def _esc_fix(sp: Any, ids: np.ndarray, counts: np.ndarray) -> None:
 
 
 def canonical_bytes(tokens: np.ndarray, tokenizer: str | Path, bos_id: int, vocab_size: int,
-                    jsonl: str | Path = BUNDLED_SAMPLE_JSONL) -> tuple[np.ndarray, dict[str, Any]]:
+                    jsonl: str | Path = BUNDLED_SAMPLE_JSONL, sidecar: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Canonical bytes per position of the stream, and facts about how they were found."""
     corpus = _corpus(*_model_id(tokenizer), str(jsonl))
     sp = load_tokenizer(tokenizer)
@@ -93,7 +148,7 @@ def canonical_bytes(tokens: np.ndarray, tokenizer: str | Path, bos_id: int, voca
     if not bos or bos[0] != 0:
         bos = [0] + bos if tokens.size and tokens[0] != bos_id else bos
     ends = bos[1:] + [tokens.size]
-    matched = unmatched = 0
+    matched = unmatched = checked = 0
     lut = None
     per_doc: list[tuple[int, int]] = []
     for s, e in zip(bos, ends):
@@ -111,15 +166,20 @@ def canonical_bytes(tokens: np.ndarray, tokenizer: str | Path, bos_id: int, voca
         if found is not None:
             out[lo:e] = found
             matched += 1
+        elif sidecar is not None and sidecar_agrees(seg, sidecar[lo:e], _piece_facts(*_model_id(tokenizer),
+                                                                                     vocab_size)):
+            out[lo:e] = sidecar[lo:e]
+            checked += 1
         else:
             if lut is None:
                 lut = piece_counts(sp, vocab_size)
             out[lo:e] = lut[seg]
             _esc_fix(sp, seg, out[lo:e])
             unmatched += 1
-    facts = {"documents": matched + unmatched, "documents_from_text": matched,
-             "documents_without_text": unmatched,
-             "method": "canonical" if not unmatched else "canonical+piece_lower_bound"}
+    routes = ["canonical"] + (["checked_sidecar"] if checked else []) + (["piece_lower_bound"] if unmatched else [])
+    facts = {"documents": matched + checked + unmatched, "documents_from_text": matched,
+             "documents_from_checked_sidecar": checked, "documents_piece_lower_bound": unmatched,
+             "documents_without_text": checked + unmatched, "method": "+".join(routes)}
     return out, facts
 
 
@@ -127,7 +187,10 @@ def sidecar_paths(val_glob: str, sidecar_glob: str | None, name: str | None) -> 
     """The submitted sidecar to compare: `--sidecar`, else the config's file name next to the
     first validation shard (absent is fine: the score never needs it)."""
     if sidecar_glob:
-        return shards.shard_paths(sidecar_glob, sidecars=True)
+        try:
+            return shards.shard_paths(sidecar_glob, sidecars=True)
+        except DataError:
+            raise DataError(f"no byte sidecar matches {sidecar_glob} (--sidecar)") from None
     if not name:
         return []
     first = shards.shard_paths(val_glob)[0]
@@ -139,9 +202,9 @@ def load(val_glob: str, tokenizer: str | Path, vocab_size: int, bos_id: int, *, 
          sidecar_name: str | None) -> ValData:
     tokens, paths, digest = read_stream(val_glob, vocab_size)
     arr = tokens.numpy()
-    counts, facts = canonical_bytes(arr, tokenizer, bos_id, vocab_size)
-    extra: dict[str, Any] = {"bytes_facts": facts}
+    extra: dict[str, Any] = {}
     side = sidecar_paths(val_glob, sidecar_glob, sidecar_name)
+    raw = None
     if side:
         raw = shards.read_tokens(side).astype(np.int64)
         if raw.size != arr.size:
@@ -149,8 +212,11 @@ def load(val_glob: str, tokenizer: str | Path, vocab_size: int, bos_id: int, *, 
                 raise DataError(f"the sidecar {side[0].name} holds {raw.size:,} entries for {arr.size:,} tokens; a "
                                 "byte sidecar has one entry per token")
             extra["sidecar_error"] = f"{side[0].name}: {raw.size} entries for {arr.size} tokens"
+            raw = None
         else:
             extra["sidecar"] = torch.from_numpy(raw)
             extra["sidecar_name"] = ", ".join(p.name for p in side)
+    counts, facts = canonical_bytes(arr, tokenizer, bos_id, vocab_size, sidecar=raw)
+    extra["bytes_facts"] = facts
     return ValData(tokens=tokens, target_bytes=torch.from_numpy(counts.astype(np.int32)), shard_paths=paths,
                    sha256=digest, extra=extra)

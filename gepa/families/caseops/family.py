@@ -89,7 +89,16 @@ class CaseOpsFamily(Family):
 
     def infer_config(self, art: Artifact) -> dict[str, Any]:
         model = infer_model(art)
-        return {**ccfg.DEFAULT.to_dict(), "model": model}
+        out = {**ccfg.DEFAULT.to_dict(), "model": model}
+        # The TTT settings of the record the tensors point to (spec §0): a sparse gate means the
+        # #1787 lineage (alpha 144, warm-start A), a SmearGate #1851, the lrzip container #1855.
+        ttt = dict(out["caseops_ttt"])
+        if model["caseops_attn_gate"] == "sparse" or model["caseops_smear_gate"] != "none":
+            ttt.update(lora_alpha=144.0, warm_start_a=True, weight_decay=1.0)
+        if model["caseops_compressor"] == "pergroup":
+            ttt.update(lora_rank=80, beta2=0.99, weight_decay=0.5, prefix_docs=2500)
+        out["caseops_ttt"] = ttt
+        return out
 
     def sniff(self, art: Artifact) -> bool:
         if art.kind != "gptq":

@@ -39,7 +39,7 @@ class ModelConfig:
     sp8192_num_loops: int = 2
     sp8192_loop_start: int = 3
     sp8192_loop_end: int = 5
-    sp8192_parallel_residual_start: int = 7  # -1: every block sequential
+    sp8192_parallel_residual_start: int = 7  # -1 (or >= num_layers): every block sequential
     sp8192_skip_gates: bool = True
     # TRAIN_SEQ_LEN of the run: windows longer than this switch the rotary table to NTK scaling.
     sp8192_rotary_train_seq_len: int = 2048
@@ -148,7 +148,7 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def validate(cfg: EvalConfig) -> None:
     """Reject configs the evaluator cannot run, or could only run illegally; messages name the key."""
-    m, e, t = cfg.model, cfg.eval, cfg.ttt
+    m, e = cfg.model, cfg.eval
     if m.vocab_size < 2 or m.vocab_size > 65536:
         raise ConfigError(f"config key model.vocab_size must be between 2 and 65536 (tokens are uint16), "
                           f"got {m.vocab_size}")
@@ -183,9 +183,11 @@ def validate(cfg: EvalConfig) -> None:
     if m.sp8192_num_loops and not 0 <= m.sp8192_loop_start <= m.sp8192_loop_end < m.num_layers:
         raise ConfigError(f"config keys model.sp8192_loop_start ({m.sp8192_loop_start}) and model.sp8192_loop_end "
                           f"({m.sp8192_loop_end}) must satisfy 0 <= start <= end < model.num_layers ({m.num_layers})")
-    if m.sp8192_parallel_residual_start < -1 or m.sp8192_parallel_residual_start >= max(m.num_layers, 1) + 1:
+    if not -1 <= m.sp8192_parallel_residual_start <= 64:
+        # A start at or past num_layers is legal in the reference (R2's default 7 on a shallow model)
+        # and, like -1, leaves every block sequential.
         raise ConfigError(f"config key model.sp8192_parallel_residual_start must be -1 (none) or a block index "
-                          f"below model.num_layers ({m.num_layers}), got {m.sp8192_parallel_residual_start}")
+                          f"(0-64), got {m.sp8192_parallel_residual_start}")
     _choice("model.sp8192_rope_table", m.sp8192_rope_table, ROPE_TABLES)
     _choice("model.sp8192_compressor", m.sp8192_compressor, COMPRESSORS)
     _choice("eval.mode", e.mode, MODES)

@@ -71,3 +71,28 @@ def test_a_cut_last_document_matches_as_a_prefix(sp):
     got, facts = canonical_bytes(stream, TOKENIZER, 1, 8192)
     assert facts["documents_from_text"] == 1
     assert got[1:].tolist() == counts[:50]
+
+
+def test_without_the_text_only_a_sidecar_that_agrees_with_the_pieces_is_used(tmp_path):
+    tokens = shards.read_shard(FX / "fineweb_val_000000.bin").astype(np.int64)
+    canon = shards.read_shard(FX / "fineweb_val_bytes_000000.bin").astype(np.int64)
+    prep = shards.read_shard(FX / "sidecar_prep0419" / "fineweb_val_bytes_000000.bin").astype(np.int64)
+    no_text = tmp_path / "none.jsonl"
+    no_text.write_text("")
+    got, facts = canonical_bytes(tokens, TOKENIZER, 1, 8192, jsonl=no_text, sidecar=canon)
+    assert facts["documents_from_checked_sidecar"] == 14 and np.array_equal(got, canon)
+    # The 04-19 prep sidecar charges operators 3 bytes: refused, the piece lower bound is used.
+    got, facts = canonical_bytes(tokens, TOKENIZER, 1, 8192, jsonl=no_text, sidecar=prep)
+    assert facts["documents_piece_lower_bound"] == 14 and facts["documents_from_checked_sidecar"] == 0
+    assert got.sum() < prep.sum() and abs(int(got.sum()) - int(canon.sum())) < 0.01 * canon.sum()  # NFKC folds aside, <= canonical
+    # Inflating the plain pieces of one document refuses that document only (a few differences
+    # are allowed: NFKC folds move bytes between pieces).
+    lower, _ = canonical_bytes(tokens, TOKENIZER, 1, 8192, jsonl=no_text)
+    second_bos = int(np.nonzero(tokens == 1)[0][1])
+    sp = load_tokenizer(TOKENIZER)
+    no_space = np.array(["\u2581" not in sp.id_to_piece(int(t)) for t in tokens])
+    plain = np.nonzero((canon == lower) & (canon > 0) & no_space)[0]
+    tampered = canon.copy()
+    tampered[plain[plain < second_bos][:40]] += 1
+    _, facts = canonical_bytes(tokens, TOKENIZER, 1, 8192, jsonl=no_text, sidecar=tampered)
+    assert facts["documents_from_checked_sidecar"] == 13 and facts["documents_piece_lower_bound"] == 1

@@ -140,3 +140,15 @@ def test_pergroup_and_plain_brotli_containers_score_like_the_fixture(tmp_path):
         cfg["model"]["caseops_compressor"] = comp
         scores[comp] = runner.run_evaluation(a, cfg, val_glob=VAL, max_tokens=2048).val_bpb
     assert scores["pergroup"] == scores["brotli+bshf"] == scores["brotli"]
+
+
+def test_a_sidecar_of_the_wrong_length_is_refused(capsys, tmp_path):
+    from gepa import shards
+
+    bad = tmp_path / "fineweb_val_bytes_000000.bin"
+    shards.write_shard(bad, [0, 1, 2])
+    rc, _, err = run(capsys, "evaluate", ART, "--config", FX / "eval_standard.json", "--val", VAL, "--sidecar", bad)
+    assert "one entry per token" in one_line_error(rc, err)
+    rc, _, err = run(capsys, "evaluate", ART, "--config", FX / "eval_standard.json", "--val", VAL, "--sidecar",
+                     tmp_path / "missing_*.bin")
+    assert "no byte sidecar matches" in one_line_error(rc, err)

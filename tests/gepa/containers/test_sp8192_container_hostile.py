@@ -14,7 +14,7 @@ import torch
 
 from api.cli import main
 from gepa import codec, compress, runner
-from gepa.errors import ArtifactContentError, ArtifactError, ArtifactFormatError, DecompressionLimitError, InputError
+from gepa.errors import ArtifactError, ArtifactFormatError, DecompressionLimitError, InputError
 from gepa.families.sp8192.family import FAMILY
 
 ROOT = Path(__file__).resolve().parents[3]

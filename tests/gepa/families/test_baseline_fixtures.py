@@ -92,6 +92,18 @@ def test_families_claim_only_their_own_artifacts():
     assert families.detect(base).name == "baseline" and families.detect(gepa).name == "gepa"
 
 
+def test_baseline_does_not_claim_other_layouts_with_the_same_tensor_names():
+    base = codec.read_artifact(ART)
+    # The same tensors in the GPTQ {w, m} layout (SP8192/CaseOps lineages) or under the GEPA tag.
+    gptq = codec.Artifact(kind="gptq", compression="brotli", compressed_bytes=1, decompressed_bytes=1,
+                          container={"w": dict(base.container["passthrough"]), "m": {}})
+    mixed = codec.Artifact(kind="clean", compression="zstd", compressed_bytes=1, decompressed_bytes=1,
+                           container=dict(base.container, __quant_format__="mixed_clean_per_row_v1"))
+    for art in (gptq, mixed):
+        assert not families.get("baseline").sniff(art)
+        assert not families.get("gepa").sniff(art)
+
+
 @pytest.mark.parametrize("artifact,config,family,needle", [
     (GEPA_FIX / "final_model.int6.ptz", FIX / "eval_standard.json", None, "not the baseline's int8_clean_per_row_v1"),
     (ART, GEPA_FIX / "eval_standard.json", "gepa", "the artifact's tensors say"),
