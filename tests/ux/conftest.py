@@ -5,27 +5,15 @@ worker) in a temp data directory, a submitter token and one submission published
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from service_support import GOLFCHECK, REPO, Server, base_env, start_server
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | str = REPO,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The real command line, never raising on a non-zero exit (tests assert the code)."""
-    return subprocess.run([GOLFCHECK, *args], env=env if env is not None else clean_env(), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLFCHECK_")}
-    env.update(extra)
-    return env
+from service_support import Server, base_env, start_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")

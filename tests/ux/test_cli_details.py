@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import clean_env, run_cli
+from ux_support import clean_env, run_cli
 from service_support import GOLFCHECK, REPO, Server, base_env, free_port, start_server
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_cli
+from ux_support import run_cli
 from service_support import GOLFCHECK, REPO, TINY_CONFIG
 
 MAX = "4096"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import clean_env, run_cli
+from ux_support import clean_env, run_cli
 from service_support import REPO, Server
 
 from api.settings import Settings, user_data_dir

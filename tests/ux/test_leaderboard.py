@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from service_support import REPO, base_env, free_port
+from ux_support import clean_env, run_cli
 
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 import browser_seed  # noqa: E402
@@ -184,8 +185,6 @@ def test_record_progression(board_server: dict[str, Any]) -> None:
 
 
 def test_cli_leaderboard_matches_the_board(board_server: dict[str, Any], tmp_path: Path) -> None:
-    from conftest import clean_env, run_cli
-
     env = clean_env(GOLFCHECK_DATA_DIR=str(tmp_path / "none"))
     out = run_cli("leaderboard", "--server", board_server["url"], env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
