@@ -12,12 +12,21 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+# The install stamp holds the sha256 of the pyproject.toml it was made from: `make run` reinstalls
+# only when the dependencies' file changed content (a checkout, a merge or an editor touching its
+# mtime is not a change), and says so when it does.
+STAMP := $(VENV)/.installed
 
-setup: $(VENV)/.installed
+setup: | $(BIN)/python
+	@want=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
+	if [ "$$(cat $(STAMP) 2>/dev/null)" = "$$want" ]; then \
+		echo "setup: $(VENV) is current (pyproject.toml unchanged)"; \
+	else \
+		echo "setup: installing into $(VENV) (pyproject.toml changed or first run)"; \
+		$(BIN)/pip install --quiet torch==2.13.0 && \
+		$(BIN)/pip install --quiet -e '.[test]' && \
+		echo "$$want" > $(STAMP); \
+	fi
 
 run: setup
 	$(BIN)/golfcheck serve --host $(HOST) --port $(PORT)

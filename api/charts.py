@@ -8,10 +8,12 @@ in one place and lets the markup stay free of inline styles (the pages send a st
 - `line_chart`: running BPB per chunk.
 - `stacked_bars`: score and train seconds per chunk (downsampled into buckets past `max_bars`).
 - `size_bar`: counted bytes against the artifact cap, for leaderboard rows.
+- `progression_chart`: the best BPB over time (a step line through each new record).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -237,7 +239,9 @@ def size_bar(used: int | None, cap: int, *, width: int = 120, height: int = 14) 
     scale = 0.8 if over else 1.0
     w = min(width, width * frac * scale)
     cap_x = width * scale
-    label = f"{used / 1e6:.2f} MB of {cap / 1e6:.0f} MB cap ({frac * 100:.1f} %)"
+    # Exact bytes: rounded megabytes would show 15,996,697 as a "16.00 MB" that reads as over the cap.
+    margin = f"{used - cap:,} over" if over else f"{cap - used:,} under"
+    label = f"{used:,} bytes of the {cap:,}-byte cap ({margin})"
     parts = [f'<svg class="size-bar{" over" if over else ""}" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>',
@@ -245,5 +249,49 @@ def size_bar(used: int | None, cap: int, *, width: int = 120, height: int = 14) 
              f'<rect class="fill" x="0" y="2" width="{max(0.0, w):.1f}" height="{height - 4}" rx="2"/>']
     if over:
         parts.append(f'<line class="cap" x1="{cap_x:.1f}" y1="0" x2="{cap_x:.1f}" y2="{height}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def progression_chart(points: Sequence[tuple[str, float, str]], *, title: str, frame: Frame = Frame()) -> Markup:
+    """Best BPB over time: (ISO date, BPB, name) of each entry that beat every earlier one, drawn as
+    a step line (the record holds until the next one) with a marker per new record."""
+    f = frame
+    pts = []
+    for day, bpb, name in points:
+        try:
+            pts.append((dt.date.fromisoformat(str(day)[:10]).toordinal(), float(bpb), name))
+        except ValueError:
+            continue
+    desc = (f"{len(pts)} records from {pts[0][1]:.5f} to {pts[-1][1]:.5f} BPB" if pts else "no dated entries")
+    parts, _ = _open(f, title, desc, "progression-chart")
+    if not pts:
+        parts.append(f'<text class="empty" x="{f.width / 2}" y="{f.height / 2}" text-anchor="middle">no data yet</text>')
+        parts.append("</svg>")
+        return Markup("".join(parts))
+    d0, d1 = pts[0][0], max(pts[-1][0], pts[0][0] + 1)
+    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+    yt = nice_ticks(lo, hi, 4)
+    lo, hi = min(yt[0], lo), max(yt[-1], hi)
+
+    def px(day: float) -> float:
+        return f.left + f.plot_w * (day - d0) / (d1 - d0)
+
+    def py(v: float) -> float:
+        return f.top + f.plot_h * (1 - (v - lo) / (hi - lo if hi > lo else 1.0))
+
+    step = yt[1] - yt[0] if len(yt) > 1 else 1.0
+    xt = sorted({int(round(d0 + (d1 - d0) * i / 4)) for i in range(5)})
+    _axes(parts, f, [(px(d), dt.date.fromordinal(d).strftime("%b %d")) for d in xt],
+          [(py(t), _fmt(t, step)) for t in yt], "date", "best BPB")
+    path = [f"{px(pts[0][0]):.1f},{py(pts[0][1]):.1f}"]
+    for (_, prev, _), (day, bpb, _) in zip(pts, pts[1:]):
+        path += [f"{px(day):.1f},{py(prev):.1f}", f"{px(day):.1f},{py(bpb):.1f}"]
+    path.append(f"{px(d1):.1f},{py(pts[-1][1]):.1f}")
+    parts.append(f'<polyline class="series" points="{" ".join(path)}"/>')
+    for day, bpb, name in pts:
+        label = f"{dt.date.fromordinal(day).isoformat()}: {bpb:.5f} ({name})"
+        parts.append(f'<circle class="dot" cx="{px(day):.1f}" cy="{py(bpb):.1f}" r="3"><title>{escape(label)}</title>'
+                     f'</circle>')
     parts.append("</svg>")
     return Markup("".join(parts))

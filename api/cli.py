@@ -50,13 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return int(func(args) or 0)
+        rc = int(func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return rc
     except InputError as exc:
         print(f"golfcheck: error: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("golfcheck: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`golfcheck status ID | head`): not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain, and exit as `head`'s writers do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback to the user
         if os.environ.get("GOLFCHECK_DEBUG"):
             raise

@@ -1,16 +1,22 @@
-"""Service commands of `golfcheck`: serve, migrate, token, submit, status, ingest, leaderboard.
+"""Service commands of `golfcheck`: serve, migrate, token, submit, status, submissions, ingest,
+leaderboard.
 
 Every command reads the same settings (`api.settings.get_settings()`), so `golfcheck token create`
-and `golfcheck ingest` act on the database `golfcheck serve` uses. Commands that touch the
-database bring its schema to head first (idempotent). `submit` and `status` talk HTTP to a
-server (`--server`, default GOLFCHECK_SERVER) with a token (`--token`, default GOLFCHECK_TOKEN).
+and `golfcheck ingest` act on the database `golfcheck serve` uses, from whatever directory they
+run (the data directory never depends on the current one; those commands print it). Commands
+that touch the database bring its schema to head first (idempotent). `submit`, `status` and
+`submissions` talk HTTP to a server (`--server`, default GOLFCHECK_SERVER) with a token
+(`--token`, default GOLFCHECK_TOKEN); `leaderboard` does too when a server is named, else it
+reads the local database (and refuses to create one).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -35,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--worker", dest="worker", action="store_true", default=None,
                    help="run the in-process worker (default: only with the in-memory broker)")
     g.add_argument("--no-worker", dest="worker", action="store_false", help="API only")
+    p.add_argument("--log-format", choices=("auto", "text", "json"), default=None,
+                   help="auto (default, or GOLFCHECK_LOG_JSON): text lines in a terminal, JSON lines otherwise")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("migrate", help="bring the database schema to the newest revision")
@@ -70,20 +78,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("status", help="show a submission's state, verdict and progress")
-    p.add_argument("submission_id", metavar="ID")
-    p.add_argument("--server")
-    p.add_argument("--token")
+    p.add_argument("submission_id", metavar="ID", help="the submission id, or a unique prefix of it (the 8 "
+                                                       "characters `golfcheck submissions` and the queue show)")
+    p.add_argument("--server", help="server URL (default GOLFCHECK_SERVER or http://127.0.0.1:8000)")
+    p.add_argument("--token", help="API token (default GOLFCHECK_TOKEN)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("submissions", help="list my submissions on a server (newest first)")
+    p.add_argument("--server", help="server URL (default GOLFCHECK_SERVER or http://127.0.0.1:8000)")
+    p.add_argument("--token", help="API token (default GOLFCHECK_TOKEN)")
+    p.add_argument("--state", help="only submissions in this state (e.g. published, rejected, evaluating)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50, at most 500)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_submissions)
 
     p = sub.add_parser("ingest", help="load historical record folders (claimed numbers) into the leaderboard")
     p.add_argument("records_root", type=Path, metavar="RECORDS_ROOT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("leaderboard", help="print the leaderboard from the service database")
-    p.add_argument("--track", help="track (default GOLFCHECK_DEFAULT_TRACK)")
+    p = sub.add_parser("leaderboard", help="print the leaderboard (from a server, or the local service database)")
+    p.add_argument("--server", help="read it from this server (default GOLFCHECK_SERVER); without one, read the "
+                                    "local database that `golfcheck serve` uses")
+    p.add_argument("--track", help="track (default: the server's default track)")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--all-runs", action="store_true", help="every verified run, not each participant's best per method")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_leaderboard)
 
@@ -100,6 +120,10 @@ def _settings() -> Any:
         raise InputError(str(exc)) from None
 
 
+def _db_name(settings: Any) -> str:
+    return f"the database {settings.db_path}" if settings.db_path else "the configured database"
+
+
 def _ready_db() -> Any:
     from api import migrate
 
@@ -114,8 +138,27 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
     logsetup.configure(settings.log_level, settings.log_json)
     migrate.upgrade(settings)
-    print(f"database at revision {migrate.head_revision(settings)}")
+    print(f"database at revision {migrate.head_revision(settings)}; {settings.where()}")
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse early, in words, when something already listens on host:port (uvicorn would log the
+    bind error as one more log line and exit, easy to miss)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pass a valid --host") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {host} is already in use (another `golfcheck serve`?); stop that "
+                                 f"process or choose another port with --port") from None
+            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -125,16 +168,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.main import create_app
 
     settings = _settings()
-    logsetup.configure(settings.log_level, settings.log_json)
+    check_port_free(args.host, args.port)
+    log_json = {"json": True, "text": False, "auto": None}.get(args.log_format or "", settings.log_json)
+    logsetup.configure(settings.log_level, log_json)
     migrate.upgrade(settings)
     app = create_app(settings, embedded_worker=args.worker)
-    print(f"golfcheck serving on http://{args.host}:{args.port} (data in {settings.data_dir.resolve()})",
-          file=sys.stderr, flush=True)
+    print(f"golfcheck serving on http://{args.host}:{args.port}; {settings.where()}", file=sys.stderr, flush=True)
     from api.httpserver import protocol
 
     # No `server: uvicorn` header: it tells a scanner what to try and a client nothing it needs.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
-                http=protocol(settings.head_timeout_s), server_header=False)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
+                    http=protocol(settings.head_timeout_s), server_header=False)
+    except SystemExit as exc:  # uvicorn exits 1 when it cannot start (e.g. the port was taken meanwhile)
+        if exc.code:
+            print(f"golfcheck: error: the server could not start on {args.host}:{args.port} (see the log line "
+                  "above)", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -148,7 +198,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             user, row, token = create_token(session, name=args.name, role=parse_role(args.role))
         except ValueError as exc:
             raise InputError(str(exc)) from None
-        print(f"token {row.id} for {user.name} (role {user.role}); it is shown only once:")
+        print(f"token {row.id} for {user.name} (role {user.role}) in {_db_name(settings)}; it is shown only once:")
         print(token)
     return 0
 
@@ -189,34 +239,63 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from api.crud import normalise_track
-    from api.db import session_scope
-    from api.leaderboard import build_leaderboard
-
-    settings = _ready_db()
-    track = normalise_track(args.track, settings.default_track)
-    with session_scope(settings) as session:
-        board = build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0,
-                                  demo_max_val_tokens=settings.max_val_tokens)
+    settings = _settings()
+    server = args.server or settings.server
+    if server:
+        params: dict[str, Any] = {"limit": min(500, max(1, args.limit)), "runs": "all" if args.all_runs else "best"}
+        if args.track:
+            params["track"] = args.track
+        board = _check(_request(_http(server).get, "/api/v1/leaderboard", params=params))
+        source = f"server {server.rstrip('/')}"
+    else:
+        board = _local_leaderboard(settings, args)
+        source = settings.where()
     if args.json:
         print(json.dumps(board, indent=1))
         return 0
     if board.get("demo"):
         print(f"DEMO: {board['demo_note']}")
-    print(f"{board['track']}: verified results")
+    print(f"{board['track']}: verified results ({source})")
     if not board["verified"]["entries"]:
         print("  (none yet)")
     for e in board["verified"]["entries"]:
+        runs = f", best of {e['runs']} runs" if e.get("runs", 1) > 1 else ""
         family = f"  [{e['family']}]" if e.get("family") else ""
-        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or '-'}  ({e['author'] or '-'}){family}")
+        print(f"  {e['rank']:>3}. {e['val_bpb']:.5f}  {e['name'] or e['submission_id'][:8]}  ({e['author'] or '-'}"
+              f"{runs}){family}{_size(e)}")
     print("claimed only (not measured by golfcheck):")
     if not board["claimed_only"]["entries"]:
         print("  (none)")
     for e in board["claimed_only"]["entries"]:
         bpb = f"{e['val_bpb']:.5f}" if e["val_bpb"] is not None else "   -   "
         rank = f"{e['rank']:>3}." if e["rank"] is not None else "   -"
-        print(f"  {rank} {bpb}  {e['folder']}  ({e['author'] or '-'})  verdict {e['verdict'] or '-'}")
+        review = e.get("review") or e["verdict"] or "-"
+        review = "historical, not reviewed" if review == "historical" else f"verdict {review}"
+        print(f"  {rank} {bpb}  {e['folder']}  ({e['author'] or '-'})  {review}{_size(e)}")
     return 0
+
+
+def _size(e: dict[str, Any]) -> str:
+    n = e.get("size_bytes")
+    return f"  {n:,} B" + (f" ({e['size_source']})" if e.get("size_source") not in (None, "measured") else "") \
+        if isinstance(n, int) else ""
+
+
+def _local_leaderboard(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from api.crud import normalise_track
+    from api.db import session_scope
+    from api.leaderboard import build_leaderboard
+
+    if settings.db_path is not None and not settings.db_path.is_file():
+        # Reading must not create an empty database somewhere and report "(none yet)".
+        raise InputError(f"no golfcheck database at {settings.db_path} ({settings.data_dir_source}); name the "
+                         "server to ask with --server URL (or GOLFCHECK_SERVER), or set GOLFCHECK_DATA_DIR to "
+                         "the directory `golfcheck serve` printed")
+    _ready_db()
+    track = normalise_track(args.track, settings.default_track)
+    with session_scope(settings) as session:
+        return build_leaderboard(session, track=track, limit=max(1, args.limit), offset=0,  # type: ignore[no-any-return]
+                                 demo_max_val_tokens=settings.max_val_tokens, runs="all" if args.all_runs else "best")
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -365,23 +444,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
     else:
         print(f"{summary['folders']} folders: {len(summary['added'])} added, {len(summary['updated'])} updated, "
-              f"{len(summary['unchanged'])} unchanged")
+              f"{len(summary['unchanged'])} unchanged; {settings.where()}")
     return 0
 
 
 # -- HTTP client -------------------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace) -> Any:
+def server_url(args: argparse.Namespace, settings: Any) -> str:
+    from api.settings import DEFAULT_SERVER
+
+    return str(args.server or settings.server or DEFAULT_SERVER).rstrip("/")
+
+
+def _http(server: str, token: str | None = None) -> Any:
     import httpx
 
+    if not server.startswith(("http://", "https://")):
+        raise InputError(f"server {server!r} is not an http:// or https:// URL")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(30.0, write=300.0))
+
+
+def _client(args: argparse.Namespace) -> Any:
     settings = _settings()
-    server = (args.server or settings.server).rstrip("/")
     token = args.token or settings.token
     if not token:
         raise InputError("no token: pass --token or set GOLFCHECK_TOKEN (golfcheck token create prints one)")
-    return httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"},
-                        timeout=httpx.Timeout(30.0, write=300.0))
+    return _http(server_url(args, settings), token)
 
 
 def _check(resp: Any) -> dict[str, Any]:
@@ -477,8 +567,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             for fh in handles:
                 fh.close()
         sub = _check(resp)
-        print(f"submission {sub['id']}: {sub['state']}" + (" (identical submission already existed)"
-                                                           if sub.get("duplicate") else ""), file=sys.stderr)
+        dup = " (identical submission already existed)" if sub.get("duplicate") else ""
+        print(f"submission {sub['id']} on {str(client.base_url).rstrip('/')}: {sub['state']}{dup}", file=sys.stderr)
         if args.wait:
             sub = _follow(client, sub["id"], args.interval, quiet)
     return _finish_output(sub, args.json, waited=args.wait)
@@ -500,15 +590,31 @@ def _follow(client: Any, sid: str, interval: float, quiet: bool) -> dict[str, An
             if prog and prog.get("chunks_total"):
                 if bar is None:
                     bar = tqdm(total=prog["chunks_total"], unit="chunk", desc="evaluate", disable=quiet, file=sys.stderr)
+                if prog["chunks_done"] > bar.n and not quiet:
+                    _show_bpb(bar, client, sid)
                 bar.update(prog["chunks_done"] - bar.n)
+                bar.refresh()
             if sub["state"] in FINAL or (sub["state"] == "scored" and sub["verdict"]["status"] != "pending"):
                 if bar is not None:
+                    if sub.get("measured_val_bpb") is not None:  # end on the final value, not the last poll's
+                        bar.set_postfix(bpb=f"{sub['measured_val_bpb']:.5f}", refresh=False)
                     bar.update(bar.total - bar.n if sub["state"] != "failed" else 0)
+                    bar.refresh()
                 return sub
             time.sleep(interval)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _show_bpb(bar: Any, client: Any, sid: str) -> None:
+    """Put the newest chunk's running BPB on the bar (best effort: progress is decoration)."""
+    try:
+        chunks = _check(_request(client.get, f"/api/v1/submissions/{sid}/chunks")).get("chunks") or []
+    except (InputError, RuntimeError):
+        return
+    if chunks and chunks[-1].get("running_bpb") is not None:
+        bar.set_postfix(bpb=f"{chunks[-1]['running_bpb']:.5f}", refresh=False)
 
 
 def _finish_output(sub: dict[str, Any], as_json: bool, waited: bool) -> int:
@@ -522,10 +628,32 @@ def _finish_output(sub: dict[str, Any], as_json: bool, waited: bool) -> int:
     return 0 if sub["state"] in ("published", "scored") and sub["verdict"]["status"] == "pass" else 1
 
 
+def retries(sub: dict[str, Any]) -> dict[str, int]:
+    """Stages that needed more than one attempt. `attempt` itself counts every stage claim (checks
+    is 1, evaluation 2 on a first try), so it says nothing to a contestant on its own."""
+    counts: dict[str, int] = {}
+    for a in sub.get("attempts") or []:
+        counts[a["stage"]] = counts.get(a["stage"], 0) + 1
+    return {stage: n for stage, n in counts.items() if n > 1}
+
+
+def scored_note(tokens_scored: int, total_targets: int | None) -> str:
+    """Why `tokens_scored` may exceed the targets: the reference's tail windows score some again."""
+    if not total_targets:
+        return f"{tokens_scored:,} tokens scored"
+    extra = tokens_scored - total_targets
+    if extra > 0:
+        return (f"{tokens_scored:,} tokens scored for {total_targets:,} targets: the reference's trailing windows "
+                f"score the last {extra:,} targets a second time (eval.tail \"reference\")")
+    return f"{tokens_scored:,} of {total_targets:,} targets scored"
+
+
 def _print_summary(sub: dict[str, Any]) -> None:
     out = sys.stdout
+    again = retries(sub)
+    note = "; ".join(f"{stage} took {n} attempts" for stage, n in again.items())
     print(f"id:        {sub['id']}", file=out)
-    print(f"state:     {sub['state']}" + (f" (attempt {sub['attempt']})" if sub.get("attempt") else ""), file=out)
+    print(f"state:     {sub['state']}" + (f" ({note})" if note else ""), file=out)
     if sub.get("queue_position"):
         print(f"queue:     position {sub['queue_position']} in {sub['queue']}", file=out)
     prog = sub.get("progress")
@@ -535,17 +663,21 @@ def _print_summary(sub: dict[str, Any]) -> None:
     if sub.get("family"):
         print(f"family:    {sub['family']['name']} ({sub['family']['title']})", file=out)
     sizes = sub["sizes"]
-    print(f"size:      {sizes['total_bytes']} bytes, headroom {sizes['headroom_bytes']} under {sizes['cap_bytes']}",
-          file=out)
+    print(f"size:      {sizes['total_bytes']:,} bytes, headroom {sizes['headroom_bytes']:,} under "
+          f"{sizes['cap_bytes']:,}", file=out)
     if sub.get("measured_val_bpb") is not None:
         m = sub.get("measured") or {}
         label = " (DEMO: not verified)" if m.get("demo") else ""
         print(f"measured:  val_bpb {sub['measured_val_bpb']:.6f}{label}", file=out)
-        if m:
-            canon = f" of {m['canonical_bytes']} canonical" if m.get("canonical_bytes") else ""
-            print(f"scored:    {m.get('tokens_scored')} of {m.get('total_targets')} targets, "
-                  f"{m.get('bytes_scored')} bytes{canon}; {m.get('coverage')} validation set, "
-                  f"sha256 {m.get('val_sha256') or 'unknown'}", file=out)
+    m = sub.get("measured") or {}
+    if m.get("tokens_scored"):
+        canon = f" of {m['canonical_bytes']:,} canonical" if m.get("canonical_bytes") else ""
+        print(f"scored:    {scored_note(m['tokens_scored'], m.get('total_targets'))}", file=out)
+        print(f"           {m.get('bytes_scored') or 0:,} bytes{canon}; {m.get('coverage')} validation set, "
+              f"sha256 {m.get('val_sha256') or 'unknown'}", file=out)
+        if m.get("max_val_tokens"):
+            print(f"           validation cut to the first {m['max_val_tokens']:,} tokens by the server "
+                  "(a demo setting, not a full score)", file=out)
     ver = sub.get("verification")
     if ver:
         print(f"verified:  {ver['label']} — {ver['note']}", file=out)
@@ -557,11 +689,62 @@ def _print_summary(sub: dict[str, Any]) -> None:
         print(f"  {r['status']:<5} {r['rule']}: {r.get('message') or ''}", file=out)
 
 
+def resolve_id(client: Any, given: str) -> str:
+    """A full id, or the unique submission whose id starts with `given` (the short form the queue,
+    the pages and `golfcheck submissions` show)."""
+    given = given.strip().lower()
+    if len(given) == 36:
+        return given
+    if len(given) < 4 or any(c not in "0123456789abcdef-" for c in given):
+        raise InputError(f"{given!r} is not a submission id: give the full id or at least its first 4 characters")
+    found: list[str] = []
+    offset, page = 0, 500
+    while True:
+        body = _check(_request(client.get, "/api/v1/submissions", params={"limit": page, "offset": offset}))
+        rows = body.get("submissions", [])
+        found += [r["id"] for r in rows if r["id"].startswith(given)]
+        if len(rows) < page:
+            break
+        offset += page
+    if not found:
+        raise ServiceError(f"no submission of yours starts with {given!r} (`golfcheck submissions` lists them)")
+    if len(found) > 1:
+        raise InputError(f"{given!r} matches {len(found)} submissions ({', '.join(f[:13] for f in found[:5])}…); "
+                         "give more characters")
+    return found[0]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        sub = _check(_request(client.get, f"/api/v1/submissions/{args.submission_id}"))
+        sid = resolve_id(client, args.submission_id)
+        sub = _check(_request(client.get, f"/api/v1/submissions/{sid}"))
     if args.json:
         print(json.dumps(sub, indent=1))
     else:
         _print_summary(sub)
+    return 0
+
+
+def cmd_submissions(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 500:
+        raise InputError("--limit must be between 1 and 500")
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.state:
+        params["state"] = args.state
+    with _client(args) as client:
+        body = _check(_request(client.get, "/api/v1/submissions", params=params))
+    rows = body.get("submissions", [])
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no submissions yet" + (f" in state {args.state}" if args.state else ""))
+        return 0
+    print(f"{'id':<8}  {'created (UTC)':<16}  {'state':<10}  {'verdict':<12}  {'val_bpb':>8}  {'track':<18}  name")
+    for r in rows:
+        bpb = f"{r['measured_val_bpb']:.5f}" if r.get("measured_val_bpb") is not None else "-"
+        when = (r.get("created_at") or "")[:16].replace("T", " ")
+        print(f"{r['id'][:8]:<8}  {when:<16}  {r['state']:<10}  {r.get('verdict') or '-':<12}  {bpb:>8}  "
+              f"{r.get('track') or '-':<18}  {r.get('name') or '-'}")
+    print(f"({len(rows)} shown; `golfcheck status ID` takes the 8-character id)")
     return 0

@@ -3,7 +3,8 @@
 `bind(submission_id=..., attempt=...)` sets context variables that the formatter adds to every
 record emitted in that context (thread or task), so a worker's log lines and the API's lines
 about one submission can be joined without parsing messages. Lines outside any submission carry
-`null` for both fields, which keeps the schema fixed for log shippers.
+`null` for both fields, which keeps the schema fixed for log shippers. In a terminal the same
+records are written as plain text lines instead (`configure(json_lines=None)` picks by TTY).
 """
 
 from __future__ import annotations
@@ -80,8 +81,21 @@ class TextFormatter(logging.Formatter):
             record.msg = str(record.msg)[len(prefix):]
 
 
-def configure(level: str = "INFO", json_lines: bool = True, stream: Any = None) -> None:
-    """Install one handler on the root logger (idempotent; replaces handlers we installed before)."""
+def wants_json(json_lines: bool | None, stream: Any = None) -> bool:
+    """An explicit choice wins; otherwise JSON for machines (not a TTY), text for people."""
+    if json_lines is not None:
+        return json_lines
+    stream = stream or sys.stderr
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def configure(level: str = "INFO", json_lines: bool | None = True, stream: Any = None) -> None:
+    """Install one handler on the root logger (idempotent; replaces handlers we installed before).
+    `json_lines=None` chooses by whether the stream is a terminal."""
+    json_lines = wants_json(json_lines, stream)
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_golfcheck", False):

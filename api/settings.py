@@ -6,7 +6,9 @@ the API, the Celery workers and the Alembic migrations build their view of the w
 uses. Tests build their own `Settings` with `Settings.from_env({...})` instead of patching globals.
 
 The embedded default needs nothing but this machine: SQLite and blobs under `GOLFCHECK_DATA_DIR`
-(./var) and an in-process worker on an in-memory broker. Setting `GOLFCHECK_DATABASE_URL` and
+and an in-process worker on an in-memory broker. Where the data lives never depends on the
+current directory (`default_data_dir`): the repository's `var/` when golfcheck runs from a source
+checkout (what `make run` does), else the platform's user data directory. Setting `GOLFCHECK_DATABASE_URL` and
 `GOLFCHECK_BROKER_URL` switches to PostgreSQL and Redis (the production stack).
 """
 
@@ -16,6 +18,7 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -23,6 +26,7 @@ from typing import Mapping
 from gepa.compliance.policy import MAX_ARTIFACT_DECOMPRESSED_BYTES
 
 MB = 1_000_000
+DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 # The table in docs/service.md and docker-compose.yml's environment mirror these names; a test
 # checks that every variable the compose file sets is one the code reads.
@@ -67,6 +71,42 @@ ENV_VARS = (
     "GOLFCHECK_UPLOAD_RATE_GRACE_S",
     "GOLFCHECK_HEAD_TIMEOUT_S",
 )
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def is_source_checkout() -> bool:
+    """True when the package runs from the repository (editable install), not from site-packages."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "api" / "settings.py").is_file()
+
+
+def user_data_dir(env: Mapping[str, str]) -> Path:
+    """The platform's per-user data directory for golfcheck (XDG on Linux, as platformdirs would)."""
+    home = Path(env.get("HOME") or Path.home())
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_DATA_HOME", "").strip()
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"  # XDG: relative = unset
+    return base / "golfcheck"
+
+
+def default_data_dir(env: Mapping[str, str]) -> tuple[Path, str]:
+    """(directory, why) for the data when GOLFCHECK_DATA_DIR is unset; absolute, never cwd-relative."""
+    if is_source_checkout():
+        return REPO_ROOT / "var", "default: the source checkout's var/"
+    return user_data_dir(env), "default: the user data directory"
+
+
+def _data_dir(env: Mapping[str, str]) -> tuple[Path, str]:
+    raw = env.get("GOLFCHECK_DATA_DIR", "").strip()
+    if raw:
+        # Resolved once, here: a later chdir (or another shell) must not move the data.
+        return Path(raw).expanduser().resolve(), "GOLFCHECK_DATA_DIR"
+    return default_data_dir(env)
 
 
 class SettingsError(ValueError):
@@ -123,6 +163,16 @@ def _normalise_db_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    head, sep, tail = url.partition("://")
+    if "@" in tail:
+        cred, _, host = tail.rpartition("@")
+        user = cred.split(":", 1)[0]
+        return f"{head}{sep}{user}:***@{host}" if ":" in cred else f"{head}{sep}{cred}@{host}"
     return url
 
 
@@ -192,7 +242,8 @@ def _family_data(value: str) -> tuple[tuple[str, FamilyData], ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("var")
+    data_dir: Path = dataclasses.field(default_factory=lambda: default_data_dir(os.environ)[0])
+    data_dir_source: str = "default"   # where data_dir came from, for the messages that print it
     database_url: str = ""             # empty: sqlite:///<data_dir>/golfcheck.db
     broker_prefix: str = ""            # Redis key prefix: several deployments (or test runs) on one Redis
     broker_url: str = "memory://localhost/"  # memory:// = embedded in-process worker, no Redis
@@ -219,7 +270,7 @@ class Settings:
     canonical_val_sha256: str = ""
     default_track: str = "track_10min_16mb"
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None       # None: JSON lines when stderr is not a terminal, text on a terminal
     embedded_worker: bool | None = None  # None: on exactly when the broker is memory://
     eval_chunk_delay_s: float = 0.0    # pause after each chunk: demos and fault-injection tests only
     # Abuse limits (SECURITY.md). The daily quota counts submissions created in the current UTC
@@ -240,8 +291,10 @@ class Settings:
     upload_min_rate_bps: int = 32_000
     upload_rate_grace_s: float = 30.0
     head_timeout_s: float = 30.0
-    # Client side (`golfcheck submit` / `status`): defaults for --server and --token.
-    server: str = "http://127.0.0.1:8000"
+    # Client side (`golfcheck submit` / `status` / `submissions` / `leaderboard`): defaults for
+    # --server and --token. Empty server: `leaderboard` reads the local database, the others use
+    # DEFAULT_SERVER.
+    server: str = ""
     token: str = dataclasses.field(default="", repr=False)
 
     # -- derived ---------------------------------------------------------------------------
@@ -263,6 +316,16 @@ class Settings:
     def data_for(self, family: str) -> FamilyData | None:
         """The validation data configured for `family`, or None when none is."""
         return dict(self.family_data).get(family)
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file of the embedded default (None for PostgreSQL)."""
+        return (self.data_dir / "golfcheck.db").resolve() if not self.database_url and self.is_sqlite else None
+
+    def where(self) -> str:
+        """One line saying where the data lives, for the commands that touch it."""
+        db = str(self.db_path) if self.db_path else _redact(self.db_url)
+        return f"data in {self.data_dir} ({self.data_dir_source}), database {db}"
 
     @property
     def blob_dir(self) -> Path:
@@ -292,9 +355,11 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         d = cls()
+        data_dir, data_dir_source = _data_dir(env)
         max_val = _int(env, "GOLFCHECK_MAX_VAL_TOKENS", 0, minimum=0)
         s = cls(
-            data_dir=Path(env.get("GOLFCHECK_DATA_DIR", "").strip() or d.data_dir),
+            data_dir=data_dir,
+            data_dir_source=data_dir_source,
             database_url=_normalise_db_url(env.get("GOLFCHECK_DATABASE_URL", "").strip()),
             broker_url=env.get("GOLFCHECK_BROKER_URL", "").strip() or d.broker_url,
             broker_prefix=env.get("GOLFCHECK_BROKER_PREFIX", "").strip(),
@@ -317,7 +382,7 @@ class Settings:
             canonical_val_sha256=_sha256(env, "GOLFCHECK_CANONICAL_VAL_SHA256"),
             default_track=env.get("GOLFCHECK_DEFAULT_TRACK", "").strip() or d.default_track,
             log_level=(env.get("GOLFCHECK_LOG_LEVEL", "").strip() or d.log_level).upper(),
-            log_json=bool(_bool(env, "GOLFCHECK_LOG_JSON", d.log_json)),
+            log_json=_bool(env, "GOLFCHECK_LOG_JSON", d.log_json),
             embedded_worker=_bool(env, "GOLFCHECK_EMBEDDED_WORKER", None),
             eval_chunk_delay_s=_float(env, "GOLFCHECK_EVAL_CHUNK_DELAY_S", 0.0),
             daily_quota=_int(env, "GOLFCHECK_DAILY_QUOTA", d.daily_quota, minimum=0),

@@ -68,11 +68,14 @@ def _progress(enabled: bool):
     """A tqdm bar on stderr fed by per-chunk records; a no-op when stdout is the JSON channel."""
     if not enabled:
         return None, None
-    bar = tqdm(total=None, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=None, unit="chunk", file=sys.stderr, dynamic_ncols=True, leave=True)
 
     def on_chunk(rec) -> None:
+        # Redraw on every chunk: tqdm's rate limit would otherwise leave the bar showing the previous
+        # chunk's BPB (chunks are few, so drawing each is cheap), and the last one stays on screen.
         bar.set_postfix(bpb=f"{rec.running_bpb:.5f}", refresh=False)
         bar.update(1)
+        bar.refresh()
 
     return bar, on_chunk
 
@@ -103,11 +106,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if prep.inferred:
         print(f"config         none given: model inferred from the tensors, evaluation settings are the "
               f"{prep.family.name} family's record defaults (`golfcheck inspect --print-config` shows them)")
+    unrecorded = _unrecorded(prep)
+    if unrecorded:
+        print(f"unchecked      {unrecorded}: the weights do not record these, so they come from the config (or the "
+              f"defaults) and must match the training run")
     print(f"mode           {result.mode}")
     print(f"val_loss       {result.val_loss:.8f}")
     print(f"val_bpb        {result.val_bpb:.8f}")
     repeats = result.tokens_scored - result.total_targets
-    note = f" (the reference re-scores {repeats:,} tail targets)" if repeats > 0 else ""
+    note = (f" (more than the targets: the reference's trailing windows score the last {repeats:,} targets a "
+            f"second time; eval.tail \"exact_once\" scores each once)") if repeats > 0 else ""
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
@@ -125,6 +133,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if trained:
         print(f"chunks         {len(result.chunks)} scored, {trained} trained on after scoring")
     return 0
+
+
+def _unrecorded(prep: runner.Prepared) -> str:
+    model = getattr(prep.cfg, "model", None)
+    keys = getattr(prep.family, "unrecorded_model_keys", ())
+    return ", ".join(f"model.{k}={json.dumps(getattr(model, k))}" for k in keys if hasattr(model, k))
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:

@@ -63,6 +63,11 @@ def fmt_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+def fmt_exact_bytes(n: int | None) -> str:
+    """Every byte, grouped: near the cap, 15,996,697 must not round to a "16.00 MB" that reads as over."""
+    return "–" if n is None else f"{n:,} B"
+
+
 def fmt_bpb(v: float | None, digits: int = 5) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
@@ -112,7 +117,7 @@ def pretty_json(v: Any) -> str:
     return json.dumps(v, indent=2, sort_keys=True, default=str)
 
 
-templates.env.filters.update(bytes=fmt_bytes, bpb=fmt_bpb, when=fmt_when, iso=fmt_iso, age=fmt_age,
+templates.env.filters.update(bytes=fmt_bytes, exact_bytes=fmt_exact_bytes, bpb=fmt_bpb, when=fmt_when, iso=fmt_iso, age=fmt_age,
                              seconds=fmt_seconds, pretty_json=pretty_json)
 templates.env.globals.update(size_bar=charts.size_bar)
 templates.env.trim_blocks = True

@@ -1,7 +1,7 @@
 """The public leaderboard (no token needed), with ETag and Cache-Control for cheap polling.
 
 The hot path is served from memory: each API process keeps the serialised body and its ETag per
-(track, limit, offset) for `GOLFCHECK_LEADERBOARD_CACHE_S` seconds (default 2), then rebuilds it
+(track, limit, offset, runs) for `GOLFCHECK_LEADERBOARD_CACHE_S` seconds (default 2), then rebuilds it
 in the background while still serving the old one, so a burst of anonymous polling costs one
 database query per key and process every two seconds, not one per request, and no request waits
 on a rebuild. The board is therefore at most about twice that stale, well inside the 15 s that
@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
@@ -26,13 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from api.crud import configured_tracks, normalise_track
 from api.deps import StrictQuery
 from api.db import get_sessionmaker
-from api.leaderboard import build_leaderboard, known_tracks
+from api.leaderboard import RUNS, build_leaderboard, known_tracks
 from api.problems import Problem
 from api.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["leaderboard"], dependencies=[StrictQuery])
 
 CACHE_CONTROL = "public, max-age=15, must-revalidate"
+Key = tuple[str, int, int, str]  # track, limit, offset, runs
 MAX_CACHED_KEYS = 256  # the track is caller-chosen: bound what unknown tracks can make us remember
 
 
@@ -49,11 +50,11 @@ class LeaderboardCache:
     it, so no request ever waits for a rebuild except the very first for its key."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, int, int], _Entry] = {}
-        self._refreshing: set[tuple[str, int, int]] = set()
+        self._entries: dict[Key, _Entry] = {}
+        self._refreshing: set[Key] = set()
         self._lock = asyncio.Lock()
 
-    def fresh(self, key: tuple[str, int, int], settings: Settings) -> _Entry | None:
+    def fresh(self, key: Key, settings: Settings) -> _Entry | None:
         """The entry to serve now, or None when the caller must build it (no entry, or too old).
         Past the TTL this schedules a background rebuild; call it on the event loop."""
         hit = self._entries.get(key)
@@ -70,7 +71,7 @@ class LeaderboardCache:
             return hit
         return None
 
-    async def _refresh(self, settings: Settings, key: tuple[str, int, int]) -> None:
+    async def _refresh(self, settings: Settings, key: Key) -> None:
         try:
             self._store(key, await run_in_threadpool(_build, settings, key))
         except Exception:  # noqa: BLE001 - the next request past 2×TTL rebuilds in the foreground
@@ -78,12 +79,12 @@ class LeaderboardCache:
         finally:
             self._refreshing.discard(key)
 
-    def _store(self, key: tuple[str, int, int], entry: _Entry) -> None:
+    def _store(self, key: Key, entry: _Entry) -> None:
         if len(self._entries) >= MAX_CACHED_KEYS and key not in self._entries:
             self._entries.clear()
         self._entries[key] = entry
 
-    async def get(self, settings: Settings, key: tuple[str, int, int]) -> _Entry:
+    async def get(self, settings: Settings, key: Key) -> _Entry:
         hit = self.fresh(key, settings)
         if hit is not None:
             return hit
@@ -98,15 +99,15 @@ class LeaderboardCache:
             return entry
 
 
-def _build(settings: Settings, key: tuple[str, int, int]) -> _Entry:
-    track, limit, offset = key
+def _build(settings: Settings, key: Key) -> _Entry:
+    track, limit, offset, runs = key
     with get_sessionmaker(settings)() as session:
         known = known_tracks(session, configured_tracks(settings))
         if track not in known:
             # Never cached: only real tracks take a place in the cache.
             raise Problem("not-found", f"no track {track[:60]!r}; tracks: {', '.join(known)}")
         body = build_leaderboard(session, track=track, limit=limit, offset=offset,
-                                 demo_max_val_tokens=settings.max_val_tokens)
+                                 demo_max_val_tokens=settings.max_val_tokens, runs=runs)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
     return _Entry(time.monotonic(), payload, etag)
@@ -115,10 +116,12 @@ def _build(settings: Settings, key: tuple[str, int, int]) -> _Entry:
 @router.get("/leaderboard")
 async def leaderboard(request: Request,
                       track: str | None = Query(None, max_length=100),
-                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> Response:
+                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000),
+                      runs: Literal["best", "all"] = Query("best", description="best: one row per participant and "
+                                                           "method (their best run); all: every verified run")) -> Response:
     settings: Settings = request.app.state.settings
     cache: LeaderboardCache = request.app.state.leaderboard_cache
-    entry = await cache.get(settings, (normalise_track(track, settings.default_track), limit, offset))
+    entry = await cache.get(settings, (normalise_track(track, settings.default_track), limit, offset, runs))
     headers = {"ETag": entry.etag, "Cache-Control": CACHE_CONTROL}
     inm = request.headers.get("if-none-match", "")
     if entry.etag in [t.strip().removeprefix("W/") for t in inm.split(",")] or inm.strip() == "*":
@@ -138,20 +141,21 @@ class LeaderboardFastPath:
     def __init__(self, app: Any, owner: Any):
         self.app, self.owner = app, owner
 
-    def _key(self, scope: Any, settings: Settings) -> tuple[str, int, int] | None:
+    def _key(self, scope: Any, settings: Settings) -> Key | None:
         params: dict[str, str] = {}
         for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-            if k in params or k not in ("track", "limit", "offset"):
+            if k in params or k not in ("track", "limit", "offset", "runs"):
                 return None
             params[k] = v
         try:
             limit, offset = int(params.get("limit", "50")), int(params.get("offset", "0"))
         except ValueError:
             return None
-        track = params.get("track")
-        if not (1 <= limit <= 500 and 0 <= offset <= 1_000_000) or (track is not None and len(track) > 100):
+        track, runs = params.get("track"), params.get("runs", "best")
+        if not (1 <= limit <= 500 and 0 <= offset <= 1_000_000) or (track is not None and len(track) > 100) \
+                or runs not in RUNS:
             return None
-        return normalise_track(track, settings.default_track), limit, offset
+        return normalise_track(track, settings.default_track), limit, offset, runs
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == self.PATH:

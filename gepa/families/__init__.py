@@ -89,6 +89,7 @@ def resolve(raw: Mapping[str, Any] | None, art: Artifact | None) -> tuple[Family
     if raw is None:
         return family, family.parse_config(inferred), True
     detected = "family" not in raw
+    family.check_raw(raw, art)
     model = raw.get("model", {})
     if isinstance(model, Mapping) and isinstance(inferred.get("model"), Mapping):
         raw = {**raw, "model": {**inferred["model"], **model}}

@@ -51,6 +51,9 @@ class Family(ABC):
     title: ClassVar[str]            # one line for people, e.g. "SP8192 GPTQ + brotli (PR #1394 lineage)"
     modes: ClassVar[tuple[str, ...]]  # accepted eval.mode values
     tokenizer_asset: ClassVar[str]  # bundled tokenizer file name in gepa/assets (default --tokenizer)
+    # Model keys that change the score but leave no trace in the weights: they cannot be checked
+    # against the artifact, so the evaluator shows the values it used.
+    unrecorded_model_keys: ClassVar[tuple[str, ...]] = ()
     # Bundled validation shards (a glob under gepa/assets) made with that tokenizer: the default
     # --val. None: the sp1024 sample (`gepa.shards.BUNDLED_VAL_GLOB`).
     val_asset: ClassVar[str | None] = None
@@ -60,6 +63,11 @@ class Family(ABC):
     def parse_config(self, raw: Mapping[str, Any]) -> FamilyConfig:
         """Validate a config dict (its `family`, if present, is this family's name). Unknown keys,
         wrong types and illegal combinations raise `gepa.errors.ConfigError` naming the key."""
+
+    def check_raw(self, raw: Mapping[str, Any], art: Artifact) -> None:
+        """Before parsing a given config: reject values the artifact contradicts, so the message
+        names the key to change instead of a validation rule that key trips further on (default:
+        nothing to check)."""
 
     @abstractmethod
     def infer_config(self, art: Artifact) -> dict[str, Any]:

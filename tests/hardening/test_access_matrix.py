@@ -49,6 +49,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]] | None] = {
     ("GET", "/leaderboard"): ("/leaderboard", ALL),
     # Public entry pages exist only for published results; this submission is still queued.
     ("GET", "/entries/{submission_id}"): ("/entries/{sid}", {p: 404 for p in PRINCIPALS}),
+    ("GET", "/entries/{submission_id}/code"): ("/entries/{sid}/code", {p: 404 for p in PRINCIPALS}),
     ("GET", "/records/{record_id}"): ("/records/999999", {p: 404 for p in PRINCIPALS}),
     ("GET", "/review/login"): ("/review/login", {**ALL, "reviewer": 303, "admin": 303}),
     ("POST", "/review/login"): None,

@@ -11,7 +11,9 @@ from api.settings import Settings, SettingsError
 
 def test_defaults_are_the_embedded_service() -> None:
     s = Settings.from_env({})
-    assert s.data_dir == Path("var") and s.is_sqlite and s.db_url.endswith("var/golfcheck.db")
+    # The checkout's var/, absolute: never relative to the current directory (issue 13).
+    assert s.data_dir == Path(__file__).resolve().parents[2] / "var" and s.data_dir.is_absolute()
+    assert s.is_sqlite and s.db_url.endswith("var/golfcheck.db")
     assert s.is_embedded_broker and s.run_embedded_worker
     assert s.max_file_bytes == 32_000_000 and s.max_request_bytes == 64_000_000
     assert s.cap_bytes == 16_000_000 and s.max_val_tokens is None

@@ -28,7 +28,7 @@ from gepa.families.base import ChunkCallback, Family, StopCheck
 from gepa.families.gepa import config as gcfg
 from gepa.families.gepa.config import EvalConfig
 from gepa.families.gepa.flops import eval_flops
-from gepa.families.gepa.infer import check_against, infer_model
+from gepa.families.gepa.infer import check_against, check_raw_model, infer_model
 from gepa.families.gepa.model import GPT, expected_state
 from gepa.results import EvalResult
 from gepa.valdata import ValData, sentencepiece_data
@@ -92,13 +92,23 @@ class GepaFamily(Family):
     title = "GEPA 11L U-Net, mixed int6/int8 + zstd (the seed submission)"
     modes = gcfg.MODES
     tokenizer_asset = "fineweb_1024_bpe.model"
+    unrecorded_model_keys = ("xsa_layers", "ve_layers", "rope_dims")
 
     def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
-        return gcfg.from_dict(dict(raw))
+        return gcfg.from_dict(_fit_defaults(dict(raw)))
+
+    def check_raw(self, raw: Mapping[str, Any], art: Artifact) -> None:
+        model = raw.get("model")
+        if isinstance(model, Mapping):
+            check_raw_model(model, _shapes(art))
 
     def infer_config(self, art: Artifact) -> dict[str, Any]:
         model, _ = infer_model(_shapes(art))
-        return {**gcfg.DEFAULT.to_dict(), "model": model}
+        out = gcfg.DEFAULT.to_dict()
+        out["ttt"] = {k: v for k, v in out["ttt"].items() if k != "freeze_blocks"}
+        out = _fit_defaults({**out, "model": model})
+        out["ttt"].setdefault("freeze_blocks", gcfg.TTTConfig().freeze_blocks)
+        return out
 
     def sniff(self, art: Artifact) -> bool:
         if art.kind != "clean" or art.format not in clean.KNOWN_FORMATS:
@@ -136,6 +146,19 @@ class GepaFamily(Family):
 
     def flops(self, cfg: EvalConfig, total_tokens: int) -> float:
         return eval_flops(cfg, _targets(total_tokens, cfg.eval.seq_len, None)).total
+
+
+def _fit_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Record defaults that depend on the model follow it when the config leaves them out: the
+    seed freezes 2 of its 11 blocks during TTT, which a 1-block model cannot; it freezes them all."""
+    model, ttt = raw.get("model"), raw.get("ttt", {})
+    if not isinstance(model, Mapping) or not isinstance(ttt, Mapping) or "freeze_blocks" in ttt:
+        return raw
+    layers = model.get("num_layers", gcfg.ModelConfig().num_layers)
+    default = gcfg.TTTConfig().freeze_blocks
+    if isinstance(layers, int) and not isinstance(layers, bool) and 0 <= layers < default:
+        raw = {**raw, "ttt": {**ttt, "freeze_blocks": layers}}
+    return raw
 
 
 def _targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:

@@ -73,6 +73,23 @@ def infer_model(shapes: Mapping[str, tuple[int, ...]]) -> tuple[dict[str, Any], 
     return model, [k for k in NOT_IN_TENSORS]
 
 
+def _mismatch(key: str, have: Any, value: Any, tensor: str) -> ConfigError:
+    return ConfigError(f"config model.{key} is {have!r} but the artifact's tensors say {value!r} "
+                       f"(from {tensor}); set model.{key} to {value!r}")
+
+
+def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """The keys a submitted `model` section gives, against the tensors, before any other check:
+    `num_heads: 8` on a 2-head artifact is reported as num_heads, not as the RoPE rule it trips."""
+    for key, (value, tensor) in model_from_shapes(shapes).items():
+        if key == "mlp_hidden" or key not in model:  # mlp_hidden 0 means 3 x model_dim: checked after parsing
+            continue
+        if type(model[key]) is not type(value):  # a wrong type is the parser's to report, in its words
+            continue
+        if model[key] != value:
+            raise _mismatch(key, model[key], value, tensor)
+
+
 def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> None:
     """Reject a config that contradicts the tensors, naming the key and the value to use."""
     for key, (value, tensor) in model_from_shapes(shapes).items():
@@ -80,8 +97,7 @@ def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> No
         if key == "mlp_hidden":
             have = cfg.hidden
         if have != value:
-            raise ConfigError(f"config model.{key} is {have!r} but the artifact's tensors say {value!r} "
-                              f"(from {tensor}); set model.{key} to {value!r}")
+            raise _mismatch(key, have, value, tensor)
     n_ve = ve_layer_count(shapes)
     if cfg.ve_enabled and len(cfg.ve_layers) != n_ve:
         raise ConfigError(f"config model.ve_layers lists {len(cfg.ve_layers)} layer(s) but the artifact has "
