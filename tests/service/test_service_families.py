@@ -83,10 +83,6 @@ def family_data_entry(folder: Path) -> dict[str, str]:
 FIXTURES = fixture_dirs()
 # Known defects outside the service, each with its owner's fix; strict, so the mark must go when fixed.
 KNOWN_ISSUES = {
-    "caseops_small": "caseops standard eval reports total_targets=25,856 but (as its reference does) scores only "
-                     "the first 100 sequences (25,600 targets), so the engine's coverage rule labels a full run on "
-                     "the canonical set non-canonical/unverified; gepa/families/caseops/procedures.py should report "
-                     "the targets its procedure covers",
 }
 
 
