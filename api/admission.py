@@ -10,6 +10,7 @@ reads them from the artifact. Anything the structure cannot show is still refuse
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from typing import Any
@@ -47,8 +48,10 @@ def check_track(upload: ParsedUpload, settings: Settings) -> None:
                       f"{', '.join(allowed)}", field=field)
 
 
+@functools.cache
 def _family_sections() -> dict[str, Any]:
-    """family name -> its config sections, from each family's torch-free `config` module."""
+    """family name -> its config sections, from each family's torch-free `config` module (the shipped
+    families are fixed for the life of the process, so this is discovered once, not per upload)."""
     out: dict[str, Any] = {}
     for info in pkgutil.iter_modules(families.__path__):
         if not info.ispkg:
