@@ -15,7 +15,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from gepa.errors import ConfigError
 
@@ -98,6 +98,31 @@ def parse_sections(raw: Any, sections: Mapping[str, type], family: str) -> dict[
 def section_dict(section: Any) -> dict[str, Any]:
     """A section as JSON-ready values (tuples as lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(section).items()}
+
+
+class SectionedConfig:
+    """What every family's top-level config dataclass shares: JSON sections plus `family`, an
+    `eval.mode`, and a re-check when the mode is overridden. Subclasses set `sections` (name ->
+    section dataclass) and implement `check` with the family's cross-key rules."""
+
+    sections: ClassVar[Mapping[str, type]]
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> str:
+        return self.eval.mode  # type: ignore[attr-defined]
+
+    def with_mode(self, mode: str | None) -> Any:
+        if mode is None or mode == self.mode:
+            return self
+        cfg = dataclasses.replace(self, eval=dataclasses.replace(self.eval, mode=mode))  # type: ignore[attr-defined]
+        cfg.check()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, **{name: section_dict(getattr(self, name)) for name in self.sections}}  # type: ignore[attr-defined]
 
 
 def _reject_constant(name: str) -> Any:

@@ -7,12 +7,11 @@ with a `ConfigError` whose message names the key and says what to change.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from gepa.config import load_json, loads_json, parse_sections, section_dict
+from gepa.config import load_json, loads_json, SectionedConfig, parse_sections
 from gepa.errors import ConfigError
 
 MODES = ("standard", "sliding", "ttt")
@@ -81,29 +80,20 @@ class TTTConfig:
     fake_quant_int6: bool = True
 
 
+_SECTIONS = {"model": ModelConfig, "eval": EvalSection, "ttt": TTTConfig}
+
+
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(SectionedConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalSection = field(default_factory=EvalSection)
     ttt: TTTConfig = field(default_factory=TTTConfig)
     family: str = "gepa"
 
-    @property
-    def mode(self) -> str:
-        return self.eval.mode
+    sections: ClassVar[dict[str, type]] = _SECTIONS
 
-    def with_mode(self, mode: str | None) -> "EvalConfig":
-        if mode is None or mode == self.eval.mode:
-            return self
-        cfg = dataclasses.replace(self, eval=dataclasses.replace(self.eval, mode=mode))
-        validate(cfg)
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family, **{name: section_dict(getattr(self, name)) for name in _SECTIONS}}
-
-
-_SECTIONS = {"model": ModelConfig, "eval": EvalSection, "ttt": TTTConfig}
+    def check(self) -> None:
+        validate(self)
 
 
 def from_dict(raw: Any) -> EvalConfig:
