@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from gepa.errors import ConfigError
 from gepa.families.baseline.config import ModelConfig
+from gepa.families.shapes import gpt_core_from_shapes
 
 BLOCK_PARTS = ("attn_scale", "mlp_scale", "resid_mix", "attn.q_gain", "attn.c_q.weight", "attn.c_k.weight",
                "attn.c_v.weight", "attn.proj.weight", "mlp.fc.weight", "mlp.proj.weight")
@@ -30,27 +31,11 @@ def is_baseline_names(names: list[str]) -> bool:
     return bool(names) and all(_NAME.fullmatch(n) for n in names) and all(m in names for m in MARKERS)
 
 
-def _blocks(shapes: Mapping[str, tuple[int, ...]]) -> int:
-    found = {int(m.group(1)) for k in shapes if (m := re.match(r"blocks\.(\d+)\.", k))}
-    return max(found) + 1 if found else 0
-
-
 def model_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, str]]:
     """key -> (value, tensor that shows it) for every model key the tensors determine."""
-    out: dict[str, tuple[Any, str]] = {}
-    emb = shapes.get("tok_emb.weight")
-    if emb is None or len(emb) != 2:
+    out = gpt_core_from_shapes(shapes)
+    if not out:
         return out
-    d = emb[1]
-    out["vocab_size"] = (emb[0], "tok_emb.weight")
-    out["model_dim"] = (d, "tok_emb.weight")
-    out["num_layers"] = (_blocks(shapes), "blocks.*")
-    q_gain, c_k = shapes.get("blocks.0.attn.q_gain"), shapes.get("blocks.0.attn.c_k.weight")
-    if q_gain and len(q_gain) == 1 and q_gain[0] and d % q_gain[0] == 0:
-        heads = q_gain[0]
-        out["num_heads"] = (heads, "blocks.0.attn.q_gain")
-        if c_k and len(c_k) == 2 and c_k[0] % (d // heads) == 0:
-            out["num_kv_heads"] = (c_k[0] // (d // heads), "blocks.0.attn.c_k.weight")
     fc = shapes.get("blocks.0.mlp.fc.weight")
     if fc and len(fc) == 2:
         out["mlp_hidden"] = (fc[0], "blocks.0.mlp.fc.weight")

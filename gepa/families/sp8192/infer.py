@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from gepa.errors import ConfigError
 from gepa.families.sp8192.config import DEFAULT, ModelConfig
+from gepa.families.shapes import gpt_core_from_shapes
 
 # Every model tensor name of the family (spec §3); a container with any other name is not sp8192.
 NAME_RE = re.compile(r"^(skip_weights|skip_gates|tok_emb\.weight|blocks\.\d+\.(attn_scale|mlp_scale|resid_mix|"
@@ -35,27 +36,12 @@ def claims(meta: Mapping[str, Any]) -> bool:
             and all(isinstance(v, str) and v in META_VALUES for v in meta.values()))
 
 
-def _blocks(shapes: Mapping[str, tuple[int, ...]]) -> int:
-    found = {int(m.group(1)) for k in shapes if (m := re.match(r"blocks\.(\d+)\.", k))}
-    return max(found) + 1 if found else 0
-
-
 def from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, str]]:
     """key -> (value, tensor that shows it) for the model keys the tensors determine."""
-    out: dict[str, tuple[Any, str]] = {}
-    emb = shapes.get("tok_emb.weight")
-    if emb is None or len(emb) != 2:
+    out = gpt_core_from_shapes(shapes)
+    if not out:
         return out
-    d = emb[1]
-    out["vocab_size"] = (emb[0], "tok_emb.weight")
-    out["model_dim"] = (d, "tok_emb.weight")
-    out["num_layers"] = (_blocks(shapes), "blocks.*")
-    q_gain, c_k = shapes.get("blocks.0.attn.q_gain"), shapes.get("blocks.0.attn.c_k.weight")
-    if q_gain and len(q_gain) == 1 and q_gain[0] and d % q_gain[0] == 0:
-        heads = q_gain[0]
-        out["num_heads"] = (heads, "blocks.0.attn.q_gain")
-        if c_k and len(c_k) == 2 and c_k[0] % (d // heads) == 0:
-            out["num_kv_heads"] = (c_k[0] // (d // heads), "blocks.0.attn.c_k.weight")
+    d = out["model_dim"][0]
     fc = shapes.get("blocks.0.mlp.fc.weight")
     if fc and len(fc) == 2 and d:
         out["sp8192_mlp_mult"] = (fc[0] / d, "blocks.0.mlp.fc.weight")
