@@ -101,25 +101,14 @@ def section_dict(section: Any) -> dict[str, Any]:
 
 
 class SectionedConfig:
-    """What every family's top-level config dataclass shares: JSON sections plus `family`, an
-    `eval.mode`, and a re-check when the mode is overridden. Subclasses set `sections` (name ->
-    section dataclass) and implement `check` with the family's cross-key rules."""
+    """What every family's top-level config dataclass shares: JSON sections plus `family`, and an
+    `eval.mode`. Subclasses set `sections` (name -> section dataclass)."""
 
     sections: ClassVar[Mapping[str, type]]
-
-    def check(self) -> None:
-        raise NotImplementedError
 
     @property
     def mode(self) -> str:
         return self.eval.mode  # type: ignore[attr-defined]
-
-    def with_mode(self, mode: str | None) -> Any:
-        if mode is None or mode == self.mode:
-            return self
-        cfg = dataclasses.replace(self, eval=dataclasses.replace(self.eval, mode=mode))  # type: ignore[attr-defined]
-        cfg.check()
-        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, **{name: section_dict(getattr(self, name)) for name in self.sections}}  # type: ignore[attr-defined]

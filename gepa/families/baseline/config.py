@@ -11,7 +11,6 @@ without loading the evaluator.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,11 +92,6 @@ class BaselineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, **{name: section_dict(getattr(self, name)) for name in SECTIONS}}
-
-    def replace_mode(self, mode: str) -> "BaselineConfig":
-        cfg = dataclasses.replace(self, eval=dataclasses.replace(self.eval, mode=mode))
-        validate(cfg)
-        return cfg
 
 
 SECTIONS = {"model": ModelConfig, "eval": EvalSection, "baseline_lora_ttt": LoraTTTConfig}

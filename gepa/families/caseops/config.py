@@ -152,9 +152,6 @@ class EvalConfig(SectionedConfig):
 
     sections: ClassVar[dict[str, type]] = _SECTIONS
 
-    def check(self) -> None:
-        validate(self)
-
 
 def from_dict(raw: Any) -> EvalConfig:
     cfg = EvalConfig(**parse_sections(raw, _SECTIONS, "caseops"))

@@ -92,9 +92,6 @@ class EvalConfig(SectionedConfig):
 
     sections: ClassVar[dict[str, type]] = _SECTIONS
 
-    def check(self) -> None:
-        validate(self)
-
 
 def from_dict(raw: Any) -> EvalConfig:
     """Build and validate a config from parsed JSON (missing keys take the seed run's values)."""
