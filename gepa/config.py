@@ -110,6 +110,10 @@ class SectionedConfig:
     def mode(self) -> str:
         return self.eval.mode  # type: ignore[attr-defined]
 
+    def with_mode(self, mode: str) -> Any:
+        """The same config evaluated another way (FLOP estimates compare modes)."""
+        return dataclasses.replace(self, eval=dataclasses.replace(self.eval, mode=mode))  # type: ignore[attr-defined,type-var]
+
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, **{name: section_dict(getattr(self, name)) for name in self.sections}}  # type: ignore[attr-defined]
 
