@@ -68,10 +68,29 @@ def _fail(msg: str) -> None:
     sys.exit(2)
 
 
+def discover_merged(devset: Path) -> list[dict]:
+    """Entries for a folder laid out like the challenge's `records/`: `<track>/<record folder>/` holding
+    that record's shipped code files (`DEVSET/merged/...` or the merged folder itself). Each folder that
+    has a copy of its submission.json and logs under tests/data/records is a merged entry."""
+    root = devset / "merged" if (devset / "merged").is_dir() else devset
+    entries = []
+    for track in sorted(p for p in root.iterdir() if p.is_dir() and (RECORDS / p.name).is_dir()):
+        for rec in sorted(p for p in track.iterdir() if p.is_dir()):
+            files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file())
+            if files:
+                entries.append({"id": rec.name, "set": "merged", "ruling": "legal", "files": files,
+                                "record_folder": f"{track.name}/{rec.name}", "dir": str(rec)})
+    return entries
+
+
 def load_manifest(devset: Path) -> list[dict]:
     path = devset / "manifest.json"
     if not path.is_file():
-        _fail(f"{path} not found; pass the development-set folder that holds manifest.json")
+        found = discover_merged(devset)
+        if found:
+            return found
+        _fail(f"{path} not found and no <track>/<record folder>/ layout under {devset}; pass the "
+              f"development-set folder that holds manifest.json, or the folder of merged record scripts")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -142,9 +161,9 @@ def review_sources(entry: dict, folder: Path) -> dict:
 
 
 def review_entry(entry: dict, devset: Path) -> dict:
-    folder = devset / entry["set"] / entry["id"]
+    folder = Path(entry["dir"]) if entry.get("dir") else devset / entry["set"] / entry["id"]
     base = {"id": entry["id"], "set": entry["set"], "ruling": entry["ruling"],
-            "mechanism": entry.get("mechanism"), "copy": entry.get("copy")}
+            "mechanism": entry.get("mechanism"), "copy": entry.get("copy"), "files": entry["files"]}
     try:
         if entry["set"] == "merged" and entry.get("record_folder"):
             res = review_merged(entry, folder)
@@ -201,6 +220,9 @@ def _table(results: list[dict], summary: dict) -> str:
             "flagged" if r["flagged"] else ("review" if r.get("needs_review") else ("warned" if r["warned"] else "clean")))
         lines.append(f"{r['set']:10} {r['id'][:46]:46} {r['ruling']:7} {(r.get('mechanism') or '-')[:20]:20} "
                      f"{outcome:10} {r['seconds'] * 1000:7.0f}  {','.join(r['rules'] + r['warnings']) or '-'}")
+        lines.append(f"{'':10} files: {', '.join(r.get('files') or [])}")
+        for f in r.get("findings") or []:
+            lines.append(f"{'':12} {f['rule']} at {f['file']}:{f['line']}")
     lines.append("")
     lines.append(f"{'set':10} {'entries':>7} {'reviewed':>8} {'flagged':>7} {'warned':>6} {'review':>6} {'unreviewed':>10}")
     for s, c in summary["sets"].items():
