@@ -76,8 +76,9 @@ def discover_merged(devset: Path) -> list[dict]:
     entries = []
     for track in sorted(p for p in root.iterdir() if p.is_dir() and (RECORDS / p.name).is_dir()):
         for rec in sorted(p for p in track.iterdir() if p.is_dir()):
-            files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file())
-            if files:
+            # FETCHED records where a copy came from; a folder without a script is still being fetched.
+            files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file() and f.name != "FETCHED")
+            if any(f.endswith(".py") for f in files):
                 entries.append({"id": rec.name, "set": "merged", "ruling": "legal", "files": files,
                                 "record_folder": f"{track.name}/{rec.name}", "dir": str(rec)})
     return entries

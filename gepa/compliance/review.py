@@ -35,9 +35,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gepa.compliance.budget import budget_loops, mentions_train, statements_after, train_names
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
+from gepa.compliance.target_flow import is_position_read, stored_match, target_positions
 from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
 from gepa.compliance.wrapper import unwrap
 
@@ -69,7 +71,7 @@ RULE_TEXT = {
     "code.native": "Native code (C/C++/CUDA sources, compiled libraries or code compiled at run time) cannot be "
                    "reviewed statically; a human reviewer must read it.",
 }
-WARNING_RULES = {"code.val-warmup", "code.calib-budget"}
+WARNING_RULES = {"code.val-warmup"}
 # Findings that do not say the method is illegal, but that the review could not see through:
 # they are never a silent pass; a human reviewer decides.
 REVIEW_RULES = {"code.opaque", "code.native"}
@@ -121,13 +123,15 @@ class Finding:
     message: str
     file: str = "train_gpt.py"
     chain: tuple[str, ...] = ()  # taint steps (file:line code) from a validation source to here
+    # A finding the review could not confirm from the code alone (it only warns).
+    soft: bool = False
     # In a shipped file that the entry script never imports, execs or runs (a data-prep or
     # download script): reviewed and reported, but it does not take part in the run.
     standalone: bool = False
 
     @property
     def severity(self) -> str:
-        sev = severity(self.rule)
+        sev = "warning" if self.soft and severity(self.rule) == "error" else severity(self.rule)
         if self.standalone and sev == "error" and self.rule not in FILE_RULES:
             return "warning"
         return sev
@@ -389,10 +393,10 @@ class _Analysis:
         return bool(callers) and all(self._within_scoring(g, depth + 1) for g in callers)
 
     # ---------- detectors ----------
-    def add(self, rule: str, file: str, line: int, msg: str, chain: tuple = ()):
+    def add(self, rule: str, file: str, line: int, msg: str, chain: tuple = (), soft: bool = False, via: str = "Validation data"):
         chain = render(chain)
-        taint = f" Validation data reached it through: {chain_text(chain)}." if chain else ""
-        self.findings.append(Finding(rule, line, f"{msg}{taint} {RULE_TEXT[rule]}", file, tuple(chain)))
+        taint = f" {via} reached it through: {chain_text(chain)}." if chain else ""
+        self.findings.append(Finding(rule, line, f"{msg}{taint} {RULE_TEXT[rule]}", file, tuple(chain), soft=soft))
 
     def _roots(self):
         """(function or None, file, root node, live set) for reached functions and module code."""
@@ -582,30 +586,40 @@ class _Analysis:
                 break
         return names
 
-    def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0):
-        tn = frozenset(self._targets(f)) | extra
+    def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0, pos_in: frozenset = frozenset()):
         raw = frozenset(self.val_extra.get(id(f.node), ()))
+        nodes = [n for n in _local(f.node) if id(n) in self.live]
+        tn0 = frozenset(self._targets(f)) | extra
+        pos = frozenset(target_positions(nodes, set(tn0), set(raw), pos_in))
+        # `nxt = stream[where]`: a copy of the target read at its positions is the target too.
+        tn = tn0 | {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
+                    and is_position_read(n.value, raw, pos) for t in n.targets if isinstance(t, ast.Name)}
         keys: set[str] = set()
-        for n in _local(f.node):
-            if id(n) in self.live and isinstance(n, ast.Assign) and \
-                    (_hashy_with_target(n.value, tn) or self._hash_helper_call(n.value, tn)):
+        key_steps: dict[str, tuple] = {}
+        for n in nodes:
+            if isinstance(n, ast.Assign) and \
+                    (_hashy_with_target(n.value, tn, raw, pos) or self._hash_helper_call(n.value, tn)):
                 keys |= {t.id for t in n.targets if isinstance(t, ast.Name)}
-            elif id(n) in self.live and isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
-                keys |= self._key_returning_call(n)
-        for n in _local(f.node):
-            if id(n) not in self.live:
-                continue
+            elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                got, steps = self._key_returning_call(n, tn, raw, pos)
+                keys |= got
+                key_steps.update({k: steps for k in got})
+        self._stored_match(f, nodes, tn, raw, pos)
+        for n in nodes:
             if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
                 idx = n.slice
-                if _hashy_with_target(idx, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(idx)):
+                used = [x.id for x in ast.walk(idx) if isinstance(x, ast.Name) and x.id in keys]
+                if _hashy_with_target(idx, tn, raw, pos) or used:
+                    chain = key_steps.get(used[0], ()) + ((f.file, n.lineno, n),) if used else ()
                     self.add("code.target-in-key", f.file, n.lineno,
-                             f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.")
+                             f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.",
+                             self._pos_chain(f, nodes, pos) + chain)
                     return
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("get", "__getitem__", "setdefault") \
                     and n.args and not _BYTE_LUT.search((_name_of(n.func.value) or "").lower()):
                 key = n.args[0]
-                if _hashy_with_target(key, tn) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(key)) or \
-                        (isinstance(key, ast.Tuple) and any(_is_target(e, tn) for e in key.elts)):
+                if _hashy_with_target(key, tn, raw, pos) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(key)) or \
+                        (isinstance(key, ast.Tuple) and any(_is_target(e, tn, raw, pos) for e in key.elts)):
                     self.add("code.target-in-key", f.file, n.lineno,
                              f"`{f.name}` looks up `{_name_of(n.func.value)}` with a key that includes the target token.")
                     return
@@ -620,43 +634,94 @@ class _Analysis:
                         self.add("code.target-in-key", f.file, s.lineno,
                                  f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
                         return
-        if depth >= 2 or not tn:
+        if depth >= 2 or not (tn or pos):
             return
-        # Helpers handed the target (vectorised hash/lookup functions with any name).
+        # Helpers handed the target or its positions (vectorised hash/lookup functions, any name).
         for c in self._calls(f.node):
             for g in self.program.funcs.get(_name_of(c.func) or "", []):
                 if g not in self.r.reached or g.node is f.node:
                     continue
-                params = [a.arg for a in g.node.args.args]
-                if g.cls and params and params[0] == "self" and isinstance(c.func, ast.Attribute):
-                    params = params[1:]
-                hit = {params[i] for i, a in enumerate(c.args) if i < len(params) and
-                       any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a))}
-                hit |= {k.arg for k in c.keywords if k.arg and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(k.value))}
-                if hit and (id(g.node), frozenset(hit)) not in self._tk_done:
-                    self._tk_done.add((id(g.node), frozenset(hit)))
-                    self._target_key(g, frozenset(hit), depth + 1)
+                hit, hit_pos = self._bound(g, c, tn, pos)
+                if (hit or hit_pos) and (id(g.node), hit, hit_pos) not in self._tk_done:
+                    self._tk_done.add((id(g.node), hit, hit_pos))
+                    self._target_key(g, hit, depth + 1, hit_pos)
 
-    def _key_returning_call(self, n: ast.Assign) -> set[str]:
+    @staticmethod
+    def _bound(g: FuncInfo, c: ast.Call, tn: frozenset, pos: frozenset) -> tuple[frozenset, frozenset]:
+        """Parameters of `g` that call `c` binds to the target (`tn`) and to target positions (`pos`,
+        passed bare or masked: `where`, `where[ok]`)."""
+        params = [a.arg for a in g.node.args.args]
+        if g.cls and params and params[0] == "self" and isinstance(c.func, ast.Attribute):
+            params = params[1:]
+        pairs = [(params[i], a) for i, a in enumerate(c.args) if i < len(params)]
+        pairs += [(k.arg, k.value) for k in c.keywords if k.arg]
+        hit = frozenset(p for p, a in pairs if any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a)))
+
+        def positional(a):
+            return (isinstance(a, ast.Name) and a.id in pos) or \
+                (isinstance(a, ast.Subscript) and isinstance(a.value, ast.Name) and a.value.id in pos)
+        return hit, frozenset(p for p, a in pairs if positional(a))
+
+    def _key_returning_call(self, n: ast.Assign, tn: frozenset = frozenset(), raw: frozenset = frozenset(),
+                            pos: frozenset = frozenset()) -> tuple[set[str], tuple]:
         """`v_idx, ctx_key, full_key = _ngh(...)` where the helper returns a hash it mixed the target
         into (`full_key = (ctx_hash ^ (tgt * P)) & mask; return v_idx, ctx_key, full_key`): the names
-        that receive that element are target-keyed in the caller too."""
+        that receive that element are target-keyed in the caller too. The target may reach the helper
+        by name, or as a token array plus target positions (`_ngh(val_np, where)`: `val_np[where]`).
+        Returns the names and the (file, line, node) steps of the call and the hash line."""
         out: set[str] = set()
+        steps: tuple = ()
         for g in self.program.funcs.get(_name_of(n.value.func) or "", []):
-            inner = {t.id for a in _local(g.node) if isinstance(a, ast.Assign) and _hashy_with_target(a.value)
-                     for t in a.targets if isinstance(t, ast.Name)}
+            hit, hit_pos = self._bound(g, n.value, tn, pos) if g in self.r.reached else (frozenset(), frozenset())
+            g_raw = frozenset(self.val_extra.get(id(g.node), ())) if hit_pos else frozenset()
+            g_pos = frozenset(target_positions([x for x in _local(g.node)], set(hit), set(g_raw), hit_pos)) if hit_pos else frozenset()
+            inner: dict[str, ast.AST] = {}
+            for a in _local(g.node):
+                if isinstance(a, ast.Assign) and _hashy_with_target(a.value, hit, g_raw, g_pos):
+                    inner.update({t.id: a for t in a.targets if isinstance(t, ast.Name)})
             for r in _local(g.node):
                 if not (isinstance(r, ast.Return) and r.value is not None):
                     continue
                 elts = r.value.elts if isinstance(r.value, ast.Tuple) else [r.value]
-                hit = [i for i, e in enumerate(elts) if _hashy_with_target(e) or
-                       (isinstance(e, ast.Name) and e.id in inner)]
+                hit_i = [i for i, e in enumerate(elts) if _hashy_with_target(e, hit, g_raw, g_pos) or
+                         (isinstance(e, ast.Name) and e.id in inner)]
+                got = set()
                 for t in n.targets:
                     if isinstance(t, ast.Tuple) and isinstance(r.value, ast.Tuple):
-                        out |= {t.elts[i].id for i in hit if i < len(t.elts) and isinstance(t.elts[i], ast.Name)}
-                    elif isinstance(t, ast.Name) and hit and not isinstance(r.value, ast.Tuple):
-                        out.add(t.id)
-        return out
+                        got |= {t.elts[i].id for i in hit_i if i < len(t.elts) and isinstance(t.elts[i], ast.Name)}
+                    elif isinstance(t, ast.Name) and hit_i and not isinstance(r.value, ast.Tuple):
+                        got.add(t.id)
+                if got and not steps:
+                    mix = next((inner[e.id] for i in hit_i for e in [elts[i]] if isinstance(e, ast.Name) and e.id in inner), r)
+                    steps = ((self._file_of(n), n.lineno, n), (g.file, mix.lineno, mix))
+                out |= got
+        return out, steps
+
+    def _file_of(self, node: ast.AST) -> str:
+        for f in self.r.reached:
+            if any(x is node for x in _local(f.node)):
+                return f.file
+        return self.program.modules[0][0]
+
+    def _pos_chain(self, f: FuncInfo, nodes: list[ast.AST], pos: frozenset) -> tuple:
+        """The line that builds the target positions, as the first evidence step."""
+        for n in nodes:
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in pos for t in n.targets):
+                return ((f.file, n.lineno, n),)
+        return ()
+
+    def _stored_match(self, f: FuncInfo, nodes: list[ast.AST], tn: frozenset, raw: frozenset, pos: frozenset):
+        """A loss zeroed (or scaled) where stored content equals the target: a paid prefix read at
+        scoring time, whatever the stored file is called (see target_flow.stored_match)."""
+        if not (tn or pos):
+            return
+        got = stored_match(nodes, lambda e: _is_target(e, tn, raw, pos))
+        if got:
+            cmp, edit = got
+            self.add("code.paid-prefix", f.file, edit.lineno,
+                     f"`{f.name}` compares stored content with the target token (line {cmp.lineno}) and edits the "
+                     "loss where they match, so text known in advance is scored as free.",
+                     ((f.file, cmp.lineno, cmp), (f.file, edit.lineno, edit)))
 
     def _hash_helper_call(self, value: ast.AST, tn: frozenset) -> bool:
         """`h = _mix(ctx, nxt)` where `_mix` returns a hash that mixes in the argument given the target."""
@@ -860,8 +925,12 @@ class _Analysis:
         return out
 
     def _calib_budget(self):
-        """GPTQ/Hessian calibration on training data in a script whose training stops at a wallclock
-        cap that keeps no time for it: the calibration then runs outside the 600 s budget."""
+        """Training data read after a training loop that stops at its full time budget (see budget.py):
+        a failure with the loop, the budget test and the late read as evidence. Without such a loop in
+        sight, a calibration call on training data in a script with a wallclock cap and no reserve
+        only warns: the code alone cannot show whether its time was counted."""
+        if self._budget_loops():
+            return
         idents = set()
         for _, tree in self.program.modules:
             for n in walk(tree):
@@ -880,8 +949,67 @@ class _Analysis:
                                              for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)):
                     self.add("code.calib-budget", f.file, c.lineno,
                              f"`{_name_of(c.func)}` reads training data for calibration, and the training loop "
-                             "stops at its wallclock cap without a reserve for it.")
+                             "stops at its wallclock cap without a reserve for it.", soft=True)
                     return
+
+    def _budget_loops(self) -> bool:
+        module_nodes = [n for _, t in self.program.modules for n in walk(t)]
+        readers = self._train_readers()
+        for f in self.r.reached:
+            fn_nodes = [n for n in _local(f.node) if id(n) in self.live]
+            for loop, cmp, reserved in budget_loops(fn_nodes, fn_nodes + module_nodes, self._is_train_event):
+                if reserved:
+                    continue
+                late = self._late_train_read(f.node.body, loop, fn_nodes, readers)
+                where, file = (late, f.file) if late is not None else (None, None)
+                if late is None:
+                    for g in self.callers.get(f.name, []):
+                        body = g.node.body if g else [s for _, t in self.program.modules for s in t.body]
+                        scope = [n for n in _local(g.node)] if g else module_nodes
+                        for call in (c for c in (_local(g.node) if g else module_nodes)
+                                     if isinstance(c, ast.Call) and _name_of(c.func) == f.name):
+                            late = self._late_train_read(body, call, scope, readers)
+                            if late is not None:
+                                where, file = late, g.file if g else self.program.modules[0][0]
+                                break
+                        if late is not None:
+                            break
+                if where is not None:
+                    self.add("code.calib-budget", file, where.lineno,
+                             f"`{_short_call(where)}` reads training data after the training loop (line {loop.lineno} in "
+                             f"`{f.name}`) stops at its full time budget (line {cmp.lineno}), with nothing reserved "
+                             "for it.", ((f.file, cmp.lineno, cmp), (file, where.lineno, where)), via="The budget")
+                    return True
+        return False
+
+    def _is_train_event(self, c: ast.Call) -> bool:
+        if isinstance(c.func, ast.Attribute) and c.func.attr == "backward":
+            return True
+        return isinstance(c.func, ast.Attribute) and c.func.attr == "step" and bool(_OPT.search((_name_of(c.func.value) or "").lower()))
+
+    def _train_readers(self) -> set[str]:
+        """Reached functions that read training data without training on it (loaders, calibrators)."""
+        direct = {}
+        for f in self.r.reached:
+            nodes = [n for n in _local(f.node) if id(n) in self.live]
+            trains = any(isinstance(n, ast.Call) and self._is_train_event(n) for n in nodes)
+            direct[f.name] = (any(mentions_train(n) for n in nodes if isinstance(n, (ast.Assign, ast.Call, ast.Return))), trains, nodes)
+        readers = {k for k, (reads, trains, _) in direct.items() if reads and not trains}
+        for _ in range(3):
+            for k, (_, trains, nodes) in direct.items():
+                if not trains and k not in readers and any(isinstance(n, ast.Call) and _name_of(n.func) in readers for n in nodes):
+                    readers.add(k)
+        return readers
+
+    def _late_train_read(self, body, anchor, scope, readers) -> ast.Call | None:
+        names = train_names(scope)
+        for st in statements_after(body, anchor):
+            for n in ast.walk(st):
+                if isinstance(n, ast.Call) and (id(n) in self.live or id(n) in self.r.module_live) and \
+                        not self._is_train_event(n) and (_name_of(n.func) in readers or
+                                                         any(mentions_train(a, names) for a in list(n.args) + [k.value for k in n.keywords])):
+                    return n
+        return None
 
     def _best_of_passes(self, f: FuncInfo, scorers: set[str]):
         """A loop that runs a scoring function each pass and keeps the best (or min) result."""
@@ -1030,9 +1158,13 @@ _MOVE_CALLS = {"long", "int", "to", "view", "reshape", "flatten", "numpy", "cpu"
                "tolist", "int64", "uint64", "detach", "ravel", "bitwise_xor", "remainder", "fmod"}
 
 
-def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset()) -> bool:
+def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset(),
+               pos: frozenset = frozenset()) -> bool:
     """`extra`: names found to hold the target; `raw`: names holding validation tokens, whose
-    element one past the current position (`seq[i + 1]`) is the target."""
+    element one past the current position (`seq[i + 1]`), or at a target position (`seq[where]`,
+    `pos`: see target_flow), is the target."""
+    if is_position_read(node, raw, pos):
+        return True
     for n in ast.walk(node):
         if isinstance(n, ast.Name) and (_TGT.match(n.id) or n.id in extra):
             return True
@@ -1043,12 +1175,13 @@ def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = f
     return False
 
 
-def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset()) -> bool:
+def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset(),
+                       pos: frozenset = frozenset()) -> bool:
     """An expression that hashes/mixes values and includes the target token: `ctx ^ (tgt * P)`."""
     for n in ast.walk(node):
         if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitXor, ast.Mult, ast.LShift)):
             other = [n.left, n.right]
-            if any(_is_target(o, extra) for o in other):
+            if any(_is_target(o, extra, raw, pos) for o in other):
                 if isinstance(n.op, ast.BitXor) or isinstance(n.op, ast.LShift):
                     return True
                 if any(isinstance(o, ast.Constant) and isinstance(o.value, int) and o.value > 1000 for o in other) \
