@@ -82,9 +82,11 @@ def _reserved(side: ast.AST, scope: list[ast.AST]) -> bool:
 def budget_loops(fn_nodes: list[ast.AST], scope: list[ast.AST], is_train_event) -> list[tuple[ast.AST, ast.Compare, bool]]:
     """(loop, the time comparison, reserved?) for each outermost loop in `fn_nodes` that trains and
     stops on a time budget. `scope`: every node that may bind or cut the budget (module + function)."""
-    budget_names = {x.id for n in scope if isinstance(n, ast.Assign) and any(
-        _ident(v) and _BUDGET.search(_ident(v).lower()) for v in ast.walk(n.value))
-        for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+    def budgety(v: ast.AST) -> bool:  # `max_wallclock_ms`, or `os.environ.get("MAX_WALLCLOCK_SECONDS")`
+        i = _ident(v) or (v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else None)
+        return bool(i) and bool(_BUDGET.search(i.lower()))
+    budget_names = {x.id for n in scope if isinstance(n, ast.Assign) and any(budgety(v) for v in ast.walk(n.value))
+                    for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
     out = []
     for loop in fn_nodes:
         if not isinstance(loop, (ast.For, ast.While)):

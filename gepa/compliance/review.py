@@ -110,7 +110,7 @@ _NATIVE_CALLS = {"load_inline", "CDLL", "PyDLL", "WinDLL", "LoadLibrary", "RawKe
 _COMPILER_CMD = re.compile(r"(^|[\s/'\"])(gcc|g\+\+|nvcc|clang|clang\+\+|cc|c\+\+|icc|cmake|make|ninja)(\s|$|['\"])")
 _SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
                "tofile", "serialize", "save_file", "copy_"}
-_LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce")
+_LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce|\blog2?\(")  # `-np.log(p)` is a loss too
 _COUNTY = re.compile(r"count|cnt|table|freq|hits|ngram|cache|ctx|total|tab")
 _SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
           "os.system", "os.popen"}
@@ -592,8 +592,14 @@ class _Analysis:
         tn0 = frozenset(self._targets(f)) | extra
         pos = frozenset(target_positions(nodes, set(tn0), set(raw), pos_in))
         # `nxt = stream[where]`: a copy of the target read at its positions is the target too.
-        tn = tn0 | {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
-                    and is_position_read(n.value, raw, pos) for t in n.targets if isinstance(t, ast.Name)}
+        tn = set(tn0) | {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
+                         and is_position_read(n.value, raw, pos) for t in n.targets if isinstance(t, ast.Name)}
+        # A parameter handed the target keeps being it when sliced or moved (`tgt = y_row[:n]`).
+        for _ in range(2):
+            tn |= {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
+                   and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(n.value))
+                   for t in n.targets if isinstance(t, ast.Name)}
+        tn = frozenset(tn)
         keys: set[str] = set()
         key_steps: dict[str, tuple] = {}
         for n in nodes:
@@ -683,8 +689,9 @@ class _Analysis:
                 if not (isinstance(r, ast.Return) and r.value is not None):
                     continue
                 elts = r.value.elts if isinstance(r.value, ast.Tuple) else [r.value]
+                # `return ctx, both.astype(np.int64)`: a re-encoded key is still the key.
                 hit_i = [i for i, e in enumerate(elts) if _hashy_with_target(e, hit, g_raw, g_pos) or
-                         (isinstance(e, ast.Name) and e.id in inner)]
+                         (_moves(e) and any(isinstance(x, ast.Name) and x.id in inner for x in ast.walk(e)))]
                 got = set()
                 for t in n.targets:
                     if isinstance(t, ast.Tuple) and isinstance(r.value, ast.Tuple):
@@ -692,7 +699,8 @@ class _Analysis:
                     elif isinstance(t, ast.Name) and hit_i and not isinstance(r.value, ast.Tuple):
                         got.add(t.id)
                 if got and not steps:
-                    mix = next((inner[e.id] for i in hit_i for e in [elts[i]] if isinstance(e, ast.Name) and e.id in inner), r)
+                    mix = next((inner[x.id] for i in hit_i for x in ast.walk(elts[i])
+                                if isinstance(x, ast.Name) and x.id in inner), r)
                     steps = ((self._file_of(n), n.lineno, n), (g.file, mix.lineno, mix))
                 out |= got
         return out, steps
@@ -990,10 +998,13 @@ class _Analysis:
     def _train_readers(self) -> set[str]:
         """Reached functions that read training data without training on it (loaders, calibrators)."""
         direct = {}
+        # Module constants naming the training files (`TRAIN = "data/fineweb_train_*.bin"`).
+        glob_names = train_names([n for _, t in self.program.modules for n in t.body])
         for f in self.r.reached:
             nodes = [n for n in _local(f.node) if id(n) in self.live]
             trains = any(isinstance(n, ast.Call) and self._is_train_event(n) for n in nodes)
-            direct[f.name] = (any(mentions_train(n) for n in nodes if isinstance(n, (ast.Assign, ast.Call, ast.Return))), trains, nodes)
+            reads = any(mentions_train(n, glob_names) for n in nodes if isinstance(n, (ast.Assign, ast.Call, ast.Return)))
+            direct[f.name] = (reads, trains, nodes)
         readers = {k for k, (reads, trains, _) in direct.items() if reads and not trains}
         for _ in range(3):
             for k, (_, trains, nodes) in direct.items():
