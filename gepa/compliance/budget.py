@@ -81,20 +81,20 @@ def _reserved(side: ast.AST, scope: list[ast.AST]) -> bool:
 
 def budget_loops(fn_nodes: list[ast.AST], scope: list[ast.AST], is_train_event) -> list[tuple[ast.AST, ast.Compare, bool]]:
     """(loop, the time comparison, reserved?) for each outermost loop in `fn_nodes` that trains and
-    stops on a time budget. `scope`: every node that may bind or cut the budget (module + function)."""
+    stops on a time budget. `scope`: the assignments that may bind or cut the budget (module + function)."""
+    loops = [n for n in fn_nodes if isinstance(n, (ast.For, ast.While))
+             and any(isinstance(c, ast.Call) and is_train_event(c) for c in ast.walk(n))]
+    if not loops:
+        return []
+
     def budgety(v: ast.AST) -> bool:  # `max_wallclock_ms`, or `os.environ.get("MAX_WALLCLOCK_SECONDS")`
         i = _ident(v) or (v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else None)
         return bool(i) and bool(_BUDGET.search(i.lower()))
     budget_names = {x.id for n in scope if isinstance(n, ast.Assign) and any(budgety(v) for v in ast.walk(n.value))
                     for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
     out = []
-    for loop in fn_nodes:
-        if not isinstance(loop, (ast.For, ast.While)):
-            continue
-        inner = list(ast.walk(loop))
-        if not any(isinstance(n, ast.Call) and is_train_event(n) for n in inner):
-            continue
-        for cmp in inner:
+    for loop in loops:
+        for cmp in ast.walk(loop):
             if isinstance(cmp, ast.Compare) and any(isinstance(o, (ast.Gt, ast.GtE, ast.Lt, ast.LtE)) for o in cmp.ops):
                 side = _budget_side(cmp, budget_names)
                 if side is not None:

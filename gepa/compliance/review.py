@@ -962,12 +962,15 @@ class _Analysis:
 
     def _budget_loops(self) -> bool:
         module_nodes = [n for _, t in self.program.modules for n in walk(t)]
-        readers = self._train_readers()
+        module_assigns = [n for n in module_nodes if isinstance(n, (ast.Assign, ast.AugAssign))]
+        readers = None
         for f in self.r.reached:
             fn_nodes = [n for n in _local(f.node) if id(n) in self.live]
-            for loop, cmp, reserved in budget_loops(fn_nodes, fn_nodes + module_nodes, self._is_train_event):
+            scope = [n for n in fn_nodes if isinstance(n, (ast.Assign, ast.AugAssign))] + module_assigns
+            for loop, cmp, reserved in budget_loops(fn_nodes, scope, self._is_train_event):
                 if reserved:
                     continue
+                readers = self._train_readers() if readers is None else readers
                 late = self._late_train_read(f.node.body, loop, fn_nodes, readers)
                 where, file = (late, f.file) if late is not None else (None, None)
                 if late is None:
