@@ -61,6 +61,8 @@ class _Unparsable(Exception):
     pass
 
 
+# The same payload is parsed by the unwrapper and again by the review: rewrite it once.
+@functools.lru_cache(maxsize=8)
 def downgrade_fstrings(source: str) -> tuple[str, dict[str, object]]:
     """Rewrite PEP 701 f-strings into 3.11 syntax; returns (text, placeholder -> literal value)."""
     top = _libcst()
