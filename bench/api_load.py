@@ -57,10 +57,10 @@ def seed(db_url: str, data_dir: Path, n: int) -> None:
     not what is measured)."""
     from sqlalchemy import insert
 
-    from api import migrate
-    from api.db import session_scope, utcnow
-    from api.models import Blob, Submission, User
-    from api.settings import Settings
+    from api.core import migrate
+    from api.core.db import session_scope, utcnow
+    from api.core.models import Blob, Submission, User
+    from api.core.settings import Settings
 
     s = Settings(data_dir=data_dir, database_url=db_url)
     migrate.upgrade(s)
@@ -256,7 +256,7 @@ def main() -> None:
                       f"{u['throughput_MB_s']:.0f} MB/s, statuses {u['statuses']}, API RSS {u['rss_before_MB']:.0f} MB "
                       f"before, peak {u['peak_rss_MB']:.0f} MB (+{u['peak_growth_MB']:.0f} MB)")
     finally:
-        from api.db import dispose_engines
+        from api.core.db import dispose_engines
 
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

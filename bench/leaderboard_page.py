@@ -29,7 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "browser"))  # the seeding helper the browser tests use
 
 import httpx  # noqa: E402
 
@@ -56,11 +55,11 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=100, help="timed requests per page (after 5 warm-up ones)")
     args = ap.parse_args()
 
-    from api import migrate
-    from api.cli_service import ingest
-    from api.db import dispose_engines
-    from api.settings import Settings
-    from browser_seed import seed
+    from api.core import migrate
+    from api.cli.service import ingest
+    from api.core.db import dispose_engines
+    from api.core.settings import Settings
+    from tests.support.browser_seed import seed
 
     with tempfile.TemporaryDirectory(prefix="golfcheck-bench-") as tmp:
         env = {**os.environ, "GOLFCHECK_DATA_DIR": tmp, "GOLFCHECK_DATABASE_URL": f"sqlite:///{tmp}/golfcheck.db",

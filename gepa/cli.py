@@ -1,6 +1,6 @@
 """Evaluator commands of `golfcheck`: evaluate, inspect, make-artifact.
 
-Registered by the dispatcher in `api/cli.py`. Input problems raise `InputError` (exit 2).
+Registered by the dispatcher in `api/cli/main.py`. Input problems raise `InputError` (exit 2).
 """
 
 from __future__ import annotations

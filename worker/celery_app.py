@@ -9,7 +9,7 @@ Reliability settings, each for a reason:
 - broker `visibility_timeout` (from settings) above the hard time limit: Redis would otherwise
   hand a still-running task to a second worker.
 - time limits per task: the soft limit lets the pipeline record an outcome, the hard one kills.
-- retries happen through the database (`api.lifecycle.platform_fault` and the reaper), never by
+- retries happen through the database (`api.core.lifecycle.platform_fault` and the reaper), never by
   blind re-execution, so a retried task re-reads the row and respects the fencing attempt.
 
 The beat schedule runs the reaper; run beat once (`-B` on the checks worker, or its own process).
@@ -22,11 +22,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from api import logsetup
-from api.db import dispose_engines
-from api.models import Queue
-from api.queue import TASK_REAP, celery_app
-from api.settings import Settings, get_settings
+from api.core import logsetup
+from api.core.db import dispose_engines
+from api.core.models import Queue
+from api.core.queue import TASK_REAP, celery_app
+from api.core.settings import Settings, get_settings
 
 
 def configure(app: Celery, settings: Settings) -> Celery:

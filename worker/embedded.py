@@ -13,9 +13,9 @@ import logging
 import threading
 from typing import Any
 
-from api import lifecycle
-from api.models import Queue
-from api.settings import Settings
+from api.core import lifecycle
+from api.core.models import Queue
+from api.core.settings import Settings
 
 log = logging.getLogger("golfcheck.embedded")
 

@@ -1,7 +1,7 @@
 """The work behind the thin Celery tasks, as plain functions (no Celery import).
 
 `run_stage(settings, submission_id, stage)` claims the stage (compare-and-set on the row), runs
-it under a heartbeat thread, and writes the outcome through `api.lifecycle`, which fences every
+it under a heartbeat thread, and writes the outcome through `api.core.lifecycle`, which fences every
 write with the claimed attempt number. Errors are sorted by whose fault they are:
 
 - `gepa.errors.InputError` → the submission is rejected with the error's one-line message;
@@ -29,13 +29,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from api import lifecycle
-from api.db import session_scope
-from api.lifecycle import Claim, Measured, RuleOutcome
-from api.logsetup import bind
-from api.models import Queue, Submission, SubmissionFile
-from api.settings import Settings
-from api.storage import BlobStore
+from api.core import lifecycle
+from api.core.db import session_scope
+from api.core.lifecycle import Claim, Measured, RuleOutcome
+from api.core.logsetup import bind
+from api.core.models import Queue, Submission, SubmissionFile
+from api.core.settings import Settings
+from api.core.storage import BlobStore
 from gepa import families, runner
 from gepa.families.base import Family
 from sqlalchemy import select
@@ -180,7 +180,7 @@ def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: st
 
 def _relative_names(files: list[SubmissionFile]) -> dict[int, str]:
     """Each stored file's path inside the records folder. The upload already dropped a bundle's
-    single top folder (`api.uploads`), so stored names are folder-relative as they are."""
+    single top folder (`api.http.uploads`), so stored names are folder-relative as they are."""
     return {f.id: f.filename.replace("\\", "/").lstrip("/") for f in files}
 
 

@@ -1,6 +1,6 @@
 """Thin Celery tasks: they take an id, the database row decides, the work is in `pipeline`.
 
-Task names are fixed strings shared with `api.queue`, which sends them without importing this
+Task names are fixed strings shared with `api.core.queue`, which sends them without importing this
 module. Unexpected keyword arguments are ignored so a rolling deploy that adds one does not break.
 """
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from api.logsetup import bind
-from api.queue import TASK_CHECK, TASK_EVAL, TASK_REAP
-from api.settings import Settings
-from api.settings import get_settings as _env_settings
+from api.core.logsetup import bind
+from api.core.queue import TASK_CHECK, TASK_EVAL, TASK_REAP
+from api.core.settings import Settings
+from api.core.settings import get_settings as _env_settings
 from worker import pipeline
 
 log = logging.getLogger("golfcheck.tasks")
@@ -55,7 +55,7 @@ def evaluate_submission(self: Task, submission_id: str, **_ignored: Any) -> str 
 
 @shared_task(name=TASK_REAP, ignore_result=True)
 def reap(**_ignored: Any) -> dict[str, list[str]]:
-    from api.lifecycle import reap as do_reap
+    from api.core.lifecycle import reap as do_reap
 
     report = do_reap(get_settings())
     if report.requeued or report.failed or report.resent:

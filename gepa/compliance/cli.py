@@ -1,7 +1,7 @@
 """`golfcheck check` and `golfcheck scan-code`: the reviewer's static checks, runnable before submitting.
 
 Exit codes: 0 nothing failed, 1 a rule failed (check) or the code was flagged (scan-code),
-2 bad input (raised as `InputError`, turned into exit 2 by the dispatcher in api/cli.py).
+2 bad input (raised as `InputError`, turned into exit 2 by the dispatcher in api/cli/main.py).
 """
 
 from __future__ import annotations
