@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from api.core.settings import Settings, get_settings
 from api.http.app import create_http_app
-from worker import embedded
 
 
 def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FastAPI:
@@ -21,7 +20,13 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     settings (on exactly with the in-memory broker); True/False force it (`serve --worker/--no-worker`)."""
     settings = settings or get_settings()
     run_worker = settings.run_embedded_worker if embedded_worker is None else embedded_worker
-    return create_http_app(settings, {"embedded_worker": embedded.start} if run_worker else None)
+    if not run_worker:
+        return create_http_app(settings)
+    # Imported only by a process that hosts the worker: the pipeline loads torch (+190 MB RSS and
+    # +3.6 s of start-up, docs/architecture.md), which an API-only process (`--no-worker`) never needs.
+    from worker import embedded
+
+    return create_http_app(settings, {"embedded_worker": embedded.start})
 
 
 def app_factory() -> FastAPI:  # pragma: no cover - for `uvicorn --factory api.main:app_factory`
