@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from api.core.models import Base
+from api.core.settings import get_settings
 
 # Any 64-bit constant; all golfcheck migrators agree on it.
 _ADVISORY_LOCK_KEY = 0x60_1F_C4_EC
@@ -21,8 +22,6 @@ def _url() -> str:
     url = context.config.attributes.get("url")
     if url:
         return str(url)
-    from api.core.settings import get_settings
-
     return get_settings().db_url
 
 

@@ -35,10 +35,15 @@ from api.core.lifecycle import Claim, Measured, RuleOutcome
 from api.core.logsetup import bind
 from api.core.models import Queue, Submission, SubmissionFile
 from api.core.settings import Settings
+import torch
+from sqlalchemy import select
+
 from api.core.storage import BlobStore
 from gepa import families, runner
+from gepa.compliance import check_record
+from gepa.errors import InputError
+from gepa.evaluate import EvaluationCancelled
 from gepa.families.base import Family
-from sqlalchemy import select
 
 log = logging.getLogger("golfcheck.pipeline")
 VERIFIER_VERSION = "golfcheck-0.1.0"
@@ -90,8 +95,6 @@ class Heartbeat:
 def resolve_device(setting: str) -> str:
     if setting != "auto":
         return setting
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -150,8 +153,6 @@ def _load(settings: Settings, submission_id: str) -> tuple[Submission, list[Subm
 
 def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: str | None = None) -> str | None:
     """Run one stage if the row says it is due. Returns the new state, or None if nothing was done."""
-    from gepa.errors import InputError
-
     claim = lifecycle.claim(settings, submission_id, stage, worker=worker_name(), task_id=task_id)
     if claim is None:
         return None
@@ -232,8 +233,6 @@ def run_engine(settings: Settings, sub: Submission, files: list[SubmissionFile],
                measured: dict[str, Any] | None = None, canonical_val_sha256: str | None = None) -> Any:
     """`gepa.compliance.check_record` on the submission's records folder, for one stage.
     `canonical_val_sha256`: the canonical validation set of the submission's family (score stage)."""
-    from gepa.compliance import check_record
-
     with records_folder(settings, sub, files) as (folder, artifact):
         return check_record(folder, artifact, measured=measured, track=sub.track, stages=[stage],
                             canonical_val_sha256=canonical_val_sha256,
@@ -253,11 +252,6 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
 
 
 def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
-    import torch
-
-    from gepa.errors import InputError
-    from gepa.evaluate import EvaluationCancelled
-
     sub, files = _load(settings, claim.submission_id)
     artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
     prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
@@ -323,8 +317,6 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
 
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
-        import torch
-
         try:
             return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
         except Exception:  # noqa: BLE001
@@ -332,8 +324,3 @@ def _device_name(device: str) -> str:
     return device
 
 
-def input_paths(settings: Settings, submission_id: str) -> dict[str, Path]:
-    """Where a submission's files are stored (for `golfcheck status --files` and debugging)."""
-    sub, files = _load(settings, submission_id)
-    store = BlobStore(settings.blob_dir)
-    return {f"{f.role}:{f.filename}": store.path(f.sha256) for f in files}

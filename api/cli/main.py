@@ -11,33 +11,24 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from api.cli import service
+from gepa import cli as evaluator_cli
+from gepa.compliance import cli as compliance_cli
 from gepa.errors import InputError
 
-# Each entry: module path whose `register(subparsers)` adds its commands. Imported lazily so that
-# `golfcheck evaluate` does not pay for loading the web stack.
-COMMAND_MODULES = (
-    "gepa.cli",
-    "gepa.compliance.cli",
-    "api.cli.service",
-)
+# Each module's `register(subparsers)` adds its commands. Registering is cheap: the commands that
+# need the database or the web stack import them when they run (api.cli.service says why).
+COMMAND_MODULES = (evaluator_cli, compliance_cli, service)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = argparse.ArgumentParser(
         prog="golfcheck",
         description="Verify Parameter Golf submissions: evaluate artifacts, check compliance, run the service.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for mod_name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)  # safe: names from the fixed COMMAND_MODULES list
-        except ModuleNotFoundError as exc:
-            if exc.name and mod_name.startswith(exc.name):  # that command group is not built yet
-                continue
-            raise
+    for mod in COMMAND_MODULES:
         mod.register(sub)
     return parser
 

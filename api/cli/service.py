@@ -8,11 +8,17 @@ that touch the database bring its schema to head first (idempotent). `submit`, `
 `submissions` talk HTTP to a server (`--server`, default GOLFCHECK_SERVER) with a token
 (`--token`, default GOLFCHECK_TOKEN); `leaderboard` does too when a server is named, else it
 reads the local database (and refuses to create one).
+
+Every `golfcheck` command builds this module's parser, so the database layer (SQLAlchemy, Celery
+and Alembic through api.core: about 4 s of start-up on the development machine), the web stack of
+`serve` (api.main, uvicorn: 1.6 s) and the HTTP client (httpx, tqdm: 0.5 s) are imported inside
+the commands that use them: `golfcheck check` and `golfcheck evaluate` must not pay for them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import hashlib
 import json
@@ -22,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.core.settings import DEFAULT_SERVER, SettingsError, get_settings
+from gepa.compliance import check_record, load_record, rank_entries
 from gepa.errors import InputError
 
 ARTIFACT_SUFFIXES = (".ptz", ".pt")
@@ -112,8 +120,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _settings() -> Any:
-    from api.core.settings import SettingsError, get_settings
-
     try:
         return get_settings()
     except SettingsError as exc:
@@ -125,7 +131,7 @@ def _db_name(settings: Any) -> str:
 
 
 def _ready_db() -> Any:
-    from api.core import migrate
+    from api.core import migrate  # start-up cost: see the module docstring
 
     settings = _settings()
     migrate.upgrade(settings)
@@ -133,7 +139,7 @@ def _ready_db() -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from api.core import logsetup, migrate
+    from api.core import logsetup, migrate  # start-up cost: see the module docstring
 
     settings = _settings()
     logsetup.configure(settings.log_level, settings.log_json)
@@ -162,10 +168,11 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # start-up cost: see the module docstring
 
-    from api.core import logsetup, migrate
-    from api.main import create_app
+    from api.core import logsetup, migrate  # start-up cost: see the module docstring
+    from api.http.httpserver import protocol  # start-up cost: see the module docstring
+    from api.main import create_app  # start-up cost: see the module docstring
 
     settings = _settings()
     check_port_free(args.host, args.port)
@@ -174,8 +181,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrate.upgrade(settings)
     app = create_app(settings, embedded_worker=args.worker)
     print(f"golfcheck serving on http://{args.host}:{args.port}; {settings.where()}", file=sys.stderr, flush=True)
-    from api.http.httpserver import protocol
-
     # No `server: uvicorn` header: it tells a scanner what to try and a client nothing it needs.
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True,
@@ -189,8 +194,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from api.core.auth import create_token, parse_role
-    from api.core.db import session_scope
+    from api.core.auth import create_token, parse_role  # start-up cost: see the module docstring
+    from api.core.db import session_scope  # start-up cost: see the module docstring
 
     settings = _ready_db()
     with session_scope(settings) as session:
@@ -204,8 +209,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from api.core.auth import revoke_tokens
-    from api.core.db import session_scope
+    from api.core.auth import revoke_tokens  # start-up cost: see the module docstring
+    from api.core.db import session_scope  # start-up cost: see the module docstring
 
     settings = _ready_db()
     with session_scope(settings) as session:
@@ -219,10 +224,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from sqlalchemy import select  # start-up cost: see the module docstring
 
-    from api.core.db import session_scope
-    from api.core.models import ApiToken, User
+    from api.core.db import session_scope  # start-up cost: see the module docstring
+    from api.core.models import ApiToken, User  # start-up cost: see the module docstring
 
     settings = _ready_db()
     with session_scope(settings) as session:
@@ -282,9 +287,9 @@ def _size(e: dict[str, Any]) -> str:
 
 
 def _local_leaderboard(settings: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from api.core.crud import normalise_track
-    from api.core.db import session_scope
-    from api.core.leaderboard import build_leaderboard
+    from api.core.crud import normalise_track  # start-up cost: see the module docstring
+    from api.core.db import session_scope  # start-up cost: see the module docstring
+    from api.core.leaderboard import build_leaderboard  # start-up cost: see the module docstring
 
     if settings.db_path is not None and not settings.db_path.is_file():
         # Reading must not create an empty database somewhere and report "(none yet)".
@@ -331,28 +336,14 @@ def _record_folders(root: Path) -> list[Path]:
     return out
 
 
-def compliance_api() -> tuple[Any, Any, Any]:
-    """`load_record`, `check_record`, `rank_entries` from gepa.compliance (the one place to adapt)."""
-    try:
-        import gepa.compliance as comp
-    except ImportError:
-        comp = None  # type: ignore[assignment]
-    fns = [getattr(comp, n, None) for n in ("load_record", "check_record", "rank_entries")] if comp else [None] * 3
-    if any(f is None for f in fns):
-        missing = [n for n, f in zip(("load_record", "check_record", "rank_entries"), fns) if f is None]
-        raise InputError(f"ingest needs gepa.compliance.{', '.join(missing)}, which this build does not have yet")
-    return fns[0], fns[1], fns[2]
-
-
 def ingest(settings: Any, root: Path) -> dict[str, Any]:
     """Upsert every record folder under `root`; unchanged folders are skipped (idempotent)."""
-    from sqlalchemy import select
+    from sqlalchemy import select  # start-up cost: see the module docstring
 
-    from api.core.crud import normalise_track
-    from api.core.db import session_scope, utcnow
-    from api.core.models import AuditLog, Record
+    from api.core.crud import normalise_track  # start-up cost: see the module docstring
+    from api.core.db import session_scope, utcnow  # start-up cost: see the module docstring
+    from api.core.models import AuditLog, Record  # start-up cost: see the module docstring
 
-    load_record, check_record, rank_entries = compliance_api()
     folders = _record_folders(root)
     summary: dict[str, Any] = {"root": str(root), "folders": len(folders), "added": [], "updated": [], "unchanged": []}
     with session_scope(settings) as session:
@@ -385,25 +376,23 @@ def ingest(settings: Any, root: Path) -> dict[str, Any]:
                     setattr(row, k, v)
                 summary["updated"].append(folder.name)
         session.flush()
-        _rerank(session, load_record, rank_entries, root, settings.default_track)
+        _rerank(session, root, settings.default_track)
         if summary["added"] or summary["updated"]:
             session.add(AuditLog(actor="cli", action="records.ingested",
                                  details=json.dumps({k: summary[k] for k in ("root", "added", "updated")})))
     return summary
 
 
-def _rerank(session: Any, load_record: Any, rank_entries: Any, root: Path, default_track: str) -> None:
+def _rerank(session: Any, root: Path, default_track: str) -> None:
     """Store the compliance ranking (per service track) on the record rows of the folders under `root`.
 
     `rank_entries` takes loaded `gepa.compliance.Record`s (not rows) and groups by the record's own
     track string; several spellings map to one service track, so each record is re-labelled with
     the service track first and ranked within it."""
-    import dataclasses
+    from sqlalchemy import select  # start-up cost: see the module docstring
 
-    from sqlalchemy import select
-
-    from api.core.crud import normalise_track
-    from api.core.models import Record
+    from api.core.crud import normalise_track  # start-up cost: see the module docstring
+    from api.core.models import Record  # start-up cost: see the module docstring
 
     by_track: dict[str, list[Any]] = {}
     for folder in _record_folders(root):
@@ -452,13 +441,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def server_url(args: argparse.Namespace, settings: Any) -> str:
-    from api.core.settings import DEFAULT_SERVER
-
     return str(args.server or settings.server or DEFAULT_SERVER).rstrip("/")
 
 
 def _http(server: str, token: str | None = None) -> Any:
-    import httpx
+    import httpx  # start-up cost: see the module docstring
 
     if not server.startswith(("http://", "https://")):
         raise InputError(f"server {server!r} is not an http:// or https:// URL")
@@ -489,7 +476,7 @@ def _check(resp: Any) -> dict[str, Any]:
 
 
 def _request(fn: Any, *a: Any, **kw: Any) -> Any:
-    import httpx
+    import httpx  # start-up cost: see the module docstring
 
     try:
         return fn(*a, **kw)
@@ -547,7 +534,7 @@ class _Progress:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up cost: see the module docstring
 
     fields = classify_paths(list(map(Path, args.paths)), args.config)
     total = sum(f.stat().st_size for _, f in fields)
@@ -575,7 +562,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _follow(client: Any, sid: str, interval: float, quiet: bool) -> dict[str, Any]:
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up cost: see the module docstring
 
     bar = None
     last_state = None

@@ -39,8 +39,15 @@ from api.core.models import (
     User,
     Verdict,
 )
-from api.core.settings import Settings
+from api.core.settings import Settings, get_settings
 from gepa.compliance.source import is_code
+from gepa.config import loads_json
+from gepa.families.baseline import config as bcfg
+from gepa.families.baseline.flops import eval_flops as baseline_flops
+from gepa.families.gepa import config as gcfg
+from gepa.families.gepa.flops import eval_flops as gepa_flops
+from gepa.flops import flops_per_second
+from gepa.shards import BUNDLED_VAL_GLOB, count_targets
 
 TRACK_ALIASES = {
     "10min_16mb": "track_10min_16mb",
@@ -170,32 +177,22 @@ def _estimated_eval_s(config_json: str, val_glob: str, max_tokens: int | None, d
 
     Only the GEPA and baseline families' configs and FLOP models are torch-free, so the API (which
     must not load torch: BENCHMARKS.md, upload memory) estimates those submissions only; others get None."""
-    from gepa.config import loads_json
-    from gepa.families.baseline import config as bcfg
-    from gepa.families.baseline.flops import eval_flops as baseline_flops
-    from gepa.families.gepa import config as gcfg
-    from gepa.families.gepa.flops import eval_flops
-    from gepa.flops import flops_per_second
-    from gepa.shards import BUNDLED_VAL_GLOB, count_targets
-
     try:
         raw = loads_json(config_json)
         if isinstance(raw, dict) and raw.get("family") == bcfg.FAMILY_NAME:
-            cfg, eval_flops = bcfg.from_dict(raw), baseline_flops  # type: ignore[assignment]
+            cfg, flops_of = bcfg.from_dict(raw), baseline_flops
         else:
-            cfg = gcfg.from_dict(raw)
+            cfg, flops_of = gcfg.from_dict(raw), gepa_flops  # type: ignore[assignment]
         total = count_targets(val_glob or BUNDLED_VAL_GLOB, cfg.eval.seq_len, max_tokens)
     except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad config is reported elsewhere
         return None
     kind = "cpu" if device == "cpu" else "h200"
-    return round(eval_flops(cfg, total).total / flops_per_second(kind), 1)
+    return round(flops_of(cfg, total).total / flops_per_second(kind), 1)
 
 
 def _estimate(sub: Submission) -> float | None:
     if sub.state not in (State.RECEIVED.value, State.QUEUED.value, State.CHECKING.value, State.EVALUATING.value):
         return None
-    from api.core.settings import get_settings
-
     s = get_settings()
     return _estimated_eval_s(sub.config_json, s.val_glob, s.max_val_tokens, s.device)
 

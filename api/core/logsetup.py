@@ -34,10 +34,6 @@ def bind(*, submission_id: str | None = None, attempt: int | None = None) -> Ite
         _attempt.reset(t2)
 
 
-def set_attempt(attempt: int | None) -> None:
-    _attempt.set(attempt)
-
-
 def _celery_submission(record: logging.LogRecord) -> str | None:
     """Celery's own "received"/"succeeded" lines carry the task's args in `record.data`; every
     golfcheck task takes the submission id as its first argument."""

@@ -12,6 +12,9 @@ from alembic import command
 from alembic.config import Config
 
 from api.core.settings import Settings
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from api.core.db import get_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -30,15 +33,9 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
 
 def current_heads(settings: Settings) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-
-    from api.core.db import get_engine
-
     with get_engine(settings).connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def head_revision(settings: Settings) -> str | None:
-    from alembic.script import ScriptDirectory
-
     return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()

@@ -95,7 +95,6 @@ class State(str, enum.Enum):
     FAILED = "failed"       # the platform is at fault, after automatic retries ran out
 
 
-RUNNING_STATES = frozenset({State.CHECKING, State.EVALUATING})
 FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED})
 
 

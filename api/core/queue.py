@@ -20,6 +20,7 @@ from celery import Celery
 
 from api.core.models import Queue
 from api.core.settings import Settings
+import redis
 
 log = logging.getLogger("golfcheck.queue")
 
@@ -89,8 +90,6 @@ def broker_queue_depths(settings: Settings) -> dict[str, int]:
     """Messages waiting in each broker queue (Redis lists); empty for the in-memory broker."""
     if settings.is_embedded_broker or not settings.broker_url.startswith(("redis://", "rediss://")):
         return {}
-    import redis
-
     depths: dict[str, int] = {}
     try:
         client = redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)

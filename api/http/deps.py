@@ -58,15 +58,6 @@ def current_principal(request: Request, session: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_reviewer(principal: PrincipalDep) -> Principal:
-    if not principal.can_review:
-        raise Problem("forbidden", "this needs the reviewer or admin role")
-    return principal
-
-
-ReviewerDep = Annotated[Principal, Depends(require_reviewer)]
-
-
 _QUERY_NAMES: dict[int, frozenset[str]] = {}
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 MAX_HEAD_BYTES = 64 * 1024
 
 
@@ -24,11 +26,6 @@ TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; cha
 
 
 def protocol(head_timeout_s: float = 30.0) -> Any:
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:
-        return "h11"
-
     class BoundedHttpTools(HttpToolsProtocol):  # type: ignore[misc]
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             self._head_bytes = 0

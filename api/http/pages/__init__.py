@@ -14,12 +14,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.http.pages import apidocs, public, review
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from api.http.pages import apidocs, public, review
-
     app.include_router(apidocs.router)
     app.include_router(public.router)
     app.include_router(review.router)

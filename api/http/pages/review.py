@@ -50,6 +50,7 @@ from api.http.pages.common import (
     set_cookie,
 )
 from gepa.compliance.policy import REPRO_FLOOR_BPB, REPRO_SIGMA_MULT
+import secrets
 
 TOLERANCE_TEXT = f"max({REPRO_FLOOR_BPB}, {REPRO_SIGMA_MULT:g}σ of the reported seeds)"
 
@@ -86,8 +87,6 @@ def _to_login(request: Request) -> Response:
 
 
 def _login_form(request: Request, *, next_url: str, error: str | None = None, status: int = 200) -> Response:
-    import secrets
-
     token = secrets.token_urlsafe(24)
     resp = render(request, "review/login.html", {"title": "Reviewer login", "next": next_url, "error": error,
                                                   "csrf": token}, status=status,
