@@ -96,7 +96,7 @@ def specs(cfg: EvalConfig) -> dict[str, Any]:
 
 class March11LFamily(Family):
     name = "march11l"
-    title = "March 11L GPT, int6 + zstd/lzma (records 03-20 to 03-29, the GEPA seed's parent)"
+    title = "March 11L GPT, int6 + zstd/lzma (records 03-20 to 03-29, parent of the GEPA seed)"
     modes = mcfg.MODES
     tokenizer_asset = "fineweb_1024_bpe.model"
     unrecorded_model_keys = ("xsa_layers", "ve_layers", "rope_dims", "ln_scale", "march11l_activation")
