@@ -7,23 +7,18 @@ supplies (they are not in this repository):
   QAT015_1.1233, or a copy holding at least its GPT classes, `mixed_quantize_int6`,
   `dequantize_mixed_int6`, `eval_val`, `eval_val_sliding` and the sentencepiece helpers);
 - `--ref-ttt`: the 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon `train_gpt.py` (or a copy holding
-  its `eval_val_sliding_ttt`).
+  its banked `GPT` classes, `_unbank_state_dict`, `_rebank_state_dict` and `eval_val_sliding_ttt`).
 
 FlashAttention 3 is replaced by a directory (`--shim`) holding a `flash_attn_interface` module
-with an fp32 SDPA `flash_attn_func`, and `torch.compile` by the identity. For each variant the
-script builds a small model with the reference's own classes, perturbs every parameter (zero
-initialisations would hide tensors) and trains it briefly with AdamW on text that is not in the
-validation shard, casts it to the reference's run layout (embedding tables bf16, the rest fp32),
-writes the artifact with the reference's own `mixed_quantize_int6` + zstd-22 or xz, reads it back
-through `dequantize_mixed_int6` into a fresh reference model, casts that to fp32 and runs the
-reference's evaluation functions on CPU.
-
-The LeakyReLU(0.5)^2 records (rows 23-25) keep their block matrices in parameter banks and
-unbank them under the same names on export; their forward is the 03-22 model's with
-`leaky_relu(fc(x), 0.5)^2` as the MLP activation, so the 03-22 classes are used with that MLP.
-Their TTT runs with the class-wide late-QAT flag on: only `CastedLinear` modules (bigram and
-value-embedding projections, an untied head) fake-quantise, the bank matrices do not, which the
-script reproduces by giving the block matrices a plain linear forward while TTT trains.
+with an fp32 SDPA `flash_attn_func`, and `torch.compile` by the identity. For each case the
+script builds a small model with the reference's own classes (the 03-22 ones for ReLU^2, the
+03-23 banked ones for LeakyReLU(0.5)^2), perturbs every parameter (zero initialisations would
+hide tensors) and trains it briefly with AdamW on text that is not in the validation shard, casts
+it to the records' run layout (embedding tables bf16, the rest fp32), writes the artifact with
+`mixed_quantize_int6` (banks unbanked first, as the 03-23 record exports) + zstd-22 or xz, reads
+it back through `dequantize_mixed_int6` (and `_rebank_state_dict`) into a fresh reference model,
+casts that to fp32 and runs the reference's evaluation functions on CPU. TTT runs with the
+record's late-QAT flag on, as its run left it.
 
     python bench/make_march11l_fixtures.py --ref /scratch/ref26/train_gpt.py \
         --ref-ttt /scratch/ref25/train_gpt.py --shim /scratch/shim --out tests/data/march11l_small
@@ -41,8 +36,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+import sentencepiece as spm
 import torch
-import torch.nn.functional as F
 import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,10 +57,11 @@ VARIANTS = {
     "b": (dict(xsa_last_n=1, rope_dims=0, ln_scale=False, ve_enabled=False), "relu2", "zstd",
           ("standard", "sliding")),
     "c": (dict(xsa_last_n=4, rope_dims=16, ln_scale=True, ve_enabled=True), "leaky_relu2", "xz",
-          ("standard", "sliding", "ttt")),
+          ("standard", "sliding", "ttt", "ttt_freeze")),
 }
-TTT = dict(ttt_lr=0.002, ttt_epochs=2, ttt_chunk_tokens=2048, ttt_freeze_blocks=0, ttt_momentum=0.9,
-           ttt_batch_seqs=4, ttt_grad_clip=1.0)
+FREEZE = {"ttt": 0, "ttt_freeze": 1}  # ttt_freeze: the banked models' block freezing (vectors only)
+BANKS = ("qo_bank", "kv_bank", "mlp_up_bank", "mlp_down_bank")
+TTT = dict(ttt_lr=0.002, ttt_epochs=2, ttt_chunk_tokens=2048, ttt_momentum=0.9, ttt_batch_seqs=4, ttt_grad_clip=1.0)
 
 
 def _import(path: Path, name: str) -> types.ModuleType:
@@ -76,14 +72,10 @@ def _import(path: Path, name: str) -> types.ModuleType:
     return mod
 
 
-def _leaky_forward(self, x):
-    return self.proj(F.leaky_relu(self.fc(x), negative_slope=0.5).square())
-
-
-def _patch_rotary(ref) -> None:
+def _patch_rotary(mod) -> None:
     """On CPU fp32 the rotary cache made while scoring (inference mode) is returned as is to TTT
     training, which autograd refuses; on CUDA the bf16 cast copies it. Copy it here too (same values)."""
-    original = ref.Rotary.forward
+    original = mod.Rotary.forward
 
     def forward(self, seq_len, device, dtype):
         cos, sin = original(self, seq_len, device, dtype)
@@ -91,25 +83,38 @@ def _patch_rotary(ref) -> None:
             return cos.clone(), sin.clone()
         return cos, sin
 
-    ref.Rotary.forward = forward
+    mod.Rotary.forward = forward
 
 
-def _build(ref, switches: dict, activation: str):
-    model = ref.GPT(**BASE, **switches)
-    if activation == "leaky_relu2":
-        for block in model.blocks:
-            block.mlp.forward = types.MethodType(_leaky_forward, block.mlp)
-    return model
-
-
-def _run_layout(ref, model):
-    """The reference run's dtypes: .bfloat16(), CastedLinear back to fp32, low-dim params fp32."""
+def _run_layout(mod, model):
+    """The records' dtypes: .bfloat16(), banks and CastedLinear back to fp32, low-dim params fp32."""
     model = model.bfloat16()
+    for name in BANKS:
+        if hasattr(model, name):
+            getattr(model, name).data = getattr(model, name).data.float()
     for m in model.modules():
-        if isinstance(m, ref.CastedLinear):
+        if isinstance(m, mod.CastedLinear):
             m.float()
-    ref.restore_low_dim_params_to_fp32(model)
+    mod.restore_low_dim_params_to_fp32(model)
     return model
+
+
+def _export(mod, model) -> dict:
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return mod._unbank_state_dict(sd, BASE["num_layers"]) if "qo_bank" in sd else sd
+
+
+def _load(ref, mod, switches: dict, loaded: dict):
+    """A fresh reference model in the run layout holding the artifact's weights, then fp32."""
+    model = _run_layout(mod, mod.GPT(**BASE, **switches))
+    template = model.state_dict()
+    banked = "qo_bank" in template
+    deq = ref.dequantize_mixed_int6(loaded["w"], loaded["m"],
+                                    mod._unbank_state_dict(template, BASE["num_layers"]) if banked else template)
+    if banked:
+        deq = mod._rebank_state_dict(deq, BASE["num_layers"], template)
+    model.load_state_dict(deq, strict=True)
+    return model.float()
 
 
 def _train_tokens(sp) -> torch.Tensor:
@@ -161,14 +166,15 @@ def _config(switches: dict, activation: str, mode: str) -> dict:
                  # the reference model here is cast back to fp32 after .bfloat16(): bf16-rounded frequencies
                  march11l_rope_table="bf16_freqs")
     seq_len = NTK_SEQ_LEN if mode == "sliding_ntk" else SEQ_LEN
-    mode = mode.removesuffix("_ntk")
+    freeze = FREEZE.get(mode, 0)
+    mode = mode.removesuffix("_ntk").removesuffix("_freeze")
     cfg = {"family": "march11l", "model": model,
            "eval": {"mode": mode, "seq_len": seq_len, "stride": STRIDE, "batch_seqs": 8 if mode == "ttt" else 32,
                     "tail": "reference"}}
     if mode == "ttt":
         cfg["ttt"] = {"optimizer": "sgd", "lr": TTT["ttt_lr"], "epochs": TTT["ttt_epochs"],
                       "momentum": TTT["ttt_momentum"], "chunk_tokens": TTT["ttt_chunk_tokens"],
-                      "freeze_blocks": TTT["ttt_freeze_blocks"], "batch_seqs": TTT["ttt_batch_seqs"],
+                      "freeze_blocks": freeze, "batch_seqs": TTT["ttt_batch_seqs"],
                       "grad_clip": TTT["ttt_grad_clip"], "lr_schedule": "cosine_across_chunks",
                       "fake_quant_int6": True}
     return cfg
@@ -196,8 +202,7 @@ def main() -> None:
     ref = _import(args.ref, "ref_march11l")
     ref_ttt = _import(args.ref_ttt, "ref_march11l_ttt")
     _patch_rotary(ref)
-    import sentencepiece as spm
-
+    _patch_rotary(ref_ttt)
     sp = spm.SentencePieceProcessor(model_file=str(TOKENIZER))
     args.out.mkdir(parents=True, exist_ok=True)
     shard = np.fromfile(VAL_SOURCE, dtype="<u2", offset=1024)[:VAL_TOKENS]
@@ -210,10 +215,10 @@ def main() -> None:
     expected: dict = {}
     for seed, (name, (switches, activation, compressor, evals)) in enumerate(VARIANTS.items()):
         torch.manual_seed(seed)
-        model = _build(ref, switches, activation)
+        mod = ref_ttt if activation == "leaky_relu2" else ref
+        model = mod.GPT(**BASE, **switches)
         _train(model, train_tokens, seed)
-        sd = {k: v.detach().clone() for k, v in _run_layout(ref, model).state_dict().items()}
-        result, meta = ref.mixed_quantize_int6(sd, {"mlp", "attn"})
+        result, meta = ref.mixed_quantize_int6(_export(mod, _run_layout(mod, model)), {"mlp", "attn"})
         buf = io.BytesIO()
         torch.save({"w": result, "m": meta}, buf)
         raw = buf.getvalue()
@@ -225,14 +230,12 @@ def main() -> None:
         artifact.write_bytes(blob)
         loaded = torch.load(io.BytesIO(zstandard.ZstdDecompressor().decompress(blob) if compressor == "zstd"
                                        else lzma.decompress(blob)), map_location="cpu")
-        eval_model = _run_layout(ref, _build(ref, switches, activation))
-        deq = ref.dequantize_mixed_int6(loaded["w"], loaded["m"], eval_model.state_dict())
-        eval_model.load_state_dict(deq, strict=True)
-        eval_model.float()
+        eval_model = _load(ref, mod, switches, loaded)
         out: dict = {"artifact": str(artifact.relative_to(args.out)), "bytes": len(blob), "compressor": compressor,
-                     "activation": activation, "switches": switches}
+                     "activation": activation, "switches": switches,
+                     "model_code": "2026-03-23 (banked)" if mod is ref_ttt else "2026-03-22"}
+        # eval_val and eval_val_sliding are the same functions in both scripts
         if "standard" in evals:
-            ref.CastedLinear._qat_enabled = False
             out["standard"] = ref.eval_val(hp, eval_model, 0, 1, cpu, 8, val_tokens, *luts, eval_seq_len=SEQ_LEN)
         if "sliding" in evals:
             out["sliding"] = ref.eval_val_sliding(hp, eval_model, 0, 1, cpu, val_tokens, *luts, stride=STRIDE,
@@ -242,17 +245,17 @@ def main() -> None:
             ntk_tokens = ref.load_validation_tokens(str(args.out / "fineweb_val_*.bin"), NTK_SEQ_LEN)
             out["sliding_ntk"] = ref.eval_val_sliding(hp, eval_model, 0, 1, cpu, ntk_tokens, *luts, stride=STRIDE,
                                                       batch_seqs=32, eval_seq_len=NTK_SEQ_LEN)
-        if "ttt" in evals:
-            # Banked block matrices never fake-quantise; CastedLinear modules do (late QAT is on).
-            for block in eval_model.blocks:
-                for lin in (block.attn.c_q, block.attn.c_k, block.attn.c_v, block.attn.proj, block.mlp.fc, block.mlp.proj):
-                    lin.forward = types.MethodType(lambda self, x: F.linear(x, self.weight.to(x.dtype)), lin)
-            ref.CastedLinear._qat_enabled = True
+        for ttt_name, freeze in FREEZE.items():
+            if ttt_name not in evals:
+                continue
+            ttt_model = _load(ref, mod, switches, loaded)  # TTT changes the weights: a fresh copy each
+            mod.CastedLinear._qat_enabled = True  # late QAT fired in the record's run and stays on
             lines: list[str] = []
-            out["ttt"] = ref_ttt.eval_val_sliding_ttt(hp, eval_model, 0, 1, cpu, val_tokens, *luts, stride=STRIDE,
-                                                      batch_seqs=8, log0=lines.append)
-            out["ttt_log"] = lines
-            ref.CastedLinear._qat_enabled = False
+            args_ttt = types.SimpleNamespace(**vars(hp), ttt_freeze_blocks=freeze)
+            out[ttt_name] = ref_ttt.eval_val_sliding_ttt(args_ttt, ttt_model, 0, 1, cpu, val_tokens, *luts,
+                                                         stride=STRIDE, batch_seqs=8, log0=lines.append)
+            out[ttt_name + "_log"] = [ln for ln in lines if "time=" not in ln and "elapsed=" not in ln]
+            mod.CastedLinear._qat_enabled = False
         expected[name] = out
         print(name, {k: v for k, v in out.items() if k in ("standard", "sliding", "ttt", "bytes")}, flush=True)
     doc = {"standard": expected["a"]["standard"], "sliding": expected["a"]["sliding"], "cases": expected,

@@ -99,7 +99,8 @@ class March11LFamily(Family):
     title = "March 11L GPT, int6 + zstd/lzma (records 03-20 to 03-29, parent of the GEPA seed)"
     modes = mcfg.MODES
     tokenizer_asset = "fineweb_1024_bpe.model"
-    unrecorded_model_keys = ("xsa_layers", "ve_layers", "rope_dims", "ln_scale", "march11l_activation")
+    unrecorded_model_keys = ("xsa_layers", "ve_layers", "rope_dims", "ln_scale", "march11l_activation",
+                             "march11l_rope_table")
 
     def parse_config(self, raw: Mapping[str, Any]) -> EvalConfig:
         return mcfg.from_dict(raw)

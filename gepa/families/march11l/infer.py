@@ -25,7 +25,7 @@ NAME_RE = re.compile(
     r"blocks\.\d+\.(attn_scale|mlp_scale|resid_mix|attn\.q_gain|attn\.(c_q|c_k|c_v|proj)\.weight|mlp\.(fc|proj)\.weight))$")
 MARKERS = ("tok_emb.weight", "smear.gate", "skip_weights", "blocks.0.mlp.fc.weight", "blocks.0.attn.q_gain")
 NOT_IN_TENSORS = ("xsa_layers", "ve_layers", "rope_dims", "rope_base", "rope_train_seq_len", "ln_scale",
-                  "logit_softcap", "qk_gain_init", "march11l_activation")
+                  "logit_softcap", "qk_gain_init", "march11l_activation", "march11l_rope_table")
 
 
 def _meta_ok(meta: Any) -> bool:
