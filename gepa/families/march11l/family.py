@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gepa.codec import Artifact
 from gepa.containers import gptq
-from gepa.errors import ArtifactContentError
+from gepa.errors import ArtifactContentError, ArtifactFormatError
 from gepa.evaluate import (
     SlidingSpec,
     StandardSpec,
@@ -49,6 +49,15 @@ def _shapes(art: Artifact) -> dict[str, tuple[int, ...]]:
         except ArtifactContentError:
             continue  # reported with its name by load_state
     return out
+
+
+def _require_mine(art: Artifact) -> None:
+    """A config naming this family on another family's artifact: say so, in one line."""
+    why = (f"it is a {art.kind} container ({art.format})" if art.kind != "gptq"
+           else infer.foreign(art.container.get("m", {})))
+    if why:
+        raise ArtifactFormatError(f"the config names family march11l, but the artifact is not a March 11-layer "
+                                  f"{{'w', 'm'}} container: {why}; remove the config's family key to detect the family")
 
 
 def build_model(cfg: EvalConfig, state: Mapping[str, Tensor], device: str | torch.device = "cpu") -> GPT:
@@ -106,20 +115,20 @@ class March11LFamily(Family):
         return mcfg.from_dict(raw)
 
     def check_raw(self, raw: Mapping[str, Any], art: Artifact) -> None:
+        _require_mine(art)
         model = raw.get("model")
-        if isinstance(model, Mapping) and art.kind == "gptq":
+        if isinstance(model, Mapping):
             infer.check_raw_model(model, _shapes(art))
 
     def infer_config(self, art: Artifact) -> dict[str, Any]:
+        _require_mine(art)
         return {**mcfg.DEFAULT.to_dict(), "model": infer.infer_model(_shapes(art))}
 
     def sniff(self, art: Artifact) -> bool:
         return art.kind == "gptq" and infer.claims(art.container.get("m", {}))
 
     def load_state(self, art: Artifact, cfg: EvalConfig) -> dict[str, Tensor]:
-        if art.kind != "gptq":
-            raise ArtifactContentError(f"a march11l artifact is a {{'w', 'm'}} container; this one is "
-                                       f"{art.kind} ({art.format})")
+        _require_mine(art)
         gptq.validate(art.container)
         infer.check_against(cfg.model, _shapes(art))
         return gptq.dequantize(art.container, expected_state(cfg.model))

@@ -41,6 +41,20 @@ def claims(meta: Mapping[str, Any]) -> bool:
             and all(_meta_ok(v) for v in meta.values()))
 
 
+def foreign(meta: Mapping[str, Any]) -> str | None:
+    """Why a {w, m} meta is not this lineage's (None when it is): a missing marker, a tensor name
+    or a storage tag the March records never write."""
+    missing = [m for m in MARKERS if m not in meta]
+    if missing:
+        return f"it has no {missing[0]} tensor"
+    for name, value in meta.items():
+        if not (isinstance(name, str) and NAME_RE.match(name)):
+            return f"it holds a tensor {str(name)[:60]} that the March records do not have"
+        if not _meta_ok(value):
+            return f"tensor {name} is stored as {str(value)[:40]!r}, a tag mixed_quantize_int6 does not write"
+    return None
+
+
 def from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, str]]:
     """key -> (value, tensor that shows it) for every model key the tensors determine."""
     out = gpt_core_from_shapes(shapes)

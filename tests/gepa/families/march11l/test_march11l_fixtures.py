@@ -162,6 +162,19 @@ def test_a_gepa_config_on_a_march11l_artifact_is_bad_input(capsys, tmp_path):
     assert "set model." in err or "march11l-family model" in err
 
 
+@pytest.mark.parametrize("other,needle", [
+    ("reference_small/final_model.int6.ptz", "it is a clean container (mixed_clean_per_row_v1)"),
+    ("baseline_small/final_model.int8.ptz", "it is a clean container (int8_clean_per_row_v1)"),
+    ("sp8192_small/final_model.int6.ptz", "it has no smear.gate tensor"),
+    ("caseops_small/final_model.int6.ptz", "it has no smear.gate tensor"),
+])
+def test_a_march11l_config_on_another_familys_artifact_is_bad_input(other, needle, capsys):
+    rc, out, err = cli(capsys, "evaluate", ROOT / "tests" / "data" / other, "--config", FIX / "eval_standard.json",
+                       "--val", VAL)
+    assert_one_line_error(rc, err)
+    assert "the config names family march11l" in err and needle in err and out == ""
+
+
 @pytest.mark.parametrize("case,mode", [("a", "sliding"), ("b", "sliding"), ("c", "ttt")])
 def test_fast_path_equals_plain(case, mode):
     raw = json.loads(config_path(case, mode).read_text())
