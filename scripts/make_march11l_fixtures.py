@@ -20,7 +20,7 @@ it back through `dequantize_mixed_int6` (and `_rebank_state_dict`) into a fresh 
 casts that to fp32 and runs the reference's evaluation functions on CPU. TTT runs with the
 record's late-QAT flag on, as its run left it.
 
-    python bench/make_march11l_fixtures.py --ref /scratch/ref26/train_gpt.py \
+    python scripts/make_march11l_fixtures.py --ref /scratch/ref26/train_gpt.py \
         --ref-ttt /scratch/ref25/train_gpt.py --shim /scratch/shim --out tests/data/march11l_small
 """
 
