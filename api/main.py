@@ -21,7 +21,7 @@ from api.bodydeadline import BodyDeadline
 from api.metrics import Metrics
 from api.problems import install_handlers
 from api.quota import RateLimiter
-from api.routes import health, leaderboard, submissions
+from api.routes import contestant, health, leaderboard, submissions
 from api.settings import Settings, get_settings
 from api.storage import BlobStore
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     # Outermost: serves the cached public leaderboard before any other middleware runs.
     app.add_middleware(leaderboard.LeaderboardFastPath, owner=app)
     app.include_router(submissions.router)
+    app.include_router(contestant.router)  # a submitter's withdraw / re-run
     app.include_router(leaderboard.router)
     app.include_router(health.router)
     pages.install(app)  # HTML: public leaderboard/entry pages and the reviewer dashboard

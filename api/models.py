@@ -93,10 +93,11 @@ class State(str, enum.Enum):
     PUBLISHED = "published"
     REJECTED = "rejected"   # the submission is at fault (with a reason); never retried
     FAILED = "failed"       # the platform is at fault, after automatic retries ran out
+    WITHDRAWN = "withdrawn"  # its submitter took it back before publication (api.contestant); final
 
 
 RUNNING_STATES = frozenset({State.CHECKING, State.EVALUATING})
-FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED})
+FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED, State.WITHDRAWN})
 
 
 class Queue(str, enum.Enum):
@@ -266,7 +267,7 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     stage: Mapped[str] = mapped_column(String(20))   # checks | eval
     outcome: Mapped[str] = mapped_column(String(20), default="running")
-    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped)
+    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped) | withdrawn
     worker: Mapped[Optional[str]] = mapped_column(String(200))
     task_id: Mapped[Optional[str]] = mapped_column(String(100))
     device: Mapped[Optional[str]] = mapped_column(String(100))

@@ -1,4 +1,5 @@
-"""Server-rendered HTML pages: the public leaderboard and entry pages, and the reviewer dashboard.
+"""Server-rendered HTML pages: the public leaderboard and entry pages, the reviewer dashboard, and
+the contestant pages (/me: upload, my submissions, withdraw / re-run).
 
 Jinja2 templates in `api/templates/`, CSS and one small script in `api/static/`, charts drawn on
 the server as inline SVG (`api.charts`). Pages read the same database as the JSON API, through
@@ -18,9 +19,10 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from api.pages import apidocs, public, review
+    from api.pages import apidocs, contestant, public, review
 
     app.include_router(apidocs.router)
     app.include_router(public.router)
     app.include_router(review.router)
+    app.include_router(contestant.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
