@@ -140,6 +140,7 @@ def _parts(tiny: dict[str, Any], *, tag: str = "", **override: Any) -> list[tupl
         "code": ("train_gpt.py", tiny["code"].read_bytes() + f"# {tag or uuid.uuid4().hex}\n".encode()),
         "config": ("eval.json", json.dumps(TINY_CONFIG).encode()),
         "submission_json": ("submission.json", json.dumps(tiny["claim"]).encode()),
+        "logs": ("train_seed0.log", tiny["log"].read_bytes()),
     }
     fields.update(override)
     return [(k, v) for k, v in fields.items() if v is not None]
@@ -477,12 +478,13 @@ def test_withdrawing_a_running_evaluation_stops_it_unpublished(stack: Server, ti
         assert erin.login().status_code == 303
         sid = erin.api.post("/api/v1/submissions", files=_parts(tiny)).json()["id"]
 
-        def evaluating() -> bool:
+        def evaluating() -> dict[str, Any] | None:
             body = erin.api.get(f"/api/v1/submissions/{sid}").json()
-            assert body["state"] not in ("published", "scored", "rejected", "failed"), body["state"]
-            return body["state"] == "evaluating" and body["progress"]["chunks_done"] >= 1
+            running = body["state"] == "evaluating" and body["progress"]["chunks_done"] >= 1
+            return body if running or body["state"] in ("published", "scored", "rejected", "failed") else None
 
-        wait_until(evaluating, 300, "the evaluation to be under way")
+        body = wait_until(evaluating, 300, "the evaluation to be under way")
+        assert body["state"] == "evaluating", (body["state"], body["verdict"])
         live = erin.web.get(f"/me/submissions/{sid}/live")
         assert live.status_code == 200 and 'id="eval-progress"' in live.text and "worker" not in _text(live.text)
         done = erin.act(sid, "withdraw")
