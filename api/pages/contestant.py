@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import contestant, quota
 from api.auth import authenticate
-from api.crud import _progress, configured_tracks, queue_position, redact_paths, verification
+from api.crud import configured_tracks, queue_position, redact_paths, verification
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.leaderboard import provenance
 from api.models import AuditLog, Result, StateTransition, Submission
@@ -43,7 +43,6 @@ from api.pages.common import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
     Viewer,
-    chart_markup,
     csrf_ok,
     end_session,
     error_page,
@@ -55,6 +54,7 @@ from api.pages.common import (
     same_origin,
     set_cookie,
 )
+from api.pages.review import _live_context as review_live_context
 from api.problems import Problem
 from api.reviewer import MAX_REASON, ReviewError, after_commit
 from api.routes.submissions import accept_upload
@@ -65,7 +65,6 @@ ROOT = "/me"
 LOGIN_PATH = "/me/login"
 PAGE = 50
 NO_STORE = {"Cache-Control": "no-store"}
-RUNNING = ("received", "queued", "checking", "evaluating")
 DONE_TEXT = {
     "uploaded": "Uploaded: the checks run first, then the evaluation. This page follows its progress.",
     "duplicate": "You had already uploaded exactly these files with this config: this is that submission.",
@@ -223,10 +222,8 @@ def _not_found(request: Request, submission_id: str) -> HTMLResponse:
 
 
 def _live_context(session: Session, sub: Submission) -> dict[str, Any]:
-    attempt, chunks = views.chunk_rows(session, sub)
-    return {"sub": sub, "progress": _progress(sub), "chunks": chunks, "attempt": attempt,
-            "charts": chart_markup(chunks, sub.claimed_val_bpb, sub.chunks_total if sub.state in RUNNING else None),
-            "running": sub.state in RUNNING, "live_url": f"{ROOT}/submissions/{sub.id}/live", "hide_worker": True}
+    """The reviewer page's progress fragment, polled at this page's URL, without worker hosts."""
+    return {**review_live_context(session, sub), "live_url": f"{ROOT}/submissions/{sub.id}/live", "hide_worker": True}
 
 
 def _detail_context(session: Session, sub: Submission) -> dict[str, Any]:
@@ -295,7 +292,8 @@ def submission_action(request: Request, submission_id: str, action: str, session
     except (ReviewError, Problem) as exc:
         session.rollback()
         sub = _mine(session, v, submission_id)
-        assert sub is not None
+        if sub is None:
+            return _not_found(request, submission_id)
         message = exc.message if isinstance(exc, ReviewError) else (exc.detail or str(exc))
         return _page(request, "me/submission.html", {**_detail_context(session, sub), "error": message,
                                                      "error_action": action}, status=exc.status)
