@@ -12,9 +12,9 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
-from browser_support import a11y_problems, shot
+from tests.support.browser import a11y_problems, shot
 from playwright.sync_api import expect
-from service_support import REDIS_URL, Proc, Server, base_env, start_server, start_worker
+from tests.support.service import REDIS_URL, Proc, Server, base_env, start_server, start_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 

@@ -9,7 +9,7 @@
   over REST (POST /api/v1/submissions/{id}/withdraw | rerun).
 
 A queued submission stays queued here (the server runs no worker): a platform failure is made
-with the worker's own calls (`api.lifecycle.claim` + `platform_fault`). Withdrawing a running
+with the worker's own calls (`api.core.lifecycle.claim` + `platform_fault`). Withdrawing a running
 evaluation, with real Celery workers, is the last test.
 """
 
@@ -27,7 +27,9 @@ from typing import Any, Iterator
 import httpx
 import psycopg
 import pytest
-from service_support import (
+from api.core import lifecycle
+from api.core.settings import Settings
+from tests.support.service import (
     REDIS_URL,
     TINY_CONFIG,
     Proc,
@@ -354,9 +356,6 @@ def test_my_submissions_lists_mine_and_not_others(alice: Person, bob: Person, ti
 
 def _fail_by_platform(server: Server, sid: str) -> None:
     """What a worker does when the platform fails a stage for the last time."""
-    from api import lifecycle
-    from api.settings import Settings
-
     settings = Settings.from_env({**server.env, "GOLFCHECK_MAX_ATTEMPTS": "1"})
     claim = lifecycle.claim(settings, sid, "checks", worker="test-host")
     assert claim is not None
