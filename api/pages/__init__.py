@@ -18,9 +18,11 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from api.pages import apidocs, public, review
+    from api.pages import apidocs, public, review, review_tools
 
     app.include_router(apidocs.router)
     app.include_router(public.router)
+    # Before `review`: its POST /review/submissions/{id}/{action} would take /claim, /assign, /release.
+    app.include_router(review_tools.router)
     app.include_router(review.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
