@@ -38,6 +38,7 @@ class AuditQuery:
     submission: str = ""  # an id or its first characters (the queue shows 8)
     since: str = ""       # on or after this UTC date
     until: str = ""       # on or before this UTC date
+    before: int = 0       # only entries older than this id (links from before the table had pages)
     page: int = 1
 
     @classmethod
@@ -52,7 +53,10 @@ class AuditQuery:
         page = values.pop("page", "1")
         if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
             raise ValueError("page must be a whole number from 1 to 1000000")
-        q = cls(**values)
+        before = values.pop("before", "0")
+        if not before.isdigit() or len(before) > 12:
+            raise ValueError("before must be an entry number")
+        q = cls(**values, before=int(before))
         since, until = _date(q.since, "since"), _date(q.until, "until")
         if since and until and since > until:
             raise ValueError("since is after until")
@@ -72,6 +76,8 @@ def _select(q: AuditQuery) -> Select[Any]:
     if q.submission:
         stmt = stmt.where(AuditLog.submission_id == q.submission if len(q.submission) >= 36
                           else AuditLog.submission_id.startswith(q.submission, autoescape=True))
+    if q.before:
+        stmt = stmt.where(AuditLog.id < q.before)
     since, until = _date(q.since, "since"), _date(q.until, "until")
     if since is not None:
         stmt = stmt.where(AuditLog.at >= dt.datetime.combine(since, dt.time(), dt.timezone.utc))

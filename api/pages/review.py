@@ -358,7 +358,9 @@ def submission_action(request: Request, submission_id: str, action: str, session
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep) -> Response:
+def audit_page(request: Request, session: SessionDep,
+               before: int | None = Query(None, ge=1, le=ROW_ID_MAX)) -> Response:
+    # `before` is declared here too so an out-of-range id is the usual 422 problem, not a page.
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)
