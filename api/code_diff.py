@@ -21,7 +21,13 @@ from api.models import Submission
 from gepa.lines import split_lines
 
 CONTEXT = 3
-MAX_DIFF_BYTES = 1_000_000  # past this the comparison is cut (difflib is quadratic at worst)
+# difflib's matcher is quadratic or worse on adversarial input (thousands of lines drawn from a
+# handful of distinct ones took minutes). A submitted file is cut at these sizes, and past
+# EXACT_CELLS the middle is matched with autojunk (lines that are >1% of the file do not anchor
+# a match): still a correct diff, maybe a coarser one, and well under a second at the caps.
+MAX_DIFF_BYTES = 1_000_000
+MAX_DIFF_LINES = 5_000
+EXACT_CELLS = 90_000
 TARGETS = ("previous", "record")
 
 
@@ -67,6 +73,28 @@ def decode(data: bytes) -> tuple[str, bool]:
     return data[:MAX_DIFF_BYTES].decode("utf-8", "replace"), truncated
 
 
+def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib opcodes for a → b: common head and tail taken off first (exact and cheap, and
+    most revisions touch a few lines), the middle matched exactly when small, with autojunk when large."""
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    out: list[tuple[str, int, int, int, int]] = []
+    if head:
+        out.append(("equal", 0, head, 0, head))
+    if mid_a or mid_b:
+        exact = len(mid_a) * len(mid_b) <= EXACT_CELLS
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=not exact).get_opcodes():
+            out.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
+    if tail:
+        out.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return out
+
+
 T = TypeVar("T")
 
 
@@ -97,10 +125,12 @@ def _collapse(items: list[T], changed: list[bool], context: int | None, gap: Cal
 def diff_text(old: str, new: str, *, context: int | None = CONTEXT, truncated: bool = False) -> Diff:
     """The diff of two texts; `context=None` keeps every unchanged line."""
     a, b = split_lines(old), split_lines(new)
+    if len(a) > MAX_DIFF_LINES or len(b) > MAX_DIFF_LINES:
+        a, b, truncated = a[:MAX_DIFF_LINES], b[:MAX_DIFF_LINES], True
     rows: list[Row] = []
     pairs: list[Pair] = []
     added = removed = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes(a, b):
         if tag == "equal":
             for k in range(i2 - i1):
                 rows.append(Row("same", i1 + k + 1, j1 + k + 1, b[j1 + k]))
