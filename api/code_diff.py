@@ -160,11 +160,17 @@ def previous_submission(session: Session, sub: Submission) -> Submission | None:
 
 
 def current_record(session: Session, sub: Submission) -> Submission | None:
-    """The best verified entry of the submission's track other than itself (the leaderboard's #1)."""
+    """The best verified entry of the submission's track other than itself: the leaderboard's #1,
+    or, when this submission holds the record, the runner-up."""
     for entry in verified_entries(session, sub.track, runs="all"):
         if entry["submission_id"] != sub.id:
             return session.get(Submission, entry["submission_id"])
     return None
+
+
+def holds_record(session: Session, sub: Submission) -> bool:
+    best = verified_entries(session, sub.track, runs="all")[:1]
+    return bool(best) and best[0]["submission_id"] == sub.id
 
 
 def target(session: Session, sub: Submission, against: str) -> Submission | None:

@@ -144,7 +144,8 @@ def diff_page(request: Request, submission_id: str, session: SessionDep,
         return error_page(request, 400, "Bad request", "view must be split or unified.")
     other = code_diff.target(session, sub, against)
     ctx: dict[str, Any] = {"title": f"Code diff — {sub.name or sub.id}", "sub": sub, "other": other,
-                           "against": against, "view": view, "full": full == "1", "diff": None}
+                           "against": against, "view": view, "full": full == "1", "diff": None,
+                           "holds_record": against == "record" and code_diff.holds_record(session, sub)}
     if other is not None:
         new_file, old_file = _code_file(session, sub), _code_file(session, other)
         store = request.app.state.store

@@ -409,6 +409,10 @@ def test_diff_against_the_current_record(stack: Stack, rita: tuple[httpx.Client,
         grown = len(split_lines(clean + "\n# v2\n")) - len(split_lines(clean))
         assert f'+{grown}</span> <span class="diff-del-count">−0' in page
         assert "# v2" in page
+    # The record holder is compared with the runner-up, and says so (or says there is none).
+    own = c.get(f"/review/submissions/{best}/diff", params={"against": "record"}).text
+    verified = len(board["verified"]["entries"])
+    assert ('id="holds-record"' in own) == (verified > 1) and ('id="no-target"' in own) == (verified == 1)
     r = c.get(f"/review/submissions/{sd.running_id}/diff", params={"against": "nothing"})
     assert r.status_code == 400
     with httpx.Client(base_url=stack.server.url) as anon:
