@@ -41,6 +41,8 @@ def validate(action: str, ids: list[str], reason: str | None) -> list[str]:
     succeed for any item (unknown action, no selection, missing reason)."""
     if action not in ACTIONS:
         raise reviewer.ReviewError(f"choose an action: one of {', '.join(ACTIONS)}", 400)
+    if any(len(i) > 64 for i in ids):
+        raise reviewer.ReviewError("a selected value is not a submission id", 400)
     unique = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
     if not unique:
         raise reviewer.ReviewError("select at least one submission", 400)

@@ -93,7 +93,7 @@ def release(request: Request, submission_id: str, session: SessionDep, csrf_toke
 @router.post("/bulk", response_class=HTMLResponse)
 def bulk(request: Request, session: SessionDep, settings: SettingsDep, csrf_token: str = Form("", max_length=100),
          action: str = Form("", max_length=20), reason: str = Form("", max_length=reviewer.MAX_REASON + 1),
-         ids: list[str] = Form([], max_length=36), back: str = Form("", max_length=2000)) -> Response:
+         ids: list[str] = Form([]), back: str = Form("", max_length=2000)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)

@@ -267,6 +267,14 @@ def test_bulk_refuses_what_cannot_succeed_and_forged_forms(stack: Stack, rita: t
                       headers={"Authorization": f"Bearer {stack.seeded.submitter_token}"})
         assert r.status_code == 303 and r.headers["location"].startswith("/review/login")
     assert stack.sql(notes)[0][0] == before
+    # Up to 200 items per request, each reported; more is refused as a whole.
+    many = [str(uuid.uuid4()) for _ in range(199)] + [sd.published_id]
+    r = c.post("/review/bulk", data={"csrf_token": csrf, "action": "release", "ids": many})
+    assert r.status_code == 200 and r.text.count('<tr class="refused"') == 200
+    r = c.post("/review/bulk", data={"csrf_token": csrf, "action": "release", "ids": many + [str(uuid.uuid4())]})
+    assert r.status_code == 400 and "at most 200" in r.text
+    r = c.post("/review/bulk", data={"csrf_token": csrf, "action": "release", "ids": ["x" * 5000]})
+    assert r.status_code == 400 and "not a submission id" in r.text
     # And a bulk note on two items writes two notes (one reason for both), and an unknown id is reported.
     ghost = str(uuid.uuid4())
     r = c.post("/review/bulk", data={"csrf_token": csrf, "action": "note", "reason": "checked the logs by hand",

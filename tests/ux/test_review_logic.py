@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from api import code_diff, review_queue
+from api import code_diff, review_bulk, review_queue, reviewer
 from gepa.lines import split_lines
 
 
@@ -83,3 +83,16 @@ def test_queue_query_validates_and_keeps_the_view_in_links() -> None:
                          ({"page": "0"}, "page must be"), ({"submitter": "x" * 300}, "longer than")):
         with pytest.raises(ValueError, match=message):
             review_queue.QueueQuery.parse(bad)
+
+
+def test_bulk_validation_refuses_before_touching_anything() -> None:
+    ids = [f"id-{i}" for i in range(review_bulk.MAX_ITEMS)]
+    assert review_bulk.validate("note", ids + ids[:5], "why") == ids  # deduplicated, order kept
+    for action, given, reason, message in (("note", ids + ["one more"], "why", "at most"),
+                                           ("note", [], "why", "select at least one"),
+                                           ("flag", ids[:2], "  ", "give a reason"),
+                                           ("drop", ids[:2], "why", "choose an action"),
+                                           ("note", ["x" * 100], "why", "not a submission id")):
+        with pytest.raises(reviewer.ReviewError, match=message):
+            review_bulk.validate(action, given, reason)
+    assert review_bulk.validate("publish", ids[:1], "") == ids[:1]  # publishing needs no reason
