@@ -1,4 +1,4 @@
-"""Time the reviewer's code diff (`api.code_diff.diff_text`) on adversarial input against a
+"""Time the reviewer's code diff (`api.core.code_diff.diff_text`) on adversarial input against a
 realistic revision, in one run, so the ratio is comparable across machines.
 
 Usage: .venv/bin/python bench/code_diff.py [--repeat N] [--json OUT]
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.code_diff import MAX_DIFF_LINES, diff_text  # noqa: E402
+from api.core.code_diff import MAX_DIFF_LINES, diff_text  # noqa: E402
 
 
 def _revision() -> tuple[str, str]:

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from browser_seed import _add_submission
-from browser_support import a11y_problems, login, shot
+from tests.support.browser_seed import _add_submission
+from tests.support.browser import a11y_problems, login, shot
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from api.auth import create_token
-from api.db import session_scope, utcnow
-from api.models import AuditLog, Role
-from api.storage import BlobStore
+from api.core.auth import create_token
+from api.core.db import session_scope, utcnow
+from api.core.models import AuditLog, Role
+from api.core.storage import BlobStore
 from gepa.lines import split_lines
 
 pytestmark = pytest.mark.browser
