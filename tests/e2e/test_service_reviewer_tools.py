@@ -37,6 +37,9 @@ from tests.support.service import (
     wait_until,
 )
 
+from api.core import migrate
+from api.core.db import dispose_engines
+from api.core.settings import Settings
 from gepa.lines import split_lines
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,10 +58,6 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> Iterator[Stack]:
-    from api import migrate
-    from api.db import dispose_engines
-    from api.settings import Settings
-
     name = _create_db()
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     data = tmp_path_factory.mktemp("reviewer-tools")
