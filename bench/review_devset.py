@@ -78,8 +78,11 @@ def discover_merged(devset: Path) -> list[dict]:
         for rec in sorted(p for p in track.iterdir() if p.is_dir()):
             # FETCHED records where a copy came from; a folder without a script is still being fetched.
             files = sorted(str(f.relative_to(rec)) for f in rec.rglob("*") if f.is_file() and f.name != "FETCHED")
-            if any(f.endswith(".py") for f in files):
-                entries.append({"id": rec.name, "set": "merged", "ruling": "legal", "files": files,
+            scripts = [f for f in files if f.endswith(".py")]
+            if scripts:
+                # The entry is train_gpt.py, else the folder's only script (as check_record picks it).
+                entry = "train_gpt.py" if "train_gpt.py" in scripts else scripts[0]
+                entries.append({"id": rec.name, "set": "merged", "ruling": "legal", "files": files, "entry": entry,
                                 "record_folder": f"{track.name}/{rec.name}", "dir": str(rec)})
     return entries
 
