@@ -8,6 +8,7 @@ from gepa.compliance.engine import Rule, result
 
 from tests.support.compliance import SAMPLES, good_logs, good_submission, seed_log
 from tests.support.paths import DATA
+from gepa.errors import InputError
 
 LEGAL = (SAMPLES / "legal_score_first.py").read_text()
 
@@ -247,7 +248,6 @@ def test_a_crashing_rule_becomes_a_warning():
 
 
 def test_bad_path_is_input_error(tmp_path):
-    from gepa.errors import InputError
     with pytest.raises(InputError):
         check_record(tmp_path / "missing")
     with pytest.raises(InputError):
