@@ -69,6 +69,14 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]] | None] = {
     ("GET", "/review/submissions/{submission_id}/files/{file_id}"): ("/review/submissions/{sid}/files/{fid}", PAGE),
     ("POST", "/review/submissions/{submission_id}/{action}"): None,
     ("GET", "/review/audit"): ("/review/audit", PAGE),
+    # Reviewer tools (api.http.pages.review_tools); their POSTs are tested in tests/e2e/test_service_reviewer_tools.py.
+    ("GET", "/review/submissions/{submission_id}/diff"): ("/review/submissions/{sid}/diff", PAGE),
+    ("GET", "/review/export.csv"): ("/review/export.csv", PAGE),
+    ("GET", "/review/export.json"): ("/review/export.json", PAGE),
+    ("POST", "/review/submissions/{submission_id}/claim"): None,
+    ("POST", "/review/submissions/{submission_id}/assign"): None,
+    ("POST", "/review/submissions/{submission_id}/release"): None,
+    ("POST", "/review/bulk"): None,
     ("GET", "/static"): ("/static/site.css", ALL),
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.http.pages import apidocs, public, review
+from api.http.pages import apidocs, public, review, review_tools
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -22,5 +22,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def install(app: FastAPI) -> None:
     app.include_router(apidocs.router)
     app.include_router(public.router)
+    # Before `review`: its POST /review/submissions/{id}/{action} would take /claim, /assign, /release.
+    app.include_router(review_tools.router)
     app.include_router(review.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
