@@ -45,6 +45,7 @@ def benches(devset: str | None) -> list[Bench]:
         Bench("family_sp8192", ("--repeats", "1", *out("family_sp8192"))),
         Bench("family_caseops", ("--repeats", "1", *out("family_caseops"))),
         Bench("compliance_check", ()),
+        Bench("code_diff", ("--repeat", "1")),
         Bench("leaderboard_page", ("--requests", "10")),
         Bench("api_load", ("--duration", "5", "--entries", "200")),
         Bench("review_devset", (*dev, "--quiet"), needs="devset"),
