@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -23,6 +23,7 @@ from api.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, StrictQuer
 from api.logsetup import bind
 from api.models import Queue, State, Submission
 from api.problems import Problem
+from api.schemas import ChunkList, Quota, SubmissionAccepted, SubmissionDetail, SubmissionList
 from api.settings import Settings
 from api.storage import BlobStore
 from api.uploads import ParsedUpload, UploadParser
@@ -142,8 +143,8 @@ def _quota_now(settings: Settings, user_id: int) -> quota.QuotaStatus:
         return quota.status(session, settings, user_id)
 
 
-@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
-             responses={200: {"description": "an identical submission already exists"},
+@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA, response_model=SubmissionAccepted,
+             responses={200: {"model": SubmissionAccepted, "description": "an identical submission already exists"},
                         202: {"description": "accepted and queued"}})
 async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
                             store: StoreDep) -> JSONResponse:
@@ -201,37 +202,41 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
     return JSONResponse(view, status_code=202 if created else 200, headers=headers)
 
 
-@router.get("/quota")
+@router.get("/quota", response_model=Quota)
 def get_quota(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """The caller's daily quota (UTC day), what is left of it, and when it resets."""
     q = quota.status(session, settings, principal.user_id)
     return JSONResponse(q.to_dict(), headers=q.headers())
 
 
-@router.get("/submissions")
+@router.get("/submissions", response_model=SubmissionList)
 def list_submissions(principal: PrincipalDep, session: SessionDep,
                      state: State | None = None,
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> dict[str, Any]:
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> JSONResponse:
+    """Your submissions (a reviewer's token: everyone's), newest first; `total` counts all pages."""
     q = select(Submission)
     if not principal.can_review:
         q = q.where(Submission.submitter_id == principal.user_id)
     if state is not None:
         q = q.where(Submission.state == state.value)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = list(session.scalars(q.order_by(Submission.created_at.desc(), Submission.id).offset(offset).limit(limit)))
-    return {"limit": limit, "offset": offset, "submissions": [
+    return JSONResponse({"total": int(total), "limit": limit, "offset": offset, "submissions": [
         {"id": s.id, "state": s.state, "track": s.track, "name": s.name, "verdict": s.verdict,
          "measured_val_bpb": s.measured_val_bpb, "claimed_val_bpb": s.claimed_val_bpb,
-         "created_at": crud._iso(s.created_at), "links": {"self": f"/api/v1/submissions/{s.id}"}} for s in rows]}
+         "created_at": crud._iso(s.created_at),
+         "links": {"self": f"/api/v1/submissions/{s.id}", "chunks": f"/api/v1/submissions/{s.id}/chunks"}}
+        for s in rows]})
 
 
-@router.get("/submissions/{submission_id}")
-def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/submissions/{submission_id}", response_model=SubmissionDetail)
+def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> JSONResponse:
     sub = _load_visible(session, principal, submission_id)
-    return crud.submission_view(session, sub, for_reviewer=principal.can_review)
+    return JSONResponse(crud.submission_view(session, sub, for_reviewer=principal.can_review))
 
 
-@router.get("/submissions/{submission_id}/chunks")
+@router.get("/submissions/{submission_id}/chunks", response_model=ChunkList)
 def get_chunks(submission_id: str, principal: PrincipalDep, session: SessionDep,
-               attempt: int | None = Query(None, ge=1, le=1_000_000)) -> dict[str, Any]:
+               attempt: int | None = Query(None, ge=1, le=1_000_000)) -> JSONResponse:
     sub = _load_visible(session, principal, submission_id)
-    return crud.chunk_view(session, sub, attempt)
+    return JSONResponse(crud.chunk_view(session, sub, attempt))
