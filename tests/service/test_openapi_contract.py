@@ -295,3 +295,12 @@ def test_every_json_operation_was_checked(service: Service, accepted: dict[str, 
                   if any("application/json" in r.get("content", {}) for r in op["responses"].values())}
     succeeded = {(m, p) for m, p, status in service.contract.checked if status < 300}
     assert len(documented) == 8 and documented <= succeeded
+
+
+def test_docs_page_shows_each_named_schema(service: Service) -> None:
+    with service.server.client() as c:
+        page = c.get("/docs").text
+    for name in service.contract.doc["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page, name
+    # A response names its schema and links to it.
+    assert '<a href="#schema-SubmissionList">SubmissionList</a>' in page
