@@ -216,6 +216,11 @@ def test_listing_has_a_total_over_all_pages(service: Service, published: dict[st
     assert everyone["total"] == 4
     s = first["submissions"][0]
     assert s["links"] == {"self": f"{SUB}/{s['id']}", "chunks": f"{SUB}/{s['id']}/chunks"}
+    # The CLI's listing says how many there are in all.
+    out = service.server.cli("submissions", "--server", service.server.url, "--token", service.bob, "--limit", "2")
+    assert "(2 of 3 shown, --limit shows more;" in out.stdout
+    out = service.server.cli("submissions", "--server", service.server.url, "--token", service.bob)
+    assert "(3 shown;" in out.stdout
 
 
 # -- the leaderboard -----------------------------------------------------------------------------
