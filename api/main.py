@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         version=VERSION,
         description="Verification service for Parameter Golf submissions. " + (_api_doc or ""),
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_name,
         # Swagger UI and ReDoc load scripts from a CDN; /docs is a local page instead (api.pages.apidocs).
         docs_url=None,
         redoc_url=None,

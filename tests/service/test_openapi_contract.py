@@ -122,6 +122,13 @@ def test_every_json_response_names_its_schema(service: Service) -> None:
     assert {"config", "files"} <= set(doc.component("SubmissionDetail")["required"])
 
 
+def test_operations_are_named_for_generated_clients(service: Service) -> None:
+    ids = [op["operationId"] for ops in service.contract.doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    assert {"create_submission", "list_submissions", "get_submission", "get_chunks", "get_quota"} <= set(ids)
+    assert all(i.isidentifier() and "api_v1" not in i for i in ids), ids
+
+
 def test_the_validator_refuses_what_the_document_does_not_allow(service: Service) -> None:
     """The check can fail: a body with a required field missing, a field of the wrong type or an
     undeclared field is refused, where the real body passes."""
