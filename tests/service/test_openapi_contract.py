@@ -316,3 +316,17 @@ def test_docs_page_shows_each_named_schema(service: Service) -> None:
         assert f'id="schema-{name}"' in page, name
     # A response names its schema and links to it.
     assert '<a href="#schema-SubmissionList">SubmissionList</a>' in page
+
+
+def test_a_refused_submission_fits_the_document(service: Service, tiny: dict[str, Any]) -> None:
+    """A training script that downloads at run time is judged by the checks: the verdict with its
+    failed rule and that rule's evidence fits the same schema as a published one."""
+    fetch = "\nimport urllib.request\nurllib.request.urlretrieve('https://example.invalid/x.bin', 'x.bin')\n"
+    with service.server.client(service.alice) as c:
+        resp = upload(c, tiny, extra_code=fetch)
+        sid = service.contract.check(resp, "POST", SUB)["id"]
+        wait_final(c, sid)
+    body = service.get(service.alice, f"{SUB}/{sid}", ONE)
+    assert (body["state"], body["verdict"]["status"]) == ("rejected", "fail")
+    network = next(r for r in body["verdict"]["rules"] if r["rule"] == "code.network")
+    assert network["status"] == "fail" and network["evidence"], network
