@@ -67,12 +67,12 @@ def window_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int
 
 
 def run_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int, int]:
-    """(windows, scored positions) that golfcheck runs for a rule: the rule itself when it scores
-    every target; else every target once (`exact_once` of `gepa.windows`) plus, when the rule's
+    """(windows, scored positions) that golfcheck runs for a rule: the rule itself when it may be
+    published (`windows.publishable`); else every target once (`exact_once` of `gepa.windows`) plus, when the rule's
     windows are not among those (gap_after_first with a stride that does not divide seq_len), a
     pass over the rule's own windows for the comparison figure."""
     windows, scored, unscored = rule_counts(tail, total, seq_len, stride)
-    if unscored == 0:
+    if unscored == 0 and (tail == "reference" or scored == total):  # windows.publishable
         return windows, scored
     run_windows, run_scored = shared_window_counts(total, seq_len, stride, tail="exact_once")
     if tail == "gap_after_first" and seq_len % stride and windows > 1:

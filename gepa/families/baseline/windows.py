@@ -14,7 +14,8 @@ for the shared sliding driver, and which of them golfcheck may publish.
   the next starts at `seq_len - stride` and scores its last `stride`, then one every `stride`
   (full windows only): targets [seq_len, 2·seq_len - 2·stride) are never scored.
 
-A rule that leaves targets unscored measured a subset of the validation set, so it is never
+A rule that leaves targets unscored measured a subset of the validation set (and one that counts
+some twice, gap_after_first with stride > seq_len / 2, weighs them unevenly), so it is never
 golfcheck's number: `planners` then scores the stream with `gepa.windows.plan_windows`'s
 `exact_once` (the same stride and window length, every target exactly once) and reports the
 rule's own figure alongside, read off the same forward passes where its windows are among
@@ -79,17 +80,23 @@ def planner(tail: str, seq_len: int, stride: int) -> Callable[[int], WindowPlan]
 def planners(tail: str, seq_len: int, stride: int) -> tuple[Callable[[int], WindowPlan],
                                                              Callable[[int], WindowPlan | None]]:
     """(golfcheck's plan, the rule's own plan when it differs): the rule itself when it scores
-    every target; otherwise every target exactly once, with the rule's plan to report alongside."""
+    every target once (or is `reference`, whose tail repeats are SlidingWindowEval's metric);
+    otherwise every target exactly once, with the rule's plan to report alongside."""
     rule = planner(tail, seq_len, stride)
 
     def scored(total: int) -> WindowPlan:
         own = rule(total)
-        if own.unscored_targets() == 0:
-            return own
-        return plan_windows(total, seq_len, stride, tail="exact_once")
+        return own if publishable(tail, own) else plan_windows(total, seq_len, stride, tail="exact_once")
 
     def compare(total: int) -> WindowPlan | None:
         own = rule(total)
-        return own if own.unscored_targets() > 0 else None
+        return None if publishable(tail, own) else own
 
     return scored, compare
+
+
+def publishable(tail: str, plan: WindowPlan) -> bool:
+    """Whether a rule's own list may be golfcheck's number: no target left out, and none counted
+    twice except by the reference's documented tail re-scoring (gap_after_first with a stride above
+    half the window scores the first window's end again)."""
+    return plan.unscored_targets() == 0 and (tail == "reference" or plan.scored_targets() == plan.total)
