@@ -121,6 +121,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"UNSCORED       {result.unscored_targets:,} targets were never scored: not a full-coverage score")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
+        if isinstance(value, dict) and value.get("unscored_targets"):  # a compared window rule with gaps
+            print(f"{key:<14} the config's rule leaves {value['unscored_targets']:,} targets unscored: val_bpb above "
+                  f"scores every target once; the rule's own figure below is for comparison only")
         if isinstance(value, dict):  # e.g. caseops_bytes: one line per figure
             for sub_key, sub_value in value.items():
                 print(f"{key + '.' + sub_key:<44} {sub_value}")

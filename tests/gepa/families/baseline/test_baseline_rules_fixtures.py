@@ -159,3 +159,15 @@ def test_fast_path_equals_plain(folder, case, capsys):
     f, p = fast["extra"]["record_rule"], plain["extra"]["record_rule"]
     assert f["tokens_scored"] == p["tokens_scored"] and f["extra_pass"] == p["extra_pass"]
     assert f["val_bpb"] == pytest.approx(p["val_bpb"], abs=1e-5)
+
+
+def test_the_cli_says_which_number_is_golfchecks(capsys):
+    folder, case = "seq2048", "sliding_gap_after_first"
+    rc = main([str(a) for a in ("evaluate", artifact(folder), "--config", DATA / folder / f"eval_{case}.json",
+                                "--val", VAL, "--tokenizer", TOKENIZER)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    want = record_positions("gap_after_first", 22528, 128, 32)
+    assert "tokens_scored  22,528 of 22,528 targets" in out and "UNSCORED" not in out
+    assert f"the config's rule leaves {22528 - len(want)} targets unscored" in out
+    assert "record_rule.tail                             gap_after_first" in out
