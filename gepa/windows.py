@@ -92,10 +92,10 @@ def full_windows(starts: torch.Tensor, total: int, seq_len: int, stride: int,
 
 def align(sub: WindowPlan, plan: WindowPlan) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Where `sub` is a selection of `plan`'s scoring: per window of `plan`, the positions [lo, hi)
-    that `sub` scores in that same window (lo == hi where `sub` has no such window; `plan`'s starts
-    ascending, as every planner makes them). None when a
-    window of `sub` is not one of `plan`'s (same start and length) or scores a position `plan`'s
-    window does not: then `sub` cannot be read off `plan`'s forward passes."""
+    that `sub` scores in that same window (lo == hi where `sub` has none). None when a window of
+    `sub` is not one of `plan`'s (same start and length) or scores a position that `plan`'s window
+    does not: then `sub` cannot be read off `plan`'s forward passes. `plan`'s starts must ascend,
+    as every planner makes them."""
     n = len(plan)
     lo = torch.zeros(n, dtype=torch.int64)
     hi = torch.zeros(n, dtype=torch.int64)
