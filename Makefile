@@ -44,8 +44,9 @@ lint: setup
 test: lint setup system-deps services
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# Every benchmark once with its quickest arguments (bench/run_all.py; BENCH_ARGS="--only eval_speed" for one).
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
+from api.core import migrate  # noqa: E402
+from api.core.db import dispose_engines, session_scope, utcnow  # noqa: E402
+from api.core.models import Blob, Submission, User  # noqa: E402
+from api.core.settings import Settings  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TRACK = "track_10min_16mb"
@@ -55,13 +62,6 @@ def free_port() -> int:
 def seed(db_url: str, data_dir: Path, n: int) -> None:
     """n published, passing submissions with distinct BPBs, inserted directly (the pipeline is
     not what is measured)."""
-    from sqlalchemy import insert
-
-    from api import migrate
-    from api.db import session_scope, utcnow
-    from api.models import Blob, Submission, User
-    from api.settings import Settings
-
     s = Settings(data_dir=data_dir, database_url=db_url)
     migrate.upgrade(s)
     now = utcnow()
@@ -102,8 +102,6 @@ def start_uvicorn(env: dict[str, str], workers: int, log: Path) -> tuple[subproc
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    import signal
-
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
@@ -256,8 +254,6 @@ def main() -> None:
                       f"{u['throughput_MB_s']:.0f} MB/s, statuses {u['statuses']}, API RSS {u['rss_before_MB']:.0f} MB "
                       f"before, peak {u['peak_rss_MB']:.0f} MB (+{u['peak_growth_MB']:.0f} MB)")
     finally:
-        from api.db import dispose_engines
-
         dispose_engines()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))

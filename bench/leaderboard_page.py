@@ -29,9 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "browser"))  # the seeding helper the browser tests use
 
 import httpx  # noqa: E402
+
+from api.cli.service import ingest  # noqa: E402
+from api.core import migrate  # noqa: E402
+from api.core.db import dispose_engines  # noqa: E402
+from api.core.settings import Settings  # noqa: E402
+from tests.support.browser_seed import seed  # noqa: E402 - the seeding helper the browser tests use
 
 
 def _free_port() -> int:
@@ -55,12 +60,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=100, help="timed requests per page (after 5 warm-up ones)")
     args = ap.parse_args()
-
-    from api import migrate
-    from api.cli_service import ingest
-    from api.db import dispose_engines
-    from api.settings import Settings
-    from browser_seed import seed
 
     with tempfile.TemporaryDirectory(prefix="golfcheck-bench-") as tmp:
         env = {**os.environ, "GOLFCHECK_DATA_DIR": tmp, "GOLFCHECK_DATABASE_URL": f"sqlite:///{tmp}/golfcheck.db",

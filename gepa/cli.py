@@ -1,6 +1,6 @@
 """Evaluator commands of `golfcheck`: evaluate, inspect, make-artifact.
 
-Registered by the dispatcher in `api/cli.py`. Input problems raise `InputError` (exit 2).
+Registered by the dispatcher in `api/cli/main.py`. Input problems raise `InputError` (exit 2).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from gepa import codec, families, runner
 from gepa.errors import InputError
 from gepa.families.gepa import config as gepa_config
 from gepa.families.gepa.train import make_artifact
+from gepa.shards import fingerprint, shard_paths, shard_token_count
 
 MODES = sorted({m for f in families.registry().values() for m in f.modes})
 
@@ -147,8 +148,6 @@ def _unrecorded(prep: runner.Prepared) -> str:
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
-    from gepa.shards import fingerprint, shard_paths, shard_token_count
-
     paths = shard_paths(args.val)
     out = {"val_sha256": fingerprint(paths), "shards": len(paths),
            "tokens": sum(shard_token_count(p) for p in paths)}

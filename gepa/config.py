@@ -22,10 +22,6 @@ from gepa.errors import ConfigError
 MAX_CONFIG_BYTES = 1_000_000
 
 
-def _describe(t: Any) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(t, "a list of integers")
-
-
 def _one(where: str, value: Any, t: Any) -> Any:
     if t is bool:
         if not isinstance(value, bool):

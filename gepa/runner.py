@@ -96,6 +96,3 @@ def count_chunks(p: Prepared, val_glob: str | None = None, max_tokens: int | Non
     return p.family.chunk_count(p.cfg, count_tokens(val_glob or default_val_glob(p.family)), max_tokens)
 
 
-def estimate_flops(p: Prepared, val_glob: str | None = None) -> float:
-    return p.family.flops(p.cfg, count_tokens(val_glob or default_val_glob(p.family)))
-

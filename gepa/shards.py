@@ -161,7 +161,7 @@ def tokenize_documents(texts: Iterable[str], sp: Any) -> np.ndarray:
 
 def build_sample_shard(jsonl: str | Path, tokenizer: str | Path, out: str | Path) -> int:
     """Tokenize every {"text": ...} line of `jsonl` into one shard; returns the token count."""
-    from gepa.tokenizer import load_tokenizer
+    from gepa.tokenizer import load_tokenizer  # here: gepa.tokenizer loads torch, this module must not
 
     sp = load_tokenizer(tokenizer)
     with open(jsonl, encoding="utf-8") as f:

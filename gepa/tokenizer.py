@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from gepa.errors import DataError
+import sentencepiece as spm
 
 BUNDLED_TOKENIZER = Path(__file__).parent / "assets" / "fineweb_1024_bpe.model"
 SPACE_MARK = "\u2581"
@@ -22,8 +23,6 @@ SPACE_MARK = "\u2581"
 
 def load_tokenizer(path: str | Path) -> Any:
     """Load a SentencePiece model; DataError when missing, misnamed or unreadable."""
-    import sentencepiece as spm
-
     path = Path(path)
     if path.suffix != ".model":
         raise DataError(f"tokenizer path {path} must end in .model (a SentencePiece model)")

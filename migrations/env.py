@@ -1,6 +1,6 @@
 """Alembic environment: the URL comes from the same settings object the service uses.
 
-`api.migrate.upgrade(settings)` passes its URL in `config.attributes["url"]`; the plain
+`api.core.migrate.upgrade(settings)` passes its URL in `config.attributes["url"]`; the plain
 `alembic upgrade head` command (the compose `migrate` service) falls back to `get_settings()`.
 On PostgreSQL a transaction-level advisory lock serialises concurrent upgrades (the API, a CLI
 command and the migrate container may all start at once).
@@ -11,7 +11,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from api.models import Base
+from api.core.models import Base
+from api.core.settings import get_settings
 
 # Any 64-bit constant; all golfcheck migrators agree on it.
 _ADVISORY_LOCK_KEY = 0x60_1F_C4_EC
@@ -21,8 +22,6 @@ def _url() -> str:
     url = context.config.attributes.get("url")
     if url:
         return str(url)
-    from api.settings import get_settings
-
     return get_settings().db_url
 
 

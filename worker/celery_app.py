@@ -8,8 +8,9 @@ Reliability settings, each for a reason:
   never waits behind a long one on a busy GPU node while another node is idle.
 - broker `visibility_timeout` (from settings) above the hard time limit: Redis would otherwise
   hand a still-running task to a second worker.
-- time limits per task: the soft limit lets the pipeline record an outcome, the hard one kills.
-- retries happen through the database (`api.lifecycle.platform_fault` and the reaper), never by
+- time limits per task (from the settings object, as task annotations): the soft limit lets the
+  pipeline record an outcome, the hard one kills.
+- retries happen through the database (`api.core.lifecycle.platform_fault` and the reaper), never by
   blind re-execution, so a retried task re-reads the row and respects the fencing attempt.
 
 The beat schedule runs the reaper; run beat once (`-B` on the checks worker, or its own process).
@@ -22,15 +23,29 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from api import logsetup
-from api.db import dispose_engines
-from api.models import Queue
-from api.queue import TASK_REAP, celery_app
-from api.settings import Settings, get_settings
+from api.core import logsetup
+from api.core.db import dispose_engines
+from api.core.models import Queue
+from api.core.queue import TASK_CHECK, TASK_EVAL, TASK_REAP, celery_app
+from api.core.settings import Settings, get_settings
+from worker import tasks
+
+# Registered on every app by `shared_task` when the app finalizes; named here so the import stays.
+TASKS = (tasks.check_submission, tasks.evaluate_submission, tasks.reap)
+
+
+def time_limits(settings: Settings) -> dict[str, dict[str, int]]:
+    """Celery's limits per task. The pipeline enforces its own deadline (hard - grace) and records
+    the outcome; Celery's soft limit comes after it, and the hard limit is the backstop that kills a
+    wedged process."""
+    return {name: {"time_limit": hard + 60, "soft_time_limit": hard + 30}
+            for name, hard in ((TASK_CHECK, settings.check_time_limit_s), (TASK_EVAL, settings.eval_time_limit_s))}
 
 
 def configure(app: Celery, settings: Settings) -> Celery:
+    limits = time_limits(settings)
     app.conf.update(
+        task_annotations=limits,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -44,8 +59,10 @@ def configure(app: Celery, settings: Settings) -> Celery:
                      "options": {"queue": Queue.CHECKS.value, "expires": settings.reaper_interval_s}},
         },
     )
-    import worker.tasks  # noqa: F401 - registers the tasks on this app
-
+    if app.finalized:  # annotations reach tasks when they are bound; these already are
+        for name, attrs in limits.items():
+            for key, value in attrs.items():
+                setattr(app.tasks[name], key, value)
     return app
 
 

@@ -13,18 +13,17 @@ import logging
 import threading
 from typing import Any
 
-from api import lifecycle
-from api.models import Queue
-from api.settings import Settings
+from api.core import lifecycle
+from api.core.models import Queue
+from api.core.settings import Settings
+from worker import tasks
+from worker.celery_app import make_app
 
 log = logging.getLogger("golfcheck.embedded")
 
 
 class EmbeddedWorker:
     def __init__(self, settings: Settings):
-        from worker import tasks
-        from worker.celery_app import make_app
-
         tasks.use_settings(settings)
         self.settings = settings
         self.app = make_app(settings)

@@ -1,7 +1,7 @@
 """The work behind the thin Celery tasks, as plain functions (no Celery import).
 
 `run_stage(settings, submission_id, stage)` claims the stage (compare-and-set on the row), runs
-it under a heartbeat thread, and writes the outcome through `api.lifecycle`, which fences every
+it under a heartbeat thread, and writes the outcome through `api.core.lifecycle`, which fences every
 write with the claimed attempt number. Errors are sorted by whose fault they are:
 
 - `gepa.errors.InputError` → the submission is rejected with the error's one-line message;
@@ -29,16 +29,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from api import lifecycle
-from api.db import session_scope
-from api.lifecycle import Claim, Measured, RuleOutcome
-from api.logsetup import bind
-from api.models import Queue, Submission, SubmissionFile
-from api.settings import Settings
-from api.storage import BlobStore
-from gepa import families, runner
-from gepa.families.base import Family
+from api.core import lifecycle
+from api.core.db import session_scope
+from api.core.lifecycle import Claim, Measured, RuleOutcome
+from api.core.logsetup import bind
+from api.core.models import Queue, Submission, SubmissionFile
+from api.core.settings import Settings
+import torch
 from sqlalchemy import select
+
+from api.core.storage import BlobStore
+from gepa import families, runner
+from gepa.compliance import check_record
+from gepa.errors import InputError
+from gepa.evaluate import EvaluationCancelled
+from gepa.families.base import Family
 
 log = logging.getLogger("golfcheck.pipeline")
 VERIFIER_VERSION = "golfcheck-0.1.0"
@@ -90,8 +95,6 @@ class Heartbeat:
 def resolve_device(setting: str) -> str:
     if setting != "auto":
         return setting
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -150,8 +153,6 @@ def _load(settings: Settings, submission_id: str) -> tuple[Submission, list[Subm
 
 def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: str | None = None) -> str | None:
     """Run one stage if the row says it is due. Returns the new state, or None if nothing was done."""
-    from gepa.errors import InputError
-
     claim = lifecycle.claim(settings, submission_id, stage, worker=worker_name(), task_id=task_id)
     if claim is None:
         return None
@@ -180,7 +181,7 @@ def run_stage(settings: Settings, submission_id: str, stage: str, *, task_id: st
 
 def _relative_names(files: list[SubmissionFile]) -> dict[int, str]:
     """Each stored file's path inside the records folder. The upload already dropped a bundle's
-    single top folder (`api.uploads`), so stored names are folder-relative as they are."""
+    single top folder (`api.http.uploads`), so stored names are folder-relative as they are."""
     return {f.id: f.filename.replace("\\", "/").lstrip("/") for f in files}
 
 
@@ -232,8 +233,6 @@ def run_engine(settings: Settings, sub: Submission, files: list[SubmissionFile],
                measured: dict[str, Any] | None = None, canonical_val_sha256: str | None = None) -> Any:
     """`gepa.compliance.check_record` on the submission's records folder, for one stage.
     `canonical_val_sha256`: the canonical validation set of the submission's family (score stage)."""
-    from gepa.compliance import check_record
-
     with records_folder(settings, sub, files) as (folder, artifact):
         return check_record(folder, artifact, measured=measured, track=sub.track, stages=[stage],
                             canonical_val_sha256=canonical_val_sha256,
@@ -253,11 +252,6 @@ def _checks(settings: Settings, claim: Claim) -> str | None:
 
 
 def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
-    import torch
-
-    from gepa.errors import InputError
-    from gepa.evaluate import EvaluationCancelled
-
     sub, files = _load(settings, claim.submission_id)
     artifact = BlobStore(settings.blob_dir).path(sub.artifact_sha256)
     prep = runner.prepare(artifact, sub.config_json or None, max_decompressed_bytes=settings.max_decompressed_bytes)
@@ -324,8 +318,6 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
 
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
-        import torch
-
         try:
             return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
         except Exception:  # noqa: BLE001
@@ -333,8 +325,3 @@ def _device_name(device: str) -> str:
     return device
 
 
-def input_paths(settings: Settings, submission_id: str) -> dict[str, Path]:
-    """Where a submission's files are stored (for `golfcheck status --files` and debugging)."""
-    sub, files = _load(settings, submission_id)
-    store = BlobStore(settings.blob_dir)
-    return {f"{f.role}:{f.filename}": store.path(f.sha256) for f in files}

@@ -1,7 +1,9 @@
 """Thin Celery tasks: they take an id, the database row decides, the work is in `pipeline`.
 
-Task names are fixed strings shared with `api.queue`, which sends them without importing this
-module. Unexpected keyword arguments are ignored so a rolling deploy that adds one does not break.
+Task names are fixed strings shared with `api.core.queue`, which sends them without importing this
+module. Their time limits come from the settings object (`worker.celery_app.configure`), not from
+the environment at import time. Unexpected keyword arguments are ignored so a rolling deploy that
+adds one does not break.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from api.logsetup import bind
-from api.queue import TASK_CHECK, TASK_EVAL, TASK_REAP
-from api.settings import Settings
-from api.settings import get_settings as _env_settings
+from api.core import lifecycle
+from api.core.logsetup import bind
+from api.core.queue import TASK_CHECK, TASK_EVAL, TASK_REAP
+from api.core.settings import Settings
+from api.core.settings import get_settings as _env_settings
 from worker import pipeline
 
 log = logging.getLogger("golfcheck.tasks")
@@ -31,23 +34,13 @@ def get_settings() -> Settings:
     return _override or _env_settings()
 
 
-def _time_limits(kind: str) -> dict[str, Any]:
-    s = get_settings()
-    hard = s.eval_time_limit_s if kind == "eval" else s.check_time_limit_s
-    # The pipeline enforces its own deadline (hard - grace) and records the outcome; Celery's
-    # hard limit is the backstop that kills a wedged process.
-    return {"time_limit": hard + 60, "soft_time_limit": hard + 30}
-
-
-@shared_task(name=TASK_CHECK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             **_time_limits("checks"))
+@shared_task(name=TASK_CHECK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def check_submission(self: Task, submission_id: str, **_ignored: Any) -> str | None:
     with bind(submission_id=submission_id):
         return pipeline.run_stage(get_settings(), submission_id, "checks", task_id=self.request.id)
 
 
-@shared_task(name=TASK_EVAL, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             **_time_limits("eval"))
+@shared_task(name=TASK_EVAL, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def evaluate_submission(self: Task, submission_id: str, **_ignored: Any) -> str | None:
     with bind(submission_id=submission_id):
         return pipeline.run_stage(get_settings(), submission_id, "eval", task_id=self.request.id)
@@ -55,9 +48,7 @@ def evaluate_submission(self: Task, submission_id: str, **_ignored: Any) -> str 
 
 @shared_task(name=TASK_REAP, ignore_result=True)
 def reap(**_ignored: Any) -> dict[str, list[str]]:
-    from api.lifecycle import reap as do_reap
-
-    report = do_reap(get_settings())
+    report = lifecycle.reap(get_settings())
     if report.requeued or report.failed or report.resent:
         log.info("reaper: requeued %s, failed %s, resent %s", report.requeued, report.failed, report.resent)
     return {"requeued": report.requeued, "failed": report.failed, "resent": report.resent}

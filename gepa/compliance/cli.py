@@ -1,7 +1,7 @@
 """`golfcheck check` and `golfcheck scan-code`: the reviewer's static checks, runnable before submitting.
 
 Exit codes: 0 nothing failed, 1 a rule failed (check) or the code was flagged (scan-code),
-2 bad input (raised as `InputError`, turned into exit 2 by the dispatcher in api/cli.py).
+2 bad input (raised as `InputError`, turned into exit 2 by the dispatcher in api/cli/main.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 
 from gepa.errors import InputError
+from gepa.compliance.check import check_record
+from gepa.compliance.review import folder_files
+from gepa.compliance.source import decode_source
+from gepa.compliance.logs import parse_log
+from gepa.compliance.review import scan_bundle
 
 _MAX_CODE_BYTES = 20_000_000
 
@@ -39,8 +44,6 @@ def register(subparsers) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gepa.compliance.check import check_record
-
     folder = Path(args.record_dir)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a directory; pass a records folder")
@@ -76,9 +79,6 @@ def _print_verdict(verdict) -> None:
 def _bundle_for(path: Path) -> dict[str, bytes]:
     """The files reviewed with `path`: its whole folder when that is a records folder (or the file
     is the folder's train_gpt.py), else the file plus the sibling modules it imports or execs."""
-    from gepa.compliance.review import folder_files
-    from gepa.compliance.source import decode_source
-
     folder = path.parent
     if path.name == "train_gpt.py" or (folder / "submission.json").is_file():
         files = folder_files(folder)
@@ -102,8 +102,6 @@ def _bundle_for(path: Path) -> dict[str, bytes]:
 
 
 def _log_settings(paths: list[str]) -> tuple[list[dict[str, str]], set[str]]:
-    from gepa.compliance.logs import parse_log
-
     settings, printed = [], set()
     for p in paths:
         lp = Path(p)
@@ -117,8 +115,6 @@ def _log_settings(paths: list[str]) -> tuple[list[dict[str, str]], set[str]]:
 
 
 def cmd_scan_code(args: argparse.Namespace) -> int:
-    from gepa.compliance.review import scan_bundle
-
     path = Path(args.file)
     if not path.is_file():
         raise InputError(f"{path} is not a file; pass the train_gpt.py to review")

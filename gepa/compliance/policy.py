@@ -9,10 +9,6 @@ from __future__ import annotations
 
 RULESET_VERSION = "rules-v2"
 
-# Decimal 16 MB (README R1). `gepa.sizes` owns the authoritative constant; this is only the
-# fallback used while that module is not importable.
-SIZE_CAP_BYTES_FALLBACK = 16_000_000
-
 # Tracks, with the spellings seen in real submission.json files mapped onto canonical names.
 TRACK_RECORD = "10min_16mb"
 TRACK_NON_RECORD = "non_record_16mb"
@@ -66,9 +62,7 @@ REPRO_SIGMA_MULT = 3.0
 REPRO_FLOOR_BPB = 0.0015
 
 # Consistency of submission.json with its logs.
-BPB_MATCH_TOL = 6e-4  # a claimed per-seed number may be rounded to 4 decimals in the json
 MEAN_MATCH_TOL = 1e-4  # canonical schema asks 1e-5; real files round the mean to 4-5 digits
-SIZE_MATCH_TOL_BYTES = 0  # byte counts are exact
 
 # Significance of a record claim (R7 and maintainers' practice, compliance-rules.md section C).
 RECORD_MARGIN_NATS = 0.005

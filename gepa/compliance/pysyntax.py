@@ -27,10 +27,7 @@ cst = None  # libcst, imported on first need (it costs ~0.5 s at start-up and mo
 @functools.lru_cache(maxsize=1)
 def _libcst():
     global cst
-    try:  # libcst ships the 3.12 grammar; without it, 3.12-only f-strings stay unparsed (reported)
-        cst = importlib.import_module("libcst")
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
+    cst = importlib.import_module("libcst")  # libcst ships the 3.12 grammar (a declared dependency)
     return _classes(cst)
 
 _QUOTES = ('"', "'", '"""', "'''")

@@ -353,7 +353,6 @@ class Program:
                     self._collect(getattr(node, part, []) or [], file, cls)
 
 
-_SUBLISTS = ("body", "orelse", "finalbody")
 
 
 def live_nodes(stmts: list[ast.stmt], env: Env, out: set[int]) -> None:

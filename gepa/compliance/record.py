@@ -68,11 +68,6 @@ class Record:
     def score_source(self) -> str:
         return headline(self)[1]
 
-    @property
-    def code_path(self) -> Path | None:
-        p = self.folder / "train_gpt.py"
-        return p if p.is_file() else None
-
     def seed_logs(self) -> dict[str, ParsedLog | None]:
         """Map each reported seed to its log; prefer a log that reports that seed's number."""
         out: dict[str, ParsedLog | None] = {}

@@ -40,6 +40,7 @@ from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
 from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
 from gepa.compliance.wrapper import unwrap
+from gepa.compliance.policy import PER_RUN_KEYS
 
 RULE_TEXT = {
     "code.ttt-pre-eval": "Weights are updated on validation tokens before those tokens are scored "
@@ -1113,7 +1114,6 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     program = Program(modules)
     trees = [t for _, t in modules]
     seen = set(report.findings)
-    from gepa.compliance.policy import PER_RUN_KEYS
     distinct, keys = [], set()
     for st in settings or []:  # seeds of one config differ only in per-run keys: analyse once
         key = frozenset((k, v) for k, v in st.items() if k not in PER_RUN_KEYS)

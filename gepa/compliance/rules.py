@@ -22,6 +22,9 @@ from gepa.compliance.record import Record
 from gepa.compliance.review import CODE_RULES, RULE_TEXT, ScanReport, severity
 from gepa.compliance.significance import bytes_per_token, record_significance
 from gepa.compliance.submission import Submission
+from gepa import families
+from gepa.errors import ArtifactError, InputError
+from gepa.sizes import SIZE_CAP_BYTES, size_report
 
 
 @dataclass
@@ -57,8 +60,7 @@ class RuleContext:
     def prepared(self) -> tuple[Any, Exception | None]:
         """The artifact decoded and checked against the config once (shared by two rules)."""
         if self._prep is None:
-            from gepa import runner
-            from gepa.errors import InputError
+            from gepa import runner  # here: runner loads torch, and the API imports these rules without it
             cap = self.max_decompressed_bytes or policy.MAX_ARTIFACT_DECOMPRESSED_BYTES
             try:
                 self._prep = (runner.prepare(self.artifact, str(self.config_path) if self.config_path else None,
@@ -85,11 +87,7 @@ class RuleContext:
 
 
 def size_cap() -> int:
-    try:
-        from gepa.sizes import SIZE_CAP_BYTES  # owned by the size-accounting module
-        return int(SIZE_CAP_BYTES)
-    except ImportError:  # pragma: no cover - only while gepa.sizes is not there yet
-        return policy.SIZE_CAP_BYTES_FALLBACK
+    return int(SIZE_CAP_BYTES)  # owned by the size-accounting module
 
 
 # ----------------------------------------------------------------------------- files & schema
@@ -159,7 +157,6 @@ def rule_size_cap(ctx: RuleContext):
         ev.append(Evidence("bytes_total (max over seeds)", file=ctx.json_name, value=ctx.sub.bytes_total, limit=cap))
     measured_total = None
     if ctx.artifact is not None and ctx.artifact.is_file():
-        from gepa.sizes import size_report
         code_bytes = counted_code_bytes(ctx)
         rep = size_report(b"", ctx.artifact.stat().st_size, cap=cap)
         measured_total = rep.artifact_bytes + code_bytes
@@ -205,7 +202,6 @@ def rule_code_size(ctx: RuleContext):
 def rule_artifact(ctx: RuleContext):
     if ctx.artifact is None:
         return result(SKIP, "no artifact given")
-    from gepa.errors import ArtifactError
     prep, err = ctx.prepared()
     if isinstance(err, ArtifactError):
         return result(FAIL, err.message, [Evidence(err.message, file=ctx.artifact.name)], kind=err.kind)
@@ -220,7 +216,6 @@ def rule_artifact(ctx: RuleContext):
 
 
 def rule_config(ctx: RuleContext):
-    from gepa.errors import ArtifactError, InputError
     path = ctx.config_path
     name = path.name if path is not None else None
     if ctx.artifact is not None:
@@ -234,7 +229,7 @@ def rule_config(ctx: RuleContext):
                       [Evidence("evaluation mode", file=name, value=prep.cfg.mode)])
     if path is None:
         return result(SKIP, "no evaluation config in the folder")
-    from gepa import families, runner
+    from gepa import runner  # here: runner loads torch, and the API imports these rules without it
     try:
         raw = runner.read_config(path)
         cfg = families.family_of(raw, None).parse_config(raw)
@@ -730,4 +725,3 @@ RULES: tuple[Rule, ...] = (
 )
 
 RULE_IDS = tuple(r.id for r in RULES)
-STATIC_CODE_RULE_IDS = CODE_RULES

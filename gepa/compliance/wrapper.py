@@ -19,6 +19,8 @@ import re
 import zlib
 from dataclasses import dataclass
 
+import brotli
+
 from gepa.compliance import policy, pysyntax
 from gepa.compliance.reach import walk
 
@@ -80,10 +82,6 @@ def _bz2(data: bytes) -> bytes:
 
 
 def _brotli(data: bytes) -> bytes:
-    try:
-        import brotli  # optional: only some environments have it
-    except ImportError:
-        raise Opaque("brotli-compressed wrapper and the brotli package is not installed") from None
     if len(data) > _CAP // 4:
         raise Opaque("brotli payload too large to decode safely")
     try:

@@ -22,12 +22,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-
-import browser_seed as seed_mod  # noqa: E402
-from browser_support import ConsoleWatch  # noqa: E402
+from tests.support import browser_seed as seed_mod
+from tests.support.browser import ConsoleWatch
+from tests.support.paths import RECORDS, REPO
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -55,10 +52,10 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from api import migrate
-    from api.cli_service import ingest
-    from api.db import dispose_engines
-    from api.settings import Settings
+    from api.core import migrate
+    from api.cli.service import ingest
+    from api.core.db import dispose_engines
+    from api.core.settings import Settings
 
     data = tmp_path_factory.mktemp("golfcheck-browser")
     env = {**os.environ,
@@ -69,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
            "GOLFCHECK_LOG_LEVEL": "WARNING"}
     settings = Settings.from_env(env)
     migrate.upgrade(settings)
-    summary = ingest(settings, REPO / "tests" / "data" / "records")
+    summary = ingest(settings, RECORDS)
     assert summary["folders"] == 60, summary
     seeded = seed_mod.seed(settings)
     dispose_engines()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
-from browser_support import shot
+from tests.support.browser import shot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

@@ -13,8 +13,8 @@ import re
 
 import httpx
 import pytest
-from browser_seed import add_chunks
-from browser_support import a11y_problems, login, shot
+from tests.support.browser_seed import add_chunks
+from tests.support.browser import a11y_problems, login, shot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""`api.reviewer` actions as plain functions (no browser), on a real SQLite database: each one
+"""`api.core.reviewer` actions as plain functions (no browser), on a real SQLite database: each one
 changes what it should, refuses what it should, and writes its audit-log and review rows.
 Also the pieces the pages are drawn with: SVG charts and the code highlighter."""
 
@@ -8,20 +8,21 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from browser_seed import seed
+from tests.support.browser_seed import seed
 from sqlalchemy import select
 
-from api import charts, reviewer
-from api.auth import authenticate
-from api.db import dispose_engines, session_scope
-from api.models import AuditLog, Flag, ReviewAction, RuleResult, State, StateTransition, Submission
-from api.pages.code import highlight_python
-from api.settings import Settings
+from api.core import reviewer
+from api.http import charts
+from api.core.auth import authenticate
+from api.core.db import dispose_engines, session_scope
+from api.core.models import AuditLog, Flag, ReviewAction, RuleResult, State, StateTransition, Submission
+from api.http.pages.code import highlight_python
+from api.core.settings import Settings
 
 
 @pytest.fixture
 def db(tmp_path):
-    from api import migrate
+    from api.core import migrate
 
     settings = Settings.from_env({"GOLFCHECK_DATA_DIR": str(tmp_path), "GOLFCHECK_EMBEDDED_WORKER": "0"})
     migrate.upgrade(settings)

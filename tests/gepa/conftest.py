@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +13,9 @@ from gepa.families.gepa import config
 from gepa.families.gepa.model import GPT
 from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens
 from gepa.tokenizer import BUNDLED_TOKENIZER, build_byte_luts, load_tokenizer
+from tests.support.paths import DATA
 
-REF = Path(__file__).resolve().parents[1] / "data" / "reference_small"
+REF = DATA / "reference_small"
 
 TINY = {
     "model": {"num_layers": 3, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2, "mlp_hidden": 128,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,8 +15,9 @@ from gepa.errors import ArtifactContentError
 from gepa.families.gepa import config
 from gepa.families.gepa.config import ModelConfig
 from gepa.families.gepa.model import expected_state
+from tests.support.paths import DATA
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_small"
+FIXTURE = DATA / "reference_small"
 ARTIFACT = FIXTURE / "final_model.int6.ptz"
 
 

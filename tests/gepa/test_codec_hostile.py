@@ -6,10 +6,8 @@ import io
 import os
 import pickle
 import subprocess
-import tracemalloc
 import zipfile
 import zlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,14 +24,10 @@ from gepa.errors import (
     DecompressionLimitError,
     UnsafeArtifactError,
 )
+from tests.support.artifacts import one_line, peak_during, torch_zip_with_pickle, zlib_bomb, zstd_bomb
+from tests.support.paths import DATA
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "reference_small" / "final_model.int6.ptz"
-
-
-def one_line(exc: BaseException) -> str:
-    msg = str(exc)
-    assert msg and "\n" not in msg and len(msg) < 400
-    return msg
+FIXTURE = DATA / "reference_small" / "final_model.int6.ptz"
 
 
 def small_container() -> dict:
@@ -42,19 +36,6 @@ def small_container() -> dict:
           "tok_emb.weight": (torch.randn(1024, 80, generator=g) * 0.05).to(torch.bfloat16),
           "blocks.0.mlp.scale": torch.ones(64), "blocks.0.attn_scale": torch.ones(64)}
     return quantize_state_dict(sd)
-
-
-def torch_zip_with_pickle(pkl: bytes) -> bytes:
-    """A genuine torch.save archive whose data.pkl has been swapped for `pkl`."""
-    buf = io.BytesIO()
-    torch.save({"x": torch.zeros(2)}, buf)
-    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
-        for info in src.infolist():
-            data = pkl if info.filename.endswith("/data.pkl") else src.read(info)
-            dst.writestr(info.filename, data)
-    return out.getvalue()
 
 
 class Reduce:
@@ -141,53 +122,26 @@ def test_declared_content_size_over_cap_is_rejected_early():
                                                max_decompressed_bytes=100_000)
 
 
-def _zstd_bomb(total: int) -> bytes:
-    """`total` zero bytes through a streaming compressor (no content size), in 16 MiB pieces."""
-    cobj = zstandard.ZstdCompressor(level=3).compressobj()
-    zeros = bytes(16 << 20)
-    parts = [cobj.compress(zeros) for _ in range(total // len(zeros))]
-    parts.append(cobj.flush())
-    return b"".join(parts)
-
-
-def _zlib_bomb(total: int) -> bytes:
-    cobj = zlib.compressobj(9)
-    zeros = bytes(16 << 20)
-    parts = [cobj.compress(zeros) for _ in range(total // len(zeros))]
-    parts.append(cobj.flush())
-    return b"".join(parts)
-
-
-def _peak_during(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return peak
-
-
 def test_zstd_bomb_is_stopped_with_bounded_memory():
-    bomb = _zstd_bomb(2 << 30)  # 2 GiB of zeros
+    bomb = zstd_bomb(2 << 30)  # 2 GiB of zeros
     assert len(bomb) < 8 << 20
     assert zstandard.get_frame_parameters(bomb).content_size == zstandard.CONTENTSIZE_UNKNOWN
 
     def run():
         assert "decompresses to more than" in expect(DecompressionLimitError, bomb)
 
-    assert _peak_during(run) < 1 << 30  # default cap 512 MiB plus one piece
+    assert peak_during(run) < 1 << 30  # default cap 512 MiB plus one piece
     small_cap = 32 << 20
-    peak = _peak_during(lambda: expect(DecompressionLimitError, bomb, max_decompressed_bytes=small_cap))
+    peak = peak_during(lambda: expect(DecompressionLimitError, bomb, max_decompressed_bytes=small_cap))
     assert peak < small_cap + (64 << 20)
 
 
 def test_zlib_bomb_is_stopped_with_bounded_memory():
-    bomb = _zlib_bomb(1 << 30)
+    bomb = zlib_bomb(1 << 30)
     assert len(bomb) < 4 << 20
-    peak = _peak_during(lambda: expect(DecompressionLimitError, bomb))
+    peak = peak_during(lambda: expect(DecompressionLimitError, bomb))
     assert peak < 1 << 30
-    peak = _peak_during(lambda: expect(DecompressionLimitError, bomb, max_decompressed_bytes=16 << 20))
+    peak = peak_during(lambda: expect(DecompressionLimitError, bomb, max_decompressed_bytes=16 << 20))
     assert peak < (16 << 20) + (32 << 20)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from gepa.families.gepa import config
 from gepa.families.gepa.family import build_model
-from gepa_run import run_gepa
+from tests.support.gepa_run import run_gepa
 
 
 def _run(model, tokens, luts, cfg, **kw):

@@ -7,7 +7,7 @@ import pytest
 from gepa.bpb import position_bytes
 from gepa.parallel import evaluate_on_ranks
 from gepa.valdata import ValData
-from gepa_run import run_gepa
+from tests.support.gepa_run import run_gepa
 
 
 @pytest.mark.parametrize("mode", ["sliding", "ttt"])

@@ -11,6 +11,7 @@ import torch
 from gepa import shards
 from gepa.errors import DataError
 from gepa.tokenizer import BUNDLED_TOKENIZER, load_tokenizer
+from tests.support.paths import DATA
 
 
 def test_round_trip_and_header(tmp_path):
@@ -69,9 +70,8 @@ def test_load_validation_tokens_sorts_concatenates_and_truncates(tmp_path):
 
 
 def test_reference_fixture_shard():
-    from pathlib import Path
 
-    ref = Path(__file__).resolve().parents[1] / "data" / "reference_small"
+    ref = DATA / "reference_small"
     expected = json.loads((ref / "expected.json").read_text())
     t = shards.load_validation_tokens(str(ref / "fineweb_val_*.bin"), seq_len=256)
     assert t.numel() == expected["val_tokens_after_truncation"] == 47105

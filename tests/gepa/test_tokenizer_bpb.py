@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +11,9 @@ import torch
 from gepa import bpb, tokenizer
 from gepa.errors import DataError
 from gepa.shards import BUNDLED_SAMPLE_JSONL
+from tests.support.paths import SHARED
 
-SHARED_MODEL = Path(__file__).resolve().parents[3] / "shared" / "data" / "fineweb_1024_bpe.model"
+SHARED_MODEL = SHARED / "data" / "fineweb_1024_bpe.model"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from hardening_support import HServer, start_hserver, stop_hserver
+from tests.support.hardening import HServer, start_hserver, stop_hserver
 
 LIMITS = {"GOLFCHECK_DAILY_QUOTA": "4", "GOLFCHECK_MAX_ACTIVE_PER_SUBMITTER": "2",
           "GOLFCHECK_UPLOAD_RATE_PER_MIN": "8"}

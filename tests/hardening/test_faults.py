@@ -4,7 +4,7 @@ and an eval worker whose database connection goes through a proxy the test can c
 
 Each fault ends with the same invariants: every accepted submission reaches a terminal state, at
 most one result per (submission, attempt) and exactly one per scored submission, no orphan blob,
-and the audit log says what happened. tests/service/test_service_stack.py already covers the
+and the audit log says what happened. tests/e2e/test_stack.py already covers the
 pool process killed mid-evaluation (redelivery of the same message), duplicate deliveries and
 the API losing its database; these cover what it does not: the whole worker vanishing (only the
 reaper can notice), the broker restarting empty under a queue of 20, the database going away in
@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-from hardening_support import (
+from tests.support.hardening import (
     HServer,
     RedisServer,
     WriteBackCutter,
@@ -32,7 +32,7 @@ from hardening_support import (
     temp_files,
     unique_code,
 )
-from service_support import FINAL_STATES, Proc, _create_db, _drop_db, base_env, start_server, start_worker, wait_until
+from tests.support.service import FINAL_STATES, Proc, _create_db, _drop_db, base_env, start_server, start_worker, wait_until
 
 TIMEOUT = 240  # bounds each wait; nothing here asserts on time
 
@@ -94,7 +94,7 @@ class Stack:
         self.server.proc.stop()
         self.redis.kill()
         self.proxy.close()
-        from api.db import dispose_engines
+        from api.core.db import dispose_engines
 
         dispose_engines()
         _drop_db(self.db)

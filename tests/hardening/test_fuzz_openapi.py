@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hardening_support import HServer
+from tests.support.hardening import HServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode

@@ -12,209 +12,28 @@ same guarantees, and covers what only the service sees: archives, multipart, fil
 
 from __future__ import annotations
 
-import json
-import os
-import tarfile
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
-from hardening_support import (
+from tests.support.hardening import (
     PROBLEM,
     HServer,
     assert_no_orphans,
-    deep_json,
-    files_for,
-    gzip_tar_bomb,
-    nested_objects,
     peak_rss_bytes,
-    reduce_pickle,
-    short_storage,
-    tar_bytes,
-    tar_special,
-    torch_zip_with_pickle,
-    unique_code,
-    zip_bomb,
-    zip_bytes,
-    zlib_bomb,
-    zstd,
-    zstd_bomb,
 )
-from service_support import wait_final
-
-# Where a payload that ran, or an archive member that escaped, would leave a trace.
-RUN = uuid.uuid4().hex[:10]
-MARKER_DIR = Path(f"/tmp/golfcheck-hostile-{RUN}")
-ESCAPE_NAME = f"golfcheck-escape-{RUN}.ptz"
-ABSOLUTE_TARGET = Path(f"/tmp/golfcheck-absolute-{RUN}.ptz")
-# Peak resident memory the server may reach over the whole corpus: torch and one tiny evaluation
-# are ~0.6 GB; the artifact reader's decompression cap (256 MiB) is the largest buffer allowed.
-# An unbounded reader would go to gigabytes on the bombs below.
-PEAK_RSS_LIMIT = 1_600_000_000
-
-
-@dataclass
-class Ctx:
-    tiny: dict[str, Any]
-
-    def art(self) -> bytes:
-        return self.tiny["artifact"].read_bytes()
-
-    def code(self, tag: str) -> bytes:
-        return unique_code(self.tiny, tag)
-
-
-@dataclass
-class Case:
-    name: str
-    build: Callable[[Ctx], dict[str, Any]]   # keyword arguments for httpx's post
-    status: int                              # 4xx, or 202 for "accepted, then rejected"
-    kind: str                                # problem kind, or the rejection's reason_kind
-    says: str = ""                           # a phrase the reason must contain
-    tags: list[str] = field(default_factory=list)
-
-
-def upload(ctx: Ctx, tag: str, **over: Any) -> dict[str, Any]:
-    over.setdefault("code", ctx.code(tag))
-    return {"files": files_for(ctx.tiny, **over)}
-
-
-def bundle(data: bytes, name: str = "bundle.tar.gz") -> dict[str, Any]:
-    return {"files": [("bundle", (name, data, "application/octet-stream"))]}
-
-
-def folder(ctx: Ctx, tag: str) -> list[tuple[str, bytes]]:
-    return [("rec/final_model.int6.ptz", ctx.art()), ("rec/train_gpt.py", ctx.code(tag)),
-            ("rec/eval.json", ctx.tiny["config"].read_bytes())]
-
-
-def marker(name: str) -> str:
-    return str(MARKER_DIR / name)
-
-
-def _pickle_artifact(module: str, fn: str, arg: str) -> Callable[[Ctx], dict[str, Any]]:
-    return lambda ctx: upload(ctx, f"pickle-{module}-{fn}",
-                              artifact=zstd(torch_zip_with_pickle(reduce_pickle(module, fn, arg))))
-
-
-def _flip(ctx: Ctx) -> dict[str, Any]:
-    # Flips inside the compressed payload just yield other weights (a different, valid model);
-    # flips in the frame header must be refused. Both never escape as raw errors (codec tests).
-    data = bytearray(ctx.art())
-    data[10] ^= 0x40
-    data[12] ^= 0x01
-    return upload(ctx, "flip", artifact=bytes(data))
-
-
-_BOMBS: dict[str, bytes] = {}
-
-
-def _bomb(key: str, make: Callable[[], bytes]) -> bytes:
-    if key not in _BOMBS:
-        _BOMBS[key] = make()
-    return _BOMBS[key]
-
-
-CASES = [
-    # -- artifacts: pickles that name globals outside the tensor allow-list -------------------------
-    Case("pickle-os-system", _pickle_artifact("os", "system", f"touch {marker('os-system')}"),
-         202, "artifact-unsafe", "os"),
-    Case("pickle-posix-system", _pickle_artifact("posix", "system", f"touch {marker('posix-system')}"),
-         202, "artifact-unsafe", "posix"),
-    Case("pickle-builtins-eval", _pickle_artifact("builtins", "eval", f"open({marker('eval')!r}, 'w')"),
-         202, "artifact-unsafe", "eval"),
-    Case("pickle-builtins-exec", _pickle_artifact("builtins", "exec", f"open({marker('exec')!r}, 'w')"),
-         202, "artifact-unsafe", "exec"),
-    Case("pickle-subprocess", _pickle_artifact("subprocess", "check_output", f"touch {marker('subprocess')}"),
-         202, "artifact-unsafe", "subprocess"),
-    Case("pickle-other-global", _pickle_artifact("shutil", "rmtree", str(MARKER_DIR)),
-         202, "artifact-unsafe", "shutil"),
-    # -- artifacts: bombs, damage, lies -------------------------------------------------------------
-    Case("zstd-bomb-2GiB", lambda ctx: upload(ctx, "zstd-bomb", artifact=_bomb("zstd", lambda: zstd_bomb(2 << 30))),
-         202, "artifact-too-large", "decompresses to more than"),
-    Case("zlib-bomb-1GiB", lambda ctx: upload(ctx, "zlib-bomb", artifact=_bomb("zlib", lambda: zlib_bomb(1 << 30))),
-         202, "artifact-too-large", "decompresses to more than"),
-    Case("truncated-artifact", lambda ctx: upload(ctx, "trunc", artifact=ctx.art()[: len(ctx.art()) // 2]),
-         202, "artifact-format", "truncated"),
-    Case("bit-flipped-header", _flip, 202, "artifact-format"),
-    Case("shape-larger-than-data", lambda ctx: upload(ctx, "short", artifact=short_storage(ctx.art())),
-         202, "artifact-format", "does not match"),
-    Case("not-an-artifact", lambda ctx: upload(ctx, "junk", artifact=os.urandom(4096)), 202, "artifact-format"),
-    # -- bundles ----------------------------------------------------------------------------------------
-    Case("tar-dotdot-paths", lambda ctx: bundle(tar_bytes([(f"../../{ESCAPE_NAME}", ctx.art()),
-                                                           ("rec/train_gpt.py", ctx.code("dotdot"))])),
-         422, "bad-bundle", "path leaves the folder"),
-    Case("tar-absolute-path", lambda ctx: bundle(tar_bytes([(str(ABSOLUTE_TARGET), ctx.art()),
-                                                            ("rec/train_gpt.py", ctx.code("abs"))])),
-         422, "bad-bundle", "path leaves the folder"),
-    Case("tar-symlink", lambda ctx: bundle(tar_bytes(folder(ctx, "sym") + [
-        tar_special("rec/train_seed0.log", tarfile.SYMTYPE, "/etc/passwd")])), 422, "bad-bundle", "symbolic link"),
-    Case("tar-hardlink", lambda ctx: bundle(tar_bytes(folder(ctx, "hard") + [
-        tar_special("rec/train_seed0.log", tarfile.LNKTYPE, "/etc/shadow")])), 422, "bad-bundle", "hard link"),
-    Case("tar-char-device", lambda ctx: bundle(tar_bytes(folder(ctx, "dev") + [
-        tar_special("rec/null", tarfile.CHRTYPE)])), 422, "bad-bundle", "device"),
-    Case("tar-fifo", lambda ctx: bundle(tar_bytes(folder(ctx, "fifo") + [
-        tar_special("rec/pipe", tarfile.FIFOTYPE)], gz=False), "b.tar"), 422, "bad-bundle", "FIFO"),
-    Case("zip-symlink", lambda ctx: bundle(zip_bytes(folder(ctx, "zsym"), symlink=("rec/train_seed0.log", "/etc/passwd")),
-                                           "b.zip"), 422, "bad-bundle", "symbolic link"),
-    Case("zip-dotdot", lambda ctx: bundle(zip_bytes([(f"../{ESCAPE_NAME}", ctx.art()),
-                                                     ("rec/train_gpt.py", ctx.code("zdotdot"))]), "b.zip"),
-         422, "bad-bundle", "path leaves the folder"),
-    Case("zip-bomb-1GiB", lambda ctx: bundle(_bomb("zip", lambda: zip_bomb(1 << 30)), "b.zip"),
-         413, "payload-too-large", "declares"),
-    Case("tar-gz-bomb-in-skipped-member", lambda ctx: bundle(_bomb("targz", lambda: gzip_tar_bomb(
-        1 << 30, "__MACOSX/rec/._big"))), 413, "payload-too-large", "unpacks to more than"),
-    Case("tar-3000-tiny-files", lambda ctx: bundle(tar_bytes(folder(ctx, "many") + [
-        (f"rec/f{i}.txt", b"x") for i in range(3000)])), 422, "bad-bundle", "more than 500 files"),
-    Case("zip-3000-tiny-files", lambda ctx: bundle(zip_bytes(folder(ctx, "zmany") + [
-        (f"rec/f{i}.txt", b"x") for i in range(3000)]), "b.zip"), 422, "bad-bundle", "at most 500"),
-    Case("tar-control-char-member", lambda ctx: bundle(tar_bytes(folder(ctx, "ctl") + [
-        ("rec/log\x1b[2J.txt", b"x")])), 422, "bad-bundle", "control characters"),
-    Case("garbage-bundle", lambda ctx: bundle(b"\x1f\x8b" + os.urandom(2000)), 422, "bad-bundle"),
-    # -- the training script ------------------------------------------------------------------------------
-    Case("code-not-utf8", lambda ctx: upload(ctx, "latin1", code=b"# caf\xe9\nprint('x')\n"),
-         422, "invalid-field", "not UTF-8"),
-    Case("code-nul-bytes", lambda ctx: upload(ctx, "nul", code=b"print('x')\x00\n"), 422, "invalid-field", "NUL"),
-    Case("code-50MB", lambda ctx: upload(ctx, "big", code=b"#" * 50_000_000), 413, "payload-too-large", "code"),
-    Case("code-deep-parentheses", lambda ctx: upload(
-        ctx, "parens", code=b"x = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n"), 202, "code-unparseable", "nested"),
-    Case("code-deep-unary", lambda ctx: upload(ctx, "unary", code=b"x = " + b"-" * 300_000 + b"1\n"),
-         202, "code-unparseable"),
-    Case("code-deep-indent", lambda ctx: upload(ctx, "indent", code=("if x:\n" + "".join(
-        " " * (i + 1) + "if x:\n" for i in range(150)) + " " * 152 + "pass\n").encode()), 202, "code-unparseable"),
-    # -- JSON configs ---------------------------------------------------------------------------------------
-    Case("config-huge-float", lambda ctx: upload(ctx, "inf", config=b'{"model": {"num_layers": 1e400}}'),
-         422, "bad-config", "out of range"),
-    Case("config-huge-int", lambda ctx: upload(ctx, "bigint", config=b'{"model": {"num_layers": ' + b"9" * 6000 + b"}}"),
-         422, "bad-config"),
-    Case("config-nan", lambda ctx: upload(ctx, "nan", config=b'{"model": {"num_layers": NaN}}'), 422, "bad-config",
-         "NaN"),
-    Case("config-deep-arrays", lambda ctx: upload(ctx, "deeparr", config=b'{"a": ' + deep_json(100_000) + b"}"),
-         422, "bad-config", "nested"),
-    Case("config-deep-objects", lambda ctx: upload(ctx, "deepobj", config=nested_objects(40)), 422, "bad-config",
-         "nested"),
-    Case("config-not-object", lambda ctx: upload(ctx, "list", config=b"[1, 2]"), 422, "bad-config", "object"),
-    Case("config-not-utf8", lambda ctx: upload(ctx, "cfg-latin1", config=b'{"name": "caf\xe9"}'), 422, "bad-config"),
-    Case("config-wrong-types", lambda ctx: upload(ctx, "types", config=json.dumps(
-        {"model": {"num_layers": "two"}, "eval": {"mode": 5}}).encode()), 422, "invalid-field", "must be"),
-    Case("config-absurd-model", lambda ctx: upload(ctx, "absurd", config=json.dumps(
-        {"model": {"num_layers": 100000, "model_dim": 100000}}).encode()), 202, "bad-config"),
-    Case("submission-json-inf", lambda ctx: upload(ctx, "subinf", submission_json=b'{"val_bpb": -1e999}'),
-         422, "bad-submission-json"),
-    # -- file names ---------------------------------------------------------------------------------------------
-    Case("filename-escape-sequence", lambda ctx: upload(ctx, "fn-esc", names={"artifact": "a\x1b[31mred.ptz"}),
-         422, "invalid-field", "control characters"),
-    Case("filename-bell-and-del", lambda ctx: upload(ctx, "fn-bel", names={"code": "train\x07\x7f.py"}),
-         422, "invalid-field", "control characters"),
-    Case("filename-c1-control", lambda ctx: upload(ctx, "fn-c1", names={"code": "train\u0085gpt.py"}),
-         422, "invalid-field", "control characters"),
-    Case("filename-too-long", lambda ctx: upload(ctx, "fn-long", names={"artifact": "a" * 400 + ".ptz"}),
-         422, "invalid-field", "at most 255"),
-]
-
+from tests.support.hostile_corpus import (
+    BOMBS,
+    ABSOLUTE_TARGET,
+    CASES,
+    ESCAPE_NAME,
+    MARKER_DIR,
+    PEAK_RSS_LIMIT,
+    Case,
+    Ctx,
+)
+from tests.support.service import wait_final
 
 @pytest.fixture(scope="module")
 def alice(corpus_server: HServer) -> str:
@@ -230,7 +49,7 @@ def outcomes() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module", autouse=True)
 def _cleanup() -> Iterator[None]:
     yield
-    _BOMBS.clear()
+    BOMBS.clear()
     if MARKER_DIR.exists():
         for p in MARKER_DIR.iterdir():
             p.unlink()

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 import yaml
-from hardening_support import PROBLEM, HServer, files_for
-from service_support import REPO, wait_final
+from tests.support.hardening import PROBLEM, HServer, files_for
+from tests.support.service import wait_final
+from tests.support.paths import REPO
 
 TRACE = Path(f"/tmp/golfcheck-executed-{uuid.uuid4().hex[:10]}")
 
@@ -49,9 +50,7 @@ FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__", "execfile", "run_pat
                    "load", "loads"}
 # Where such a call is expected, and why.
 ALLOWED = {
-    ("api/main.py", "import_module"): "imports worker.embedded (a constant name)",
-    ("api/cli.py", "import_module"): "imports the CLI's own command modules from a constant tuple",
-    ("api/admission.py", "import_module"): "imports the config modules of the packages inside gepa/families",
+    ("api/http/admission.py", "import_module"): "imports the config modules of the packages inside gepa/families",
 }
 
 
@@ -123,7 +122,7 @@ def test_containers_are_locked_down(compose: dict[str, Any], service: str) -> No
 LIMIT_CASES = [
     ("track over 100 characters", {"files": {"track": (None, "t" * 101)}}, 422, "invalid-field"),
     ("text field over 1 MB", {"files": {"submission_json": (None, "x" * 1_100_000)}}, 413, "payload-too-large"),
-    # A declared body over the request limit: test_service_embedded's declared-oversize test.
+    # A declared body over the request limit: tests/e2e/test_embedded.py's declared-oversize test.
     ("query limit over 500", {"method": "GET", "url": "/api/v1/submissions?limit=501"}, 422, "validation-error"),
     ("submission id over 36 characters", {"method": "GET", "url": "/api/v1/submissions/" + "a" * 40}, 404, "not-found"),
     ("token over 200 characters", {"method": "GET", "url": "/api/v1/quota", "token": "gc_" + "a" * 300}, 401,
@@ -144,7 +143,7 @@ def test_every_input_has_a_limit(limits_server: HServer, what: str, request_kw: 
 
 
 def test_oversized_headers_are_refused(limits_server: HServer) -> None:
-    """The HTTP server bounds an incomplete request head (api/httpserver.py: 64 KiB, or h11's own
+    """The HTTP server bounds an incomplete request head (api/http/httpserver.py: 64 KiB, or h11's own
     16 KiB): 1 MB of header trickled in is answered 4xx and the connection closed, not buffered."""
     import socket
 

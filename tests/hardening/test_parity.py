@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from hardening_support import HServer, start_hserver, stop_hserver
-from service_support import GOLFCHECK, REDIS_URL, start_worker, wait_until
-from test_hostile_corpus import CASES, Ctx
+from tests.support.hardening import HServer, start_hserver, stop_hserver
+from tests.support.service import GOLFCHECK, REDIS_URL, start_worker, wait_until
+from tests.support.hostile_corpus import CASES, Ctx
 
-from api.cli import main as cli_main
+from api.cli.main import main as cli_main
+from tests.support.paths import RECORDS
 
-RECORDS = Path(__file__).resolve().parents[1] / "data" / "records"
 RECORD_FOLDERS = sorted(p for p in RECORDS.glob("*/*") if p.is_dir())
 ACCEPTED = [c for c in CASES if c.status == 202]
 CHECKED_STATES = ("rejected", "queued")  # after the checks: rejected, or waiting for the evaluation

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hardening_support import HServer, assert_no_orphans, files_for, unique_code
+from tests.support.hardening import HServer, assert_no_orphans, files_for, unique_code
 
-from api.quota import utc_day
+from api.core.quota import utc_day
 
 
 def post(c: httpx.Client, tiny: dict[str, Any], tag: str) -> httpx.Response:
@@ -149,7 +149,7 @@ def test_upload_rate_limit(limits_server: HServer) -> None:
 
 @pytest.mark.parametrize("per_minute", [1, 60])
 def test_token_bucket_refills(per_minute: int) -> None:
-    from api.quota import RateLimiter
+    from api.core.quota import RateLimiter
 
     now = [0.0]
     rl = RateLimiter(per_minute, clock=lambda: now[0])

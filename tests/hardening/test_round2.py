@@ -20,8 +20,8 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-from hardening_support import PROBLEM, HServer, assert_no_orphans, files_for, start_hserver, stop_hserver, temp_files, unique_code
-from service_support import TINY_CONFIG, wait_final, wait_until
+from tests.support.hardening import PROBLEM, HServer, assert_no_orphans, files_for, start_hserver, stop_hserver, temp_files, unique_code
+from tests.support.service import TINY_CONFIG, wait_final, wait_until
 
 pytestmark = pytest.mark.services
 

@@ -10,7 +10,6 @@ path uses under bf16 autocast.
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -337,10 +336,6 @@ class GPT(nn.Module):
     def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
         logits = self.forward_logits(ids)
         return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
-
-    def named_trainable(self) -> Iterator[tuple[str, nn.Parameter]]:
-        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
-
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Every state-dict key with its shape and the reference's dtype, without allocating weights."""

@@ -104,7 +104,7 @@ def test_hostile_side_and_weight_streams(encoded, tmp_path):
     import os
     import pickle
 
-    from test_codec_hostile import torch_zip_with_pickle
+    from tests.support.artifacts import torch_zip_with_pickle
 
     _, data = encoded
     streams = _streams(data)

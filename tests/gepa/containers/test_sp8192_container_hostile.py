@@ -7,17 +7,17 @@ from __future__ import annotations
 import brotli
 import lzma
 import tracemalloc
-from pathlib import Path
 
 import pytest
 import torch
 
-from api.cli import main
+from api.cli.main import main
 from gepa import codec, compress, runner
 from gepa.errors import ArtifactError, ArtifactFormatError, DecompressionLimitError, InputError
 from gepa.families.sp8192.family import FAMILY
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = REPO
 FIX = ROOT / "tests" / "data" / "sp8192_small"
 ART = FIX / "final_model.int6.ptz"
 CONFIG = FIX / "eval_standard.json"

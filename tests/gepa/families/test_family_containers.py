@@ -13,8 +13,8 @@ import brotli
 import pytest
 
 from gepa import codec, compress, runner
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "data"
 CASES = {
     "gepa": (DATA / "reference_small", "final_model.int6.ptz", "eval_sliding.json"),
     "baseline": (DATA / "baseline_small", "final_model.int8.ptz", "eval_sliding.json"),

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; `api.http.app.create_http_app` includes them."""

@@ -1,0 +1,112 @@
+"""bench/review_devset.py: summary arithmetic and a run over a tiny development set built in tmp.
+
+The scripts here are short samples written for this test; the real development set lives outside
+the repository and is never read by the tests.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+ROOT = REPO
+_spec = importlib.util.spec_from_file_location("review_devset", ROOT / "bench" / "review_devset.py")
+review_devset = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(review_devset)
+
+CLEAN = '''
+import torch
+def eval_val(model, val_tokens):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1, 1024):
+            x = val_tokens[i:i + 1024]
+            y = val_tokens[i + 1:i + 1025]
+            loss_sum += model(x, y).item()
+    return loss_sum
+def main():
+    val_tokens = torch.zeros(4096)
+    print(eval_val(None, val_tokens))
+if __name__ == "__main__":
+    main()
+'''
+BROKEN = "def main(:\n    pass\n"
+
+
+def _row(set_, ruling, mech, flagged=False, warned=False, unreviewed=False, rules=(), seconds=0.1):
+    return {"id": f"{set_}-{mech}-{flagged}-{seconds}", "set": set_, "ruling": ruling, "mechanism": mech,
+            "flagged": flagged, "warned": warned, "unreviewed": unreviewed, "rules": list(rules),
+            "warnings": [], "seconds": seconds}
+
+
+def test_summary_arithmetic_on_hand_made_rows():
+    rows = [
+        _row("illegal_pr", "illegal", "slot", flagged=True, rules=["code.slot"], seconds=0.2),
+        _row("illegal_pr", "illegal", "slot", flagged=True, rules=["code.rescore"], seconds=0.4),
+        _row("illegal_pr", "illegal", "ngram_target_key", seconds=0.6),
+        _row("merged", "legal", None, flagged=True, rules=["code.rescore"], seconds=0.8),
+        _row("merged", "legal", None, unreviewed=True, seconds=1.0),
+        _row("legal_pr", "legal", "throwaway_warmup", warned=True, seconds=1.2),
+    ]
+    s = review_devset.summarize(rows)
+    assert s["sets"]["illegal_pr"] == {"entries": 3, "reviewed": 3, "flagged": 2, "warned": 0, "needs_review": 0,
+                                       "unreviewed": 0}
+    assert s["sets"]["merged"] == {"entries": 2, "reviewed": 1, "flagged": 1, "warned": 0, "needs_review": 0,
+                                   "unreviewed": 1}
+    assert s["sets"]["legal_pr"]["warned"] == 1
+    assert (s["recall"]["caught"], s["recall"]["total"]) == (2, 3)
+    assert s["recall"]["rate"] == pytest.approx(2 / 3)
+    assert s["recall"]["by_mechanism"]["slot"] == {"total": 2, "caught": 2, "expected_rule": 1}
+    assert s["recall"]["by_mechanism"]["ngram_target_key"] == {"total": 1, "caught": 0, "expected_rule": 0}
+    assert s["recall"]["missed"] == [rows[2]["id"]]
+    assert (s["false_flags"]["flagged"], s["false_flags"]["total"]) == (1, 3)
+    assert s["false_flags"]["unreviewed_ids"] == [rows[4]["id"]]
+    # median of 0.2 .. 1.2 in steps of 0.2 is the mean of the middle two: (0.6 + 0.8) / 2
+    assert s["seconds"]["median"] == pytest.approx(0.7)
+    assert s["seconds"]["max"] == pytest.approx(1.2)
+
+
+def _entry(root: Path, set_, id_, text, ruling, **extra):
+    d = root / set_ / id_
+    d.mkdir(parents=True)
+    (d / "train_gpt.py").write_text(text, encoding="utf-8")
+    return {"id": id_, "set": set_, "files": ["train_gpt.py"], "ruling": ruling, **extra}
+
+
+def test_run_over_tiny_devset(tmp_path):
+    entries = [
+        _entry(tmp_path, "legal_pr", "clean", CLEAN, "legal", mechanism="none"),
+        _entry(tmp_path, "legal_pr", "broken", BROKEN, "legal", mechanism="none"),
+        _entry(tmp_path, "merged", "baseline_copy", CLEAN, "legal",
+               record_folder="track_10min_16mb/2026-03-17_NaiveBaseline"),
+        _entry(tmp_path, "illegal_pr", "flagged_on", CLEAN, "illegal", mechanism="slot",
+               settings={"SLOT_ENABLED": "1"}),
+    ]
+    (tmp_path / "manifest.json").write_text(json.dumps(entries), encoding="utf-8")
+    results, summary = review_devset.run(tmp_path)
+    by_id = {r["id"]: r for r in results}
+    assert by_id["broken"]["unreviewed"] and not by_id["broken"]["flagged"]
+    assert not by_id["clean"]["unreviewed"]
+    # The merged entry went through check_record with the record's real logs, so it was reviewed.
+    assert not by_id["baseline_copy"]["unreviewed"]
+    assert summary["sets"]["legal_pr"]["entries"] == 2 and summary["sets"]["legal_pr"]["unreviewed"] == 1
+    assert summary["sets"]["merged"]["entries"] == 1
+    assert summary["recall"]["total"] == 1
+    assert summary["recall"]["caught"] == sum(r["flagged"] for r in results if r["ruling"] == "illegal")
+    assert summary["false_flags"]["total"] == 3
+    assert summary["false_flags"]["flagged"] == sum(r["flagged"] for r in results if r["ruling"] == "legal")
+
+
+def test_bad_devset_is_a_clear_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        review_devset.main([str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "manifest.json not found" in err and "Traceback" not in err
+    (tmp_path / "manifest.json").write_text('[{"id": "x", "set": "nope"}]', encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        review_devset.main([str(tmp_path)])
+    assert exc.value.code == 2 and "lacks" in capsys.readouterr().err
