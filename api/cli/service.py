@@ -34,7 +34,7 @@ from gepa.errors import InputError
 
 ARTIFACT_SUFFIXES = (".ptz", ".pt")
 CONFIG_NAMES = ("eval.json", "eval_config.json", "config.json", "golfcheck.json")
-FINAL = ("published", "rejected", "failed")
+FINAL = ("published", "rejected", "failed", "withdrawn")
 
 
 class ServiceError(InputError):

@@ -16,6 +16,7 @@ Tables, and who they are for:
 - review_actions, flags: reviewer decisions (publish, flag, disqualify, override, re-run).
 - records: historical record folders ingested from the challenge repository (claimed numbers).
 - web_sessions: reviewer browser sessions for the dashboard (hashed cookie, CSRF token).
+- review_claims: which reviewer is working on a queue item (claimed by them or assigned to them).
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ class State(str, enum.Enum):
     PUBLISHED = "published"
     REJECTED = "rejected"   # the submission is at fault (with a reason); never retried
     FAILED = "failed"       # the platform is at fault, after automatic retries ran out
+    WITHDRAWN = "withdrawn"  # its submitter took it back before publication (api.core.contestant); final
 
 
-FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED})
+FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED, State.WITHDRAWN})
 
 
 class Queue(str, enum.Enum):
@@ -266,7 +268,7 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     stage: Mapped[str] = mapped_column(String(20))   # checks | eval
     outcome: Mapped[str] = mapped_column(String(20), default="running")
-    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped)
+    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped) | withdrawn
     worker: Mapped[Optional[str]] = mapped_column(String(200))
     task_id: Mapped[Optional[str]] = mapped_column(String(100))
     device: Mapped[Optional[str]] = mapped_column(String(100))
@@ -430,3 +432,16 @@ class WebSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # logout
+
+
+class ReviewClaim(Base):
+    """Who is reviewing a submission: at most one claim per submission. A reviewer claims an item
+    for themselves or assigns it to another reviewer; releasing deletes the row. The history of
+    claims lives in the audit log (`review.claim`, `review.assign`, `review.release`)."""
+
+    __tablename__ = "review_claims"
+
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assigned_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

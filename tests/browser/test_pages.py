@@ -79,7 +79,7 @@ def test_reviewer_flags_a_finished_submission_and_the_public_page_shows_it(serve
     expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
     expect(page.locator("#awaiting")).to_contain_text("awaiting review")
     # Oldest first: the 26-hour-old scored submission is listed before the 5-hour-old one.
-    names = page.locator("table.queue tbody tr td:nth-child(2)").all_inner_texts()
+    names = page.locator("table.queue tbody tr td.name").all_inner_texts()
     assert names.index("Sliding window + downloads") < names.index("Naive baseline, re-verified")
     assert a11y_problems(page) == []
     shot(page, "review-queue")

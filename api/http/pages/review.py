@@ -2,13 +2,15 @@
 
 Routes (all under /review, none in the OpenAPI schema):
     GET  /review/login, POST /review/login, POST /review/logout
-    GET  /review                               queue: filters, counts by state, oldest first
+    GET  /review                               queue: filters, sortable columns, counts by state, bulk form
     GET  /review/submissions/{id}              everything about one submission, with the action forms
     GET  /review/submissions/{id}/live         the progress + charts fragment the page polls while it runs
     GET  /review/submissions/{id}/files/{fid}  line-numbered view of a submitted text file (#L123)
     GET  /review/submissions/{id}/code         → the file view of its train_gpt.py
     POST /review/submissions/{id}/{action}     publish | flag | restore | disqualify | override | rerun | note
-    GET  /review/audit                         the audit log, newest first, with filters
+    GET  /review/audit                         the audit log as a table: filters, pages, details collapsed
+
+Claims, bulk actions, code diffs and the export are in `api.pages.review_tools`.
 
 Reading works without JavaScript; the only script (`static/live.js`) refreshes the progress
 fragment while a submission evaluates.
@@ -22,9 +24,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from api.core import reviewer
+from api.core import audit_view, review_claims, review_queue, reviewer
 from api.core.auth import authenticate
 from api.core.crud import _progress, verification
 from api.http.deps import ROW_ID_MAX, SessionDep, SettingsDep
@@ -57,8 +59,6 @@ TOLERANCE_TEXT = f"max({REPRO_FLOOR_BPB}, {REPRO_SIGMA_MULT:g}σ of the reported
 router = APIRouter(prefix="/review", include_in_schema=False)
 
 RUNNING = (State.QUEUED.value, State.CHECKING.value, State.EVALUATING.value, State.RECEIVED.value)
-QUEUE_PAGE = 100
-AUDIT_PAGE = 100
 ACTIONS = {
     "publish": reviewer.publish, "flag": reviewer.flag, "restore": reviewer.restore,
     "disqualify": reviewer.disqualify, "rerun": reviewer.request_rerun, "note": reviewer.note,
@@ -69,6 +69,7 @@ DONE_TEXT = {
     "restore": "Restored.", "disqualify": "Disqualified: the entry left the leaderboard.",
     "override": "Rule result overridden; the verdict was re-derived.", "rerun": "Queued for a re-run.",
     "note": "Note added.",
+    "claim": "Claimed: the queue shows you as its reviewer.", "assign": "Assigned.", "release": "Claim released.",
 }
 
 
@@ -149,51 +150,30 @@ def logout(request: Request, session: SessionDep, csrf_token: str = Form("", max
 # -- queue ------------------------------------------------------------------------------------
 
 
-def _flag_filter(q: Any, flagged: str) -> Any:
-    if flagged == "yes":
-        return q.where(or_(Submission.flagged.is_(True), Submission.disqualified.is_(True)))
-    if flagged == "no":
-        return q.where(Submission.flagged.is_(False), Submission.disqualified.is_(False))
-    return q
-
-
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, session: SessionDep,
-               track: str = Query("", max_length=100), state: str = Query("", max_length=20),
-               verdict: str = Query("", max_length=20), flagged: str = Query("", max_length=5),
-               awaiting: str = Query("", max_length=3), page: int = Query(1, ge=1, le=100_000)) -> Response:
+def queue_page(request: Request, session: SessionDep, done: str = Query("", max_length=20)) -> Response:
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)
-    q = select(Submission, User.name).join(User, User.id == Submission.submitter_id)
-    if track:
-        q = q.where(Submission.track == track)
-    if state:
-        q = q.where(Submission.state == state)
-    if verdict:
-        q = q.where(Submission.verdict == verdict)
-    q = _flag_filter(q, flagged)
-    awaiting_clause = or_(Submission.state == State.SCORED.value,
-                          (Submission.flagged.is_(True)) & (Submission.disqualified.is_(False)))
-    if awaiting == "1":
-        q = q.where(awaiting_clause)
-    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = session.execute(q.order_by(Submission.created_at, Submission.id)
-                           .offset((page - 1) * QUEUE_PAGE).limit(QUEUE_PAGE)).all()
+    try:
+        q = review_queue.QueueQuery.parse(request.query_params)
+    except ValueError as exc:
+        return error_page(request, 400, "Bad request", f"{exc}.")
+    total = review_queue.count(session, q)
+    rows = review_queue.page_rows(session, q)
     by_state = dict(session.execute(select(Submission.state, func.count()).group_by(Submission.state)).all())
     awaiting_scored = by_state.get(State.SCORED.value, 0)
     awaiting_flagged = session.scalar(select(func.count()).select_from(Submission).where(
         Submission.flagged.is_(True), Submission.disqualified.is_(False))) or 0
-    all_tracks = sorted(set(session.scalars(select(Submission.track).distinct())))
-    params = {k: val for k, val in (("track", track), ("state", state), ("verdict", verdict),
-                                    ("flagged", flagged), ("awaiting", awaiting)) if val}
     return render(request, "review/queue.html", {
-        "title": "Review queue", "rows": rows, "total": total, "page": page, "page_size": QUEUE_PAGE,
+        "title": "Review queue", "rows": rows, "total": total, "page": q.page, "page_size": review_queue.PAGE_SIZE,
         "by_state": by_state, "states": [s.value for s in State], "verdicts": [x.value for x in Verdict],
-        "tracks": all_tracks, "f": {"track": track, "state": state, "verdict": verdict, "flagged": flagged,
-                                    "awaiting": awaiting},
-        "awaiting_scored": awaiting_scored, "awaiting_flagged": awaiting_flagged,
-        "query": urlencode(params),
+        "tracks": sorted(set(session.scalars(select(Submission.track).distinct()))),
+        "families": sorted(f for f in session.scalars(select(Submission.family).distinct()) if f),
+        "reviewers": [u.name for u in review_claims.reviewers(session)], "unclaimed": review_queue.UNCLAIMED,
+        "q": q, "f": q, "sorts": review_queue.SORTS, "urlencode": urlencode,
+        "query": urlencode(q.params(page=1)), "export_query": urlencode(q.params(page=1)),
+        "awaiting_scored": awaiting_scored, "awaiting_flagged": awaiting_flagged, "done": DONE_TEXT.get(done),
     }, headers={"Cache-Control": "no-store"})
 
 
@@ -274,6 +254,8 @@ def submission_page(request: Request, submission_id: str, session: SessionDep, s
         return error_page(request, 404, "Not found", f"No submission {submission_id}.")
     ctx = _submission_context(session, settings, sub)
     ctx["done"] = DONE_TEXT.get(done)
+    ctx["holder"] = review_claims.holder(session, sub.id)
+    ctx["reviewers"] = [u.name for u in review_claims.reviewers(session)]
     return render(request, "review/submission.html", ctx, headers={"Cache-Control": "no-store"})
 
 
@@ -367,36 +349,27 @@ def submission_action(request: Request, submission_id: str, action: str, session
         ctx["error_action"] = action
         return render(request, "review/submission.html", ctx, status=exc.status, headers={"Cache-Control": "no-store"})
     reviewer.after_commit(settings, outcome)
-    return redirect(f"/review/submissions/{sub.id}?done={action}#actions")
+    # No fragment: the page opens at the top, where the confirmation is (the forms are far below).
+    return redirect(f"/review/submissions/{sub.id}?done={action}")
 
 
 # -- audit log ----------------------------------------------------------------------------------
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, session: SessionDep, submission: str = Query("", max_length=36),
-               actor: str = Query("", max_length=200), action: str = Query("", max_length=60),
+def audit_page(request: Request, session: SessionDep,
                before: int | None = Query(None, ge=1, le=ROW_ID_MAX)) -> Response:
+    # `before` is declared here too so an out-of-range id is the usual 422 problem, not a page.
     v = _viewer(request, session)
     if v is None:
         return _to_login(request)
-    q = select(AuditLog)
-    if submission:
-        q = q.where(AuditLog.submission_id == submission)
-    if actor:
-        q = q.where(AuditLog.actor == actor)
-    if action:
-        q = q.where(AuditLog.action.startswith(action, autoescape=True))
-    if before is not None:
-        q = q.where(AuditLog.id < before)  # keyset paging: stable while new rows arrive
-    rows = list(session.scalars(q.order_by(AuditLog.id.desc()).limit(AUDIT_PAGE + 1)))
-    more = len(rows) > AUDIT_PAGE
-    rows = rows[:AUDIT_PAGE]
-    params = {k: val for k, val in (("submission", submission), ("actor", actor), ("action", action)) if val}
-    next_url = None
-    if more and rows:
-        next_url = "/review/audit?" + urlencode({**params, "before": rows[-1].id})
+    try:
+        q = audit_view.AuditQuery.parse(request.query_params)
+    except ValueError as exc:
+        return error_page(request, 400, "Bad request", f"{exc}.")
+    rows, total = audit_view.page(session, q)
+    pages = max(1, -(-total // audit_view.PAGE_SIZE))
     return render(request, "review/audit.html", {
-        "title": "Audit log", "rows": rows, "f": {"submission": submission, "actor": actor, "action": action},
-        "next_url": next_url,
+        "title": "Audit log", "rows": rows, "total": total, "q": q, "f": q, "pages": pages,
+        "page_size": audit_view.PAGE_SIZE, "choices": audit_view.choices(session), "urlencode": urlencode,
     }, headers={"Cache-Control": "no-store"})

@@ -143,11 +143,14 @@ def _quota_now(settings: Settings, user_id: int) -> quota.QuotaStatus:
         return quota.status(session, settings, user_id)
 
 
-@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
-             responses={200: {"description": "an identical submission already exists"},
-                        202: {"description": "accepted and queued"}})
-async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
-                            store: StoreDep) -> JSONResponse:
+async def accept_upload(request: Request, principal: Principal, settings: Settings, store: BlobStore, *,
+                        browser_form: bool = False) -> tuple[dict[str, Any], bool]:
+    """Receive, validate, store and queue one upload: (submission view, created).
+
+    The one upload path, shared by the REST route below and the contestant page's form
+    (`browser_form`, see `api.http.uploads`): the same refusals, in the same order, with the same
+    messages; refused input is never charged to the quota. Raises `Problem`, or `quota.LimitExceeded`
+    for the rate limit, the daily quota and the in-progress cap."""
     # Refusals that need no body come first, so a refused client costs no bytes on disk.
     quota.check_rate(request.app.state.upload_limiter, principal.user_id)
     quota.enforce(await run_in_threadpool(_quota_now, settings, principal.user_id))
@@ -162,7 +165,7 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
             raise Problem("payload-too-large",
                           f"the request body ({declared_n} bytes) is larger than {settings.max_request_bytes} bytes",
                           limit_bytes=settings.max_request_bytes)
-    parser = UploadParser(request.headers.get("content-type", ""), store,
+    parser = UploadParser(request.headers.get("content-type", ""), store, browser_form=browser_form,
                           max_file_bytes=settings.max_file_bytes, max_request_bytes=settings.max_request_bytes)
     try:
         body = BodyClock(request.stream(), settings)
@@ -195,6 +198,15 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
         if needs_enqueue:
             await run_in_threadpool(lifecycle.send, settings, view["id"], Queue.CHECKS.value)
         log.info("submission %s by %s (%s)", "created" if created else "deduplicated", principal.name, view["state"])
+    return view, created
+
+
+@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
+             responses={200: {"description": "an identical submission already exists"},
+                        202: {"description": "accepted and queued"}})
+async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
+                            store: StoreDep) -> JSONResponse:
+    view, created = await accept_upload(request, principal, settings, store)
     view["duplicate"] = not created
     q = view["quota"]
     headers = {"Location": view["links"]["self"], "X-Quota-Limit": str(q["daily_limit"]),
