@@ -44,6 +44,7 @@ def benches(devset: str | None) -> list[Bench]:
         Bench("family_baseline", ("--repeats", "1", *out("family_baseline"))),
         Bench("family_sp8192", ("--repeats", "1", *out("family_sp8192"))),
         Bench("family_caseops", ("--repeats", "1", *out("family_caseops"))),
+        Bench("family_march11l", ("--repeats", "1", *out("family_march11l"))),
         Bench("compliance_check", ()),
         Bench("leaderboard_page", ("--requests", "10")),
         Bench("api_load", ("--duration", "5", "--entries", "200")),

@@ -24,8 +24,10 @@ from api.core.db import utcnow
 from api.core.intake import ParsedUpload, sha256_text
 from api.core.leaderboard import claimed_author, provenance
 from api.core.lifecycle import transition
+from api.core.quota import OWNER_RERUN_ACTION
 from api.core.models import (
     Attempt,
+    AuditLog,
     Blob,
     ChunkRecordRow,
     Coverage,
@@ -122,6 +124,10 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
         if existing.state == State.FAILED.value:
             transition(session, existing, State.QUEUED, actor=principal.actor,
                        reason="submitted again after a platform failure", queue=Queue.CHECKS.value)
+            # The same as the owner's re-run (api.core.contestant): counted on today's quota.
+            session.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action=OWNER_RERUN_ACTION,
+                                 submission_id=existing.id, attempt=existing.attempt,
+                                 details=json.dumps({"reason": "the same files uploaded again", "before": {"state": "failed"}})))
         return existing, False
 
     for f in upload.files:

@@ -45,7 +45,7 @@ def test_estimating_an_evaluation_does_not_load_torch():
     import subprocess
     import sys
 
-    code = ("import sys, json; from api import crud; "
+    code = ("import sys, json; from api.core import crud; "
             "v = crud._estimated_eval_s(json.dumps({'eval': {'mode': 'ttt'}}), '', None, 'auto'); "
             "assert v and v > 0, v; assert 'torch' not in sys.modules, 'torch was imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

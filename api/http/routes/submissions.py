@@ -78,7 +78,8 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
                 if gone:  # swept as orphans while a very slow upload was still running
                     raise Problem("service-unavailable", f"stored parts of the upload vanished "
                                   f"({', '.join(gone[:3])}); send it again", headers={"Retry-After": "1"})
-                if crud.find_duplicate(session, submitter_id=principal.user_id, key=key) is None:
+                dup = crud.find_duplicate(session, submitter_id=principal.user_id, key=key)
+                if dup is None or dup.state == State.FAILED.value:  # a new one, or a failed one queued again
                     # The authoritative check: the user's row is locked until the insert commits.
                     quota.enforce(quota.status(session, settings, principal.user_id, lock=True))
                 sub, created = crud.create_submission(session, settings=settings, principal=principal,
