@@ -6,6 +6,7 @@
 #   3. sp8192 fast vs plain on CUDA (bench/family_sp8192.py)
 #   4. CaseOps fast vs plain on CUDA bf16 (bench/family_caseops.py)
 #   5. baseline fast vs plain on CUDA (bench/family_baseline.py)
+#   6. march11l fast vs plain on CUDA (bench/family_march11l.py)
 set -uo pipefail
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
@@ -25,3 +26,6 @@ timeout 240 $PY bench/family_caseops.py --device cuda --repeats 1 --ttt-tokens 2
 # 5. baseline family on CUDA (bf16 autocast, bf16 tok_emb as the records ran): fast vs plain for
 #    sliding (T 128 and 1024) and LoRA TTT on its fixture; its bf16-vs-fp32 BPB is in step 1.
 timeout 120 $PY bench/family_baseline.py --device cuda --repeats 1 --out "$OUT/family_baseline_cuda.json" 2>&1 | tee "$OUT/family_baseline_cuda.txt"
+# 6. march11l family on CUDA (bf16 autocast, bf16 embedding tables as the records ran): fast vs
+#    plain for sliding (T 256 and 1280) and legal TTT on its fixture; its CUDA-vs-CPU BPB is in step 1.
+timeout 120 $PY bench/family_march11l.py --device cuda --repeats 1 --out "$OUT/family_march11l_cuda.json" 2>&1 | tee "$OUT/family_march11l_cuda.txt"

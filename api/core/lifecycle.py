@@ -3,6 +3,7 @@
     received → queued(checks) → checking → queued(eval) → evaluating → scored → published
                                   ↘ rejected (the submission is at fault, with a reason)
                                   ↘ failed   (the platform is at fault, after retries ran out)
+    any state before published ↘ withdrawn (its submitter took it back; final; api.core.contestant)
 
 Rules that make the pipeline safe under redelivery, duplicate messages and dead workers:
 - A worker *claims* a stage with a compare-and-set on (state, attempt); the claim increments
@@ -53,14 +54,16 @@ log = logging.getLogger("golfcheck.lifecycle")
 
 ALLOWED: dict[State | None, frozenset[State]] = {
     None: frozenset({State.RECEIVED}),
-    State.RECEIVED: frozenset({State.QUEUED, State.REJECTED, State.FAILED}),
-    State.QUEUED: frozenset({State.CHECKING, State.EVALUATING, State.REJECTED, State.FAILED}),
-    State.CHECKING: frozenset({State.QUEUED, State.REJECTED, State.FAILED}),
-    State.EVALUATING: frozenset({State.SCORED, State.QUEUED, State.REJECTED, State.FAILED}),
-    State.SCORED: frozenset({State.PUBLISHED, State.QUEUED}),
+    State.RECEIVED: frozenset({State.QUEUED, State.REJECTED, State.FAILED, State.WITHDRAWN}),
+    State.QUEUED: frozenset({State.CHECKING, State.EVALUATING, State.REJECTED, State.FAILED, State.WITHDRAWN}),
+    State.CHECKING: frozenset({State.QUEUED, State.REJECTED, State.FAILED, State.WITHDRAWN}),
+    State.EVALUATING: frozenset({State.SCORED, State.QUEUED, State.REJECTED, State.FAILED, State.WITHDRAWN}),
+    State.SCORED: frozenset({State.PUBLISHED, State.QUEUED, State.WITHDRAWN}),
     State.PUBLISHED: frozenset({State.SCORED, State.QUEUED}),
     State.REJECTED: frozenset({State.QUEUED}),
     State.FAILED: frozenset({State.QUEUED}),
+    # Final: a withdrawn submission never runs or publishes again (api.core.contestant).
+    State.WITHDRAWN: frozenset(),
 }
 
 RUN_STATE = {Queue.CHECKS.value: State.CHECKING, Queue.EVAL.value: State.EVALUATING}
@@ -332,7 +335,7 @@ class Measured:
     val_sha256: str | None = None
     val_tokens: int | None = None
     canonical_val_sha256: str | None = None
-    coverage: str | None = None     # full | demo | non-canonical (gepa.compliance.rules.coverage)
+    coverage: str | None = None     # full | demo | partial | non-canonical (gepa.compliance.rules.coverage)
     family: str | None = None                 # the model family that scored it
     extra: dict[str, Any] | None = None       # the family's own figures (JSON-ready)
 

@@ -94,9 +94,10 @@ class State(str, enum.Enum):
     PUBLISHED = "published"
     REJECTED = "rejected"   # the submission is at fault (with a reason); never retried
     FAILED = "failed"       # the platform is at fault, after automatic retries ran out
+    WITHDRAWN = "withdrawn"  # its submitter took it back before publication (api.core.contestant); final
 
 
-FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED})
+FINAL_STATES = frozenset({State.PUBLISHED, State.REJECTED, State.FAILED, State.WITHDRAWN})
 
 
 class Queue(str, enum.Enum):
@@ -125,6 +126,7 @@ class Coverage(str, enum.Enum):
     FULL = "full"                    # the whole canonical validation set (sha256 matches the configured one)
     DEMO = "demo"                    # cut by GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
     NON_CANONICAL = "non-canonical"  # another set, part of one, or no canonical set configured
+    PARTIAL = "partial"              # the canonical set, but the window rule left targets unscored
 
 
 # -- identities ------------------------------------------------------------------------------
@@ -266,7 +268,7 @@ class Attempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     stage: Mapped[str] = mapped_column(String(20))   # checks | eval
     outcome: Mapped[str] = mapped_column(String(20), default="running")
-    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped)
+    # running | succeeded | rejected | error (platform fault) | abandoned (heartbeat stopped) | withdrawn
     worker: Mapped[Optional[str]] = mapped_column(String(200))
     task_id: Mapped[Optional[str]] = mapped_column(String(100))
     device: Mapped[Optional[str]] = mapped_column(String(100))

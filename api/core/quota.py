@@ -2,7 +2,10 @@
 
 - Daily quota: submissions created in the current UTC day, per submitter. Submissions that
   `failed` (the platform's fault) do not count, so an outage never costs anyone their quota;
-  `rejected` ones do (the submitter's fault). `users.daily_quota` overrides the service default.
+  `rejected` and `withdrawn` ones do (the submitter's choice). An owner's re-run of an older
+  submission (api.core.contestant.rerun, or the same files uploaded again after a platform failure)
+  counts on the day it was asked for, like a new upload.
+  `users.daily_quota` overrides the service default.
 - Concurrency cap: at most `max_active_per_submitter` submissions of one submitter in
   received/queued/checking/evaluating at once, so one person cannot fill the GPU queue.
 - Rate limit: a token bucket per user on the upload route (attempts, whatever their outcome), in
@@ -27,9 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.core.db import utcnow
-from api.core.models import State, Submission, User
+from api.core.models import AuditLog, State, Submission, User
 from api.core.settings import Settings
 
+# The audit action of a submitter's own re-run (written by api.core.contestant, counted here).
+OWNER_RERUN_ACTION = "contestant.rerun"
 ACTIVE_STATES = (State.RECEIVED.value, State.QUEUED.value, State.CHECKING.value, State.EVALUATING.value)
 
 
@@ -78,9 +83,11 @@ def status(session: Session, settings: Settings, user_id: int, *, lock: bool = F
         q = q.with_for_update()
     override = session.scalar(q)
     start, end = utc_day(utcnow())
+    rerun_today = select(AuditLog.submission_id).where(
+        AuditLog.action == OWNER_RERUN_ACTION, AuditLog.user_id == user_id, AuditLog.at >= start)
     used = session.scalar(select(func.count()).select_from(Submission).where(
-        Submission.submitter_id == user_id, Submission.created_at >= start,
-        Submission.state != State.FAILED.value)) or 0
+        Submission.submitter_id == user_id, Submission.state != State.FAILED.value,
+        (Submission.created_at >= start) | Submission.id.in_(rerun_today))) or 0
     active = session.scalar(select(func.count()).select_from(Submission).where(
         Submission.submitter_id == user_id, Submission.state.in_(ACTIVE_STATES))) or 0
     limit = settings.daily_quota if override is None else int(override)

@@ -21,7 +21,7 @@ from api.http import openapi, pages
 from api.http.bodydeadline import BodyDeadline
 from api.http.metrics import Metrics
 from api.http.problems import install_handlers
-from api.http.routes import health, leaderboard, submissions
+from api.http.routes import contestant, health, leaderboard, submissions
 
 log = logging.getLogger("golfcheck.api")
 VERSION = "0.1.0"
@@ -57,6 +57,7 @@ def create_http_app(settings: Settings,
         version=VERSION,
         description="Verification service for Parameter Golf submissions. " + (_api_doc or ""),
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_name,
         # Swagger UI and ReDoc load scripts from a CDN; /docs is a local page instead (api.http.pages.apidocs).
         docs_url=None,
         redoc_url=None,
@@ -74,6 +75,7 @@ def create_http_app(settings: Settings,
     # Outermost: serves the cached public leaderboard before any other middleware runs.
     app.add_middleware(leaderboard.LeaderboardFastPath, owner=app)
     app.include_router(submissions.router)
+    app.include_router(contestant.router)  # a submitter's withdraw / re-run
     app.include_router(leaderboard.router)
     app.include_router(health.router)
     pages.install(app)  # HTML: public leaderboard/entry pages and the reviewer dashboard

@@ -9,6 +9,13 @@ Fields: artifact (file), code (file), config (file or text, JSON), submission_js
 text, JSON), logs (zero or more files), track (text); or bundle (one .tar.gz / .tgz / .tar / .zip
 of a records folder) instead of artifact and code. Unknown fields are refused, so a typo such as
 `artefact` gets a clear 422 instead of a confusing "artifact missing".
+
+`browser_form=True` (the contestant page's HTML form, api.http.pages.contestant) reads what a browser
+sends for the same fields: a file input left empty (a part with an empty file name and no bytes)
+and an empty text field count as absent, as if the field were not sent; and `folder` parts (one
+per file of an `<input webkitdirectory>`, named by their path in the chosen folder) are one more
+way to send a records folder, taken apart exactly like a bundle's members. Everything else is the
+same code, so the page and the API give the same answer, with the same message, for the same input.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ FILE_FIELDS = ("artifact", "code", "bundle", "logs")
 JSON_FIELDS = ("config", "submission_json")
 TEXT_FIELDS = ("track",)
 ALLOWED_FIELDS = FILE_FIELDS + JSON_FIELDS + TEXT_FIELDS
+FOLDER_FIELD = "folder"           # browser forms only: the files of a chosen folder
 REPEATABLE = ("logs",)
 MAX_TEXT_FIELD = 1_000_000      # config / submission.json are a few kB
 MAX_BUNDLE_MEMBERS = 500
@@ -129,7 +137,8 @@ def check_utf8_source(store: BlobStore, f: "UploadedFile") -> None:
 class UploadParser:
     """Incremental multipart/form-data parser that writes file parts into blob storage."""
 
-    def __init__(self, content_type: str, store: BlobStore, *, max_file_bytes: int, max_request_bytes: int):
+    def __init__(self, content_type: str, store: BlobStore, *, max_file_bytes: int, max_request_bytes: int,
+                 browser_form: bool = False):
         ctype, params = parse_options_header(content_type)
         if ctype != b"multipart/form-data":
             raise Problem("unsupported-media-type",
@@ -164,7 +173,10 @@ class UploadParser:
             "on_end": self._on_end,
         })
         self._texts: dict[str, bytes] = {}
+        self._text_names: dict[str, str] = {}  # the file name a text part came with ("" for none)
         self.ignored: list[str] = []  # bundle members skipped because their path escapes the folder
+        self.browser_form = browser_form
+        self._folder: list[tuple[str, StoredBlob]] = []  # (path in the folder, blob) of `folder` parts
 
     # -- callbacks ---------------------------------------------------------------------------
     def _on_part_begin(self) -> None:
@@ -188,6 +200,13 @@ class UploadParser:
             raise Problem("invalid-request", "a multipart part lacks Content-Disposition: form-data; name=...")
         name = params[b"name"].decode("utf-8", "replace")
         filename = params.get(b"filename")
+        if self.browser_form and filename == b"" and (name in ALLOWED_FIELDS or name == FOLDER_FIELD):
+            # A file input left empty: the field was not filled in (its data must be empty too).
+            self._part = {"name": name, "unfilled": True}
+            return
+        if self.browser_form and name == FOLDER_FIELD:
+            self._folder_part(filename)
+            return
         if name not in ALLOWED_FIELDS:
             raise Problem("unknown-field", f"unknown form field {name!r}; allowed: {', '.join(ALLOWED_FIELDS)}")
         if name in self._seen and name not in REPEATABLE:
@@ -218,11 +237,35 @@ class UploadParser:
         else:
             self._part = {"name": name, "filename": fname, "buf": bytearray()}
 
+    def _folder_part(self, filename: bytes | None) -> None:
+        """One file of a folder chosen in a browser, checked like a bundle member."""
+        self._counts[FOLDER_FIELD] = count = self._counts.get(FOLDER_FIELD, 0) + 1
+        if filename is None:
+            raise Problem("invalid-field", f"{FOLDER_FIELD} must be file uploads, not a text value", field=FOLDER_FIELD)
+        if count > MAX_BUNDLE_MEMBERS:
+            raise Problem("bad-bundle", f"the folder holds more than {MAX_BUNDLE_MEMBERS} files", field=FOLDER_FIELD)
+        raw = filename.decode("utf-8", "replace")
+        if has_control_chars(raw) or len(raw) > 1000:
+            raise Problem("bad-bundle", f"the folder member {raw[:80]!r} has control characters, "
+                          "bidirectional-text controls or a very long name", field=FOLDER_FIELD)
+        rel = _safe_name(raw, self.ignored)
+        if rel is None:  # OS clutter, or a path that leaves the folder: never stored
+            self._part = {"name": FOLDER_FIELD, "skip": True}
+            return
+        writer = self.store.writer(min(self.max_file, self.max_request))
+        self._writers.append(writer)
+        self._part = {"name": FOLDER_FIELD, "filename": rel, "writer": writer, "member": True}
+
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self._part
-        if part is None:
+        if part is None or part.get("skip"):
             return
         chunk = data[start:end]
+        if part.get("unfilled"):
+            if chunk:
+                raise Problem("invalid-field", f"{part['name']} was sent without a file name; choose the file again",
+                              field=part["name"])
+            return
         if "writer" in part:
             try:
                 part["writer"].write(chunk)
@@ -242,7 +285,14 @@ class UploadParser:
         if part is None:
             return
         name = part["name"]
-        if "writer" in part:
+        if part.get("skip") or part.get("unfilled"):
+            return
+        if part.get("member"):
+            blob = part["writer"].finish(hold=True)
+            self._writers.remove(part["writer"])
+            self._stored(blob)
+            self._folder.append((part["filename"], blob))
+        elif "writer" in part:
             blob = part["writer"].finish(hold=True)
             self._writers.remove(part["writer"])
             self._stored(blob)
@@ -250,8 +300,9 @@ class UploadParser:
                 raise Problem("invalid-field", f"{name} ({part['filename']}) is empty")
             role = "log" if name == "logs" else name
             self.result.files.append(UploadedFile(role, part["filename"], blob))
-        else:
+        elif not (self.browser_form and not bytes(part["buf"]).strip()):  # an empty form field is unfilled
             self._texts[name] = bytes(part["buf"])
+            self._text_names[name] = part["filename"]
 
     def _on_end(self) -> None:
         self._finished = True
@@ -283,6 +334,11 @@ class UploadParser:
                 raise Problem("invalid-field", "track must be 1 to 100 characters")
             r.track = track
         bundle = r.one("bundle")
+        if self._counts.get(FOLDER_FIELD):
+            if bundle is not None or r.one("artifact") or r.one("code"):
+                raise Problem("invalid-field", "send a folder, a bundle, or artifact and code: one of them, not several",
+                              field=FOLDER_FIELD)
+            self._take_members(self._folder, "folder")
         if bundle is not None:
             if r.one("artifact") or r.one("code"):
                 raise Problem("invalid-field", "send either bundle, or artifact and code, not both")
@@ -293,6 +349,10 @@ class UploadParser:
                               + (" (or send a records folder as bundle)" if bundle is None else " in the bundle"),
                               field=required)
         check_utf8_source(self.store, r.one("code"))  # type: ignore[arg-type]
+        if "config" in self._texts:
+            # Last, so in the records folder it is written after (over) a bundle's own config
+            # file, which the sent part overrides (the bundle's is kept as an extra file).
+            self._keep_config(self._texts["config"], self._text_names.get("config", ""))
         return r
 
     def _set_json(self, name: str, data: bytes) -> None:
@@ -304,6 +364,19 @@ class UploadParser:
         else:
             self.result.submission_meta = value
             self.result.submission_json_text = data.decode("utf-8")
+
+    def _keep_config(self, data: bytes, filename: str) -> None:
+        """Store a config part as one of the submission's files, so it is listed with the others
+        and a reviewer can open it. It is kept under the name a records folder reads a config by
+        (the part's own name when it is one of CONFIG_NAMES, else eval.json), since the worker
+        lays the files out as the folder the checks read."""
+        writer = self.store.writer(MAX_TEXT_FIELD)
+        self._writers.append(writer)
+        writer.write(data)
+        blob = writer.finish(hold=True)
+        self._writers.remove(writer)
+        self._stored(blob)
+        self.result.files.append(UploadedFile("config", filename if filename in CONFIG_NAMES else CONFIG_NAMES[0], blob))
 
     def _stored(self, blob: StoredBlob) -> None:
         self.result.stored.append(blob)
@@ -348,7 +421,6 @@ class UploadParser:
                 raise Problem("bad-bundle", f"the bundle cannot be read: {str(exc)[:200]}") from None
 
     def _store_members(self, members: "MemberIter") -> None:
-        r = self.result
         total = 0
         entries: list[tuple[str, StoredBlob]] = []
         for count, (name, opener) in enumerate(members, start=1):
@@ -378,14 +450,19 @@ class UploadParser:
             self._writers.remove(writer)
             self._stored(blob)
             entries.append((name, blob))
+        self._take_members(entries, "bundle")
+
+    def _take_members(self, entries: list[tuple[str, StoredBlob]], what: str) -> None:
+        """The files of a records folder (a bundle's members or a chosen folder's files) by role."""
+        r = self.result
         if not entries:
-            raise Problem("bad-bundle", "the bundle is empty" + self._ignored_note())
-        # A records folder is usually archived with its folder as the single top-level entry.
+            raise Problem("bad-bundle", f"the {what} is empty" + self._ignored_note())
+        # A records folder is usually archived (or chosen) with its folder as the single top-level entry.
         tops = {n.split("/", 1)[0] for n, _ in entries}
         if len(tops) == 1 and all("/" in n for n, _ in entries):
             r.folder = tops.pop()[:300]
             entries = [(n.split("/", 1)[1], b) for n, b in entries]
-        self._classify(entries)
+        self._classify(entries, what)
 
     def _ignored_note(self) -> str:
         if not self.ignored:
@@ -393,19 +470,19 @@ class UploadParser:
         names = ", ".join(repr(n) for n in self.ignored[:3])
         return f" (ignored {len(self.ignored)} member(s) whose path leaves the folder: {names})"
 
-    def _classify(self, entries: list[tuple[str, StoredBlob]]) -> None:
+    def _classify(self, entries: list[tuple[str, StoredBlob]], what: str = "bundle") -> None:
         r = self.result
         artifacts = [(n, b) for n, b in entries if n.endswith(ARTIFACT_SUFFIXES) or posixpath.basename(n).startswith("final_model")]
         if len(artifacts) != 1:
             found = ", ".join(n for n, _ in artifacts) or "none"
-            raise Problem("bad-bundle", f"the bundle must hold exactly one artifact (*.ptz); found {found}"
+            raise Problem("bad-bundle", f"the {what} must hold exactly one artifact (*.ptz); found {found}"
                           + self._ignored_note())
         codes = [(n, b) for n, b in entries if posixpath.basename(n) == "train_gpt.py"]
         if not codes:
             py = [(n, b) for n, b in entries if n.endswith(".py")]
             codes = py if len(py) == 1 else []
         if len(codes) != 1:
-            raise Problem("bad-bundle", "the bundle must hold the training script train_gpt.py" + self._ignored_note())
+            raise Problem("bad-bundle", f"the {what} must hold the training script train_gpt.py" + self._ignored_note())
         used = {artifacts[0][0], codes[0][0]}
         r.files.append(UploadedFile("artifact", posixpath.basename(artifacts[0][0]), artifacts[0][1]))
         r.files.append(UploadedFile("code", posixpath.basename(codes[0][0]), codes[0][1]))

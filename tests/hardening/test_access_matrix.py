@@ -78,6 +78,22 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]] | None] = {
     ("POST", "/review/submissions/{submission_id}/release"): None,
     ("POST", "/review/bulk"): None,
     ("GET", "/static"): ("/static/site.css", ALL),
+    # Contestant pages (/me): any role signs in there, but in this matrix only the reviewer and the
+    # admin hold a browser session (opened at /review/login); the others are redirected to /me/login.
+    # Someone else's submission is "not found" on them, a reviewer's included.
+    ("GET", "/me"): ("/me", PAGE),
+    ("GET", "/me/upload"): ("/me/upload", PAGE),
+    ("GET", "/me/login"): ("/me/login", {**ALL, "reviewer": 303, "admin": 303}),
+    ("GET", "/me/submissions/{submission_id}"): ("/me/submissions/{sid}", {**PAGE, "reviewer": 404, "admin": 404}),
+    ("GET", "/me/submissions/{submission_id}/live"): ("/me/submissions/{sid}/live",
+                                                      {"anonymous": 401, "submitter": 401, "other": 401,
+                                                       "reviewer": 404, "admin": 404}),
+    ("POST", "/me/login"): None,
+    ("POST", "/me/logout"): None,
+    ("POST", "/me/upload"): None,
+    ("POST", "/me/submissions/{submission_id}/{action}"): None,
+    ("POST", "/api/v1/submissions/{submission_id}/withdraw"): None,
+    ("POST", "/api/v1/submissions/{submission_id}/rerun"): None,
 }
 
 
@@ -207,6 +223,27 @@ def test_reviewer_action_post(people: dict[str, Who], owned: dict[str, Any]) -> 
         assert w.client.post(path, data={"csrf_token": "wrong", "reason": "matrix"}).status_code == 403
         resp = w.client.post(path, data={"csrf_token": w.csrf, "reason": f"matrix note by {name}"})
         assert resp.status_code == 303 and "done=note" in resp.headers["location"]
+
+
+def test_submitter_actions_are_the_owner_s(people: dict[str, Who], owned: dict[str, Any]) -> None:
+    """Withdraw and re-run (REST): only the submitter; reviewers have their own actions. The owner's
+    own withdraw and re-run are tested in tests/api/http/test_contestant_web.py (they change state)."""
+    for action, owner in (("withdraw", None), ("rerun", 409)):  # the owned submission is queued, not failed
+        path = f"/api/v1/submissions/{owned['sid']}/{action}"
+        got = {n: people[n].client.post(path).status_code for n in PRINCIPALS if n != "submitter" or owner}
+        assert got == {"anonymous": 401, "other": 403, "reviewer": 403, "admin": 403,
+                       **({"submitter": owner} if owner else {})}
+
+
+def test_contestant_page_posts_need_a_session(people: dict[str, Who], owned: dict[str, Any]) -> None:
+    for path in ("/me/upload?csrf_token=x", f"/me/submissions/{owned['sid']}/withdraw"):
+        for name in ("anonymous", "submitter", "other"):
+            resp = people[name].client.post(path, data={"csrf_token": "x"})
+            assert resp.status_code == 303 and resp.headers["location"].startswith("/me/login"), (path, name)
+    # A reviewer's session opens the page, but the submission is not theirs to withdraw.
+    w = people["reviewer"]
+    resp = w.client.post(f"/me/submissions/{owned['sid']}/withdraw", data={"csrf_token": w.csrf})
+    assert resp.status_code == 404
 
 
 def test_logout_post(limits_server: HServer) -> None:

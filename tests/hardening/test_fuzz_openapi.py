@@ -25,7 +25,8 @@ EXAMPLES = 40
 OPERATIONS = [("POST", "/api/v1/submissions"), ("GET", "/api/v1/submissions"),
               ("GET", "/api/v1/submissions/{submission_id}"), ("GET", "/api/v1/submissions/{submission_id}/chunks"),
               ("GET", "/api/v1/quota"), ("GET", "/api/v1/leaderboard"), ("GET", "/healthz"), ("GET", "/readyz"),
-              ("GET", "/metrics")]
+              ("GET", "/metrics"), ("POST", "/api/v1/submissions/{submission_id}/withdraw"),
+              ("POST", "/api/v1/submissions/{submission_id}/rerun")]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Server-rendered HTML pages: the public leaderboard and entry pages, and the reviewer dashboard.
+"""Server-rendered HTML pages: the public leaderboard and entry pages, the reviewer dashboard, and
+the contestant pages (/me: upload, my submissions, withdraw / re-run).
 
 Jinja2 templates in `api/http/templates/`, CSS and one small script in `api/http/static/`, charts drawn on
 the server as inline SVG (`api.http.charts`). Pages read the same database as the JSON API, through
@@ -14,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.http.pages import apidocs, public, review, review_tools
+from api.http.pages import apidocs, contestant, public, review, review_tools
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -25,4 +26,5 @@ def install(app: FastAPI) -> None:
     # Before `review`: its POST /review/submissions/{id}/{action} would take /claim, /assign, /release.
     app.include_router(review_tools.router)
     app.include_router(review.router)
+    app.include_router(contestant.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -7,6 +7,10 @@ user (revoked token, disabled user or a role change end the session at once). Fo
 anything carry the session's CSRF token; the server also refuses a POST whose Origin (when the
 browser sends one) is not this site. The cookie is HttpOnly and SameSite=Lax, and Secure when the
 request came over HTTPS.
+
+The same sessions sign contestants in on their own pages (api.http.pages.contestant, any role):
+`load_session` returns whoever is signed in, `load_viewer` only a reviewer or admin, so a
+submitter's session never opens a reviewer page.
 """
 
 from __future__ import annotations
@@ -169,6 +173,13 @@ def open_session(db: Session, principal: Principal) -> str:
 
 def load_viewer(request: Request, db: Session) -> Viewer | None:
     """The reviewer behind the session cookie, or None (no cookie, expired, revoked, not a reviewer)."""
+    v = load_session(request, db)
+    return v if v is not None and v.principal.can_review else None
+
+
+def load_session(request: Request, db: Session) -> Viewer | None:
+    """Whoever is signed in behind the session cookie, whatever their role, or None (no cookie,
+    expired, ended, revoked token, disabled user)."""
     value = request.cookies.get(SESSION_COOKIE, "")
     if not value or len(value) > 100:
         return None
@@ -183,8 +194,6 @@ def load_viewer(request: Request, db: Session) -> Viewer | None:
     if user is None or user.disabled_at is not None:
         return None
     principal = Principal(user_id=user.id, name=user.name, role=Role(user.role), token_id=token.id)
-    if not principal.can_review:
-        return None
     if now - row.last_seen_at > SEEN_RESOLUTION:
         row.last_seen_at = now
         db.commit()
@@ -222,8 +231,8 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def safe_next(value: str | None, default: str = "/review") -> str:
-    """Only local reviewer paths, normalised: a login form must not become an open redirect, and
+def safe_next(value: str | None, default: str = "/review", root: str = "/review") -> str:
+    """Only local paths under `root`, normalised: a login form must not become an open redirect, and
     what it redirects to is the path it names once percent-escapes and dot segments are resolved
     (`/review/%2e%2e/metrics` is `/metrics`, which is refused)."""
     if not value:
@@ -235,7 +244,7 @@ def safe_next(value: str | None, default: str = "/review") -> str:
     if not path.startswith("/") or any(ord(c) < 0x21 or c in "\\\x7f" for c in path + parts.query):
         return default
     norm = posixpath.normpath(path)
-    if norm != "/review" and not norm.startswith("/review/"):
+    if norm != root and not norm.startswith(root + "/"):
         return default
     return quote(norm, safe="/-._~") + (f"?{parts.query}" if parts.query else "")
 

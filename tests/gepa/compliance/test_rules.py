@@ -143,6 +143,7 @@ def test_repro_tolerance_from_seed_spread_with_floor(make_record):
     ({"max_tokens": 16384}, CANON, "demo"),                       # GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
     ({"val_sha256": "d" * 64}, CANON, "non-canonical"),           # another validation set
     ({}, None, "non-canonical"),                                  # no canonical set configured
+    ({"unscored_targets": 64}, CANON, "partial"),                 # a window rule left targets unscored
 ])
 def test_unverified_data_is_never_pass(make_record, over, canon, label):
     """A result on anything but the full canonical validation set is never `pass`, even when its
