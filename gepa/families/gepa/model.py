@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gepa.families.gepa.config import ModelConfig
+from gepa.families.lm import HiddenHeadLM, softcap
+
 
 def rms_norm(x: Tensor) -> Tensor:
     return F.rms_norm(x, (x.size(-1),))
@@ -232,7 +234,7 @@ class SmearGate(nn.Module):
         return (1 - g) * x + g * prev
 
 
-class GPT(nn.Module):
+class GPT(HiddenHeadLM):
     def __init__(self, cfg: ModelConfig, init: bool = True):
         super().__init__()
         self.cfg = cfg
@@ -327,15 +329,8 @@ class GPT(nn.Module):
             logits = self.lm_head(h)
         else:
             logits = F.linear(h, w.to(h.dtype))
-        c = self.cfg.logit_softcap
-        return c * torch.tanh(logits / c)
+        return softcap(logits, self.cfg.logit_softcap)
 
-    def forward_logits(self, ids: Tensor) -> Tensor:
-        return self.head(self.hidden(ids))
-
-    def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
-        logits = self.forward_logits(ids)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Every state-dict key with its shape and the reference's dtype, without allocating weights."""

@@ -26,6 +26,7 @@ from gepa.families.gepa.model import (
     ValueEmbedding,
     rms_norm,
 )
+from gepa.families.lm import HiddenHeadLM, softcap
 from gepa.families.march11l.config import ModelConfig
 
 # Tables the reference keeps in bf16 in its run layout (`.bfloat16()` then fp32 for CastedLinear
@@ -99,7 +100,7 @@ class Block(nn.Module):
         return [a.c_q, a.c_k, a.c_v, a.proj, self.mlp.fc, self.mlp.proj]
 
 
-class GPT(nn.Module):
+class GPT(HiddenHeadLM):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -168,15 +169,7 @@ class GPT(nn.Module):
             logits = F.linear(h, self.tok_emb.weight.to(h.dtype))
         else:
             logits = self.lm_head(h)
-        c = self.cfg.logit_softcap
-        return c * torch.tanh(logits / c)
-
-    def forward_logits(self, ids: Tensor) -> Tensor:
-        return self.head(self.hidden(ids))
-
-    def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
-        logits = self.forward_logits(ids)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return softcap(logits, self.cfg.logit_softcap)
 
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
