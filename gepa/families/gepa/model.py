@@ -159,16 +159,16 @@ class MLP(nn.Module):
         return self.down_proj(a)
 
 
-class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, index: int):
-        super().__init__()
-        d = cfg.model_dim
-        self.attn_scale = nn.Parameter(torch.ones(d))
-        self.mlp_scale = nn.Parameter(torch.ones(d))
-        self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
-        self.attn = CausalSelfAttention(cfg, xsa=index >= cfg.num_layers - cfg.xsa_layers)
-        self.mlp = MLP(cfg)
-        self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
+class ResidualBlock(nn.Module):
+    """The 11-layer lineage's block step (gepa and march11l): residual mix with the embedding,
+    scaled attention then scaled MLP on LN-scaled RMS norms. Subclasses build the layers."""
+
+    attn: nn.Module
+    mlp: nn.Module
+    attn_scale: nn.Parameter
+    mlp_scale: nn.Parameter
+    resid_mix: nn.Parameter
+    ln_scale: float
 
     def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
         mix = self.resid_mix.to(x.dtype)
@@ -179,6 +179,18 @@ class Block(nn.Module):
         x = x + self.attn_scale.to(x.dtype) * attn
         x = x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
         return x
+
+
+class Block(ResidualBlock):
+    def __init__(self, cfg: ModelConfig, index: int):
+        super().__init__()
+        d = cfg.model_dim
+        self.attn_scale = nn.Parameter(torch.ones(d))
+        self.mlp_scale = nn.Parameter(torch.ones(d))
+        self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
+        self.attn = CausalSelfAttention(cfg, xsa=index >= cfg.num_layers - cfg.xsa_layers)
+        self.mlp = MLP(cfg)
+        self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
 
 
 class BigramHashEmbedding(nn.Module):

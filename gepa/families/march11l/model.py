@@ -21,6 +21,7 @@ from gepa.families.gepa.model import (
     BigramHashEmbedding,
     CastedLinear,
     CausalSelfAttention,
+    ResidualBlock,
     Rotary,
     SmearGate,
     ValueEmbedding,
@@ -72,7 +73,7 @@ class MLP(nn.Module):
         return self.proj(h.square())
 
 
-class Block(nn.Module):
+class Block(ResidualBlock):
     def __init__(self, cfg: ModelConfig, index: int):
         super().__init__()
         d = cfg.model_dim
@@ -86,14 +87,6 @@ class Block(nn.Module):
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
         self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
 
-    def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
-        mix = self.resid_mix.to(x.dtype)
-        x = mix[0] * x + mix[1] * x0
-        attn = self.attn(rms_norm(x) * self.ln_scale, v_embed, q_from)
-        if q_from:
-            x = x[:, q_from:]
-        x = x + self.attn_scale.to(x.dtype) * attn
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
 
     def matrices(self) -> list[CastedLinear]:
         a = self.attn
