@@ -27,6 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "quick"  # the quick runs never overwrite the quoted results
+NOT_BENCHMARKS = {"run_all", "make_march11l_fixtures"}  # scripts in bench/ that measure nothing
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def benches(devset: str | None) -> list[Bench]:
         Bench("family_sp8192", ("--repeats", "1", *out("family_sp8192"))),
         Bench("family_caseops", ("--repeats", "1", *out("family_caseops"))),
         Bench("family_march11l", ("--repeats", "1", *out("family_march11l"))),
+        Bench("family_march11l", ("--repeats", "1", *out("family_march11l"))),
         Bench("compliance_check", ()),
+        Bench("code_diff", ("--repeat", "1")),
         Bench("leaderboard_page", ("--requests", "10")),
         Bench("api_load", ("--duration", "5", "--entries", "200")),
         Bench("review_devset", (*dev, "--quiet"), needs="devset"),
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.only or ()) - known)
     if unknown:
         ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
-    on_disk = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"run_all"}
+    on_disk = {p.stem for p in (ROOT / "bench").glob("*.py")} - NOT_BENCHMARKS
     if on_disk - known:  # said out loud: a new benchmark belongs in the table above with its quick arguments
         print(f"not in run_all.py's table, not run: {', '.join(sorted(on_disk - known))}", flush=True)
     chosen = [b for b in table if not args.only or b.name in args.only]

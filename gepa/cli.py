@@ -118,8 +118,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     note = (f" (more than the targets: the reference's trailing windows score the last {repeats:,} targets a "
             f"second time; eval.tail \"exact_once\" scores each once)") if repeats > 0 else ""
     print(f"tokens_scored  {result.tokens_scored:,} of {result.total_targets:,} targets{note}")
+    if result.unscored_targets:
+        print(f"UNSCORED       {result.unscored_targets:,} targets were never scored: not a full-coverage score")
     print(f"bytes_scored   {result.bytes_scored:,}")
     for key, value in result.extra.items():
+        if isinstance(value, dict) and value.get("unscored_targets"):  # a compared window rule with gaps
+            print(f"{key:<14} the config's rule leaves {value['unscored_targets']:,} targets unscored: val_bpb above "
+                  f"scores every target once; the rule's own figure below is for comparison only")
         if isinstance(value, dict):  # e.g. caseops_bytes: one line per figure
             for sub_key, sub_value in value.items():
                 print(f"{key + '.' + sub_key:<44} {sub_value}")

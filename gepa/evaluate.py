@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from gepa.bpb import BpbAccumulator
 from gepa.errors import InputError
 from gepa.results import ChunkRecord, EvalResult, Event
-from gepa.windows import WindowPlan, assign_chunks, plan_windows, split_contiguous
+from gepa.windows import WindowPlan, align, assign_chunks, plan_windows, split_contiguous
 
 ChunkCallback = Callable[[ChunkRecord], None]
 
@@ -70,6 +70,11 @@ class SlidingSpec:
     # A family whose reference lists windows differently supplies the list itself: total -> plan
     # (then seq_len, stride, tail and keep_first above are not used for planning).
     plan: Callable[[int], WindowPlan] | None = None
+    # A second window rule scored alongside for comparison only (a record's own rule that leaves
+    # targets unscored): total -> its plan, or None when there is nothing to compare. Its figures
+    # go to `EvalResult.extra[compare_label]`; they are never the result.
+    compare: Callable[[int], WindowPlan | None] | None = None
+    compare_label: str = "compare"
 
     def windows(self, total: int) -> WindowPlan:
         if self.plan is not None:
@@ -105,6 +110,16 @@ def cosine_lr(base: float, ci: int, num_chunks: int) -> float:
 
 
 @dataclass
+class _Side:
+    """The comparison rule's share of the windows being scored: per window of the scored plan, the
+    positions [lo, hi) the rule scores there (host tensors), and its own sums."""
+
+    lo: Tensor
+    hi: Tensor
+    acc: BpbAccumulator
+
+
+@dataclass
 class _Ctx:
     model: nn.Module
     tokens: Tensor          # (total + 1,) int64 on device
@@ -116,6 +131,7 @@ class _Ctx:
     token_losses: list[tuple[Tensor, Tensor]] | None = None
     score_batch_tokens: int = 0
     buf: dict = field(default_factory=dict)
+    side: _Side | None = None
 
     def autocast(self):
         if self.device.type == "cuda":
@@ -168,6 +184,12 @@ def _score_batch_fast(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumula
     acc.add(nll.double().sum(), rows.numel(), ctx.target_bytes[tgt_pos].sum())
     if ctx.token_losses is not None:
         ctx.token_losses.append((tgt_pos.cpu(), nll.detach().double().cpu()))
+    side = ctx.side
+    if side is not None:
+        sel = (cols >= side.lo[idx][rows]) & (cols < side.hi[idx][rows])
+        if bool(sel.any()):
+            sel_d = sel.to(dev, non_blocking=nb)
+            side.acc.add(nll[sel_d].double().sum(), int(sel.sum()), ctx.target_bytes[tgt_pos[sel_d]].sum())
 
 
 def _score_batch_plain(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumulator) -> None:
@@ -181,16 +203,20 @@ def _score_batch_plain(ctx: _Ctx, plan: WindowPlan, idx: Tensor, acc: BpbAccumul
         chunk = ctx.tokens[ws: ws + wlen + 1]
         x[i, :wlen] = chunk[:-1]
         y[i, :wlen] = chunk[1:]
-        spans.append((ws, wlen, s))
+        spans.append((w, ws, wlen, s))
     with ctx.autocast():
         logits = ctx.model.forward_logits(x)
     nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none").view(b, seq_len)
-    for i, (ws, wlen, s) in enumerate(spans):
+    for i, (w, ws, wlen, s) in enumerate(spans):
         part = nll[i, s:wlen]
         tpos = torch.arange(ws + s + 1, ws + wlen + 1, device=ctx.device)
         acc.add(part.to(torch.float64).sum(), wlen - s, ctx.target_bytes[tpos].sum())
         if ctx.token_losses is not None:
             ctx.token_losses.append((tpos.cpu(), part.detach().double().cpu()))
+        if ctx.side is not None and ctx.side.hi[w] > ctx.side.lo[w]:
+            lo, hi = int(ctx.side.lo[w]), int(ctx.side.hi[w])
+            ctx.side.acc.add(nll[i, lo:hi].to(torch.float64).sum(), hi - lo,
+                             ctx.target_bytes[ws + lo + 1: ws + hi + 1].sum())
 
 
 def _score_windows(ctx: _Ctx, plan: WindowPlan, windows: Tensor, batch_seqs: int, acc: BpbAccumulator) -> None:
@@ -371,6 +397,13 @@ def _run_sliding(ctx: _Ctx, spec: SlidingSpec, ttt: TTTSpec | None, on_chunk, sh
     total = ctx.tokens.numel() - 1
     plan = spec.windows(total)
     num_chunks, groups = assign_chunks(plan, spec.chunk_tokens)
+    other = spec.compare(total) if spec.compare is not None else None
+    if other is not None:
+        # Only a plain pass can host a comparison: after a TTT update the weights have moved.
+        assert ttt is None, "a comparison rule needs a sliding evaluation without TTT"
+        shared = align(other, plan)
+        if shared is not None:
+            ctx.side = _Side(shared[0], shared[1], BpbAccumulator())
     acc = BpbAccumulator()
     chunks: list[ChunkRecord] = []
     events: list[Event] = []
@@ -411,8 +444,26 @@ def _run_sliding(ctx: _Ctx, spec: SlidingSpec, ttt: TTTSpec | None, on_chunk, sh
                 p.requires_grad_(True)
             ctx.model.eval()
     acc = finish(acc, ctx.device, ctx.world)
+    extra = {spec.compare_label: _compare(ctx, spec, other, should_stop)} if other is not None else {}
     return EvalResult(mode=mode, val_loss=acc.loss, val_bpb=acc.bpb, tokens_scored=acc.tokens,
-                      bytes_scored=acc.bytes, elapsed_s=0.0, chunks=chunks, events=events, total_targets=total)
+                      bytes_scored=acc.bytes, elapsed_s=0.0, chunks=chunks, events=events, total_targets=total,
+                      unscored_targets=plan.unscored_targets(), extra=extra)
+
+
+def _compare(ctx: _Ctx, spec: SlidingSpec, other: WindowPlan, should_stop) -> dict:
+    """The comparison rule's figures: read off the scored windows when its windows are among them,
+    else from a pass over its own windows (whose per-window losses are the same numbers)."""
+    shared = ctx.side is not None
+    if shared:
+        side_acc, ctx.side = ctx.side.acc, None
+    else:
+        check_stop(should_stop)
+        side_acc = BpbAccumulator()
+        _score_windows(ctx, other, torch.arange(len(other)), spec.batch_seqs, side_acc)
+    side_acc = finish(side_acc, ctx.device, ctx.world)
+    return {"tail": spec.tail, "val_loss": side_acc.loss, "val_bpb": side_acc.bpb, "tokens_scored": side_acc.tokens,
+            "bytes_scored": side_acc.bytes, "unscored_targets": other.unscored_targets(), "windows": len(other),
+            "extra_pass": not shared}
 
 
 def count_chunks(mode: str, total: int, *, standard: StandardSpec | None = None,

@@ -49,6 +49,9 @@ class EvalResult:
     chunks: list[ChunkRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     total_targets: int = 0
+    # Targets of the evaluated stream that the procedure never scored (a window rule with gaps).
+    # A result with any is not a full-coverage score (gepa.compliance.rules.coverage).
+    unscored_targets: int = 0
     device: str = "cpu"
     # Provenance, filled by gepa.runner: which family scored it, on which validation stream.
     family: str = ""
@@ -67,6 +70,7 @@ class EvalResult:
             "bytes_scored": self.bytes_scored,
             "elapsed_s": self.elapsed_s,
             "total_targets": self.total_targets,
+            "unscored_targets": self.unscored_targets,
             "device": self.device,
             "family": self.family,
             "val_sha256": self.val_sha256,

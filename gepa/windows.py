@@ -28,6 +28,28 @@ class WindowPlan:
     def scored_targets(self) -> int:
         return int((self.lengths - self.score_from).sum())
 
+    def scored_spans(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per window, the half-open range [lo, hi) of target indices it scores."""
+        return self.starts + self.score_from, self.starts + self.lengths
+
+    def covered_targets(self) -> int:
+        """Distinct targets scored at least once (a target scored twice counts once)."""
+        lo, hi = self.scored_spans()
+        keep = hi > lo
+        lo, hi = lo[keep], hi[keep]
+        if not lo.numel():
+            return 0
+        order = torch.argsort(lo, stable=True)
+        lo, hi = lo[order], hi[order]
+        # Sorted by start, a span adds what lies beyond the furthest end seen before it.
+        reach = torch.cummax(hi, dim=0).values
+        before = torch.cat((torch.zeros(1, dtype=torch.int64), reach[:-1]))
+        return int((hi - torch.maximum(lo, before)).clamp(min=0).sum())
+
+    def unscored_targets(self) -> int:
+        """Targets of the stream that no window scores (a rule that leaves gaps)."""
+        return self.total - self.covered_targets()
+
 
 def plan_windows(total: int, seq_len: int, stride: int, *, keep_first: bool = False,
                  tail: str = "reference") -> WindowPlan:
@@ -58,6 +80,36 @@ def plan_windows(total: int, seq_len: int, stride: int, *, keep_first: bool = Fa
         nonempty = score_from < lengths
         starts, lengths, score_from = starts[nonempty], lengths[nonempty], score_from[nonempty]
     return WindowPlan(starts, lengths, score_from, total, seq_len, stride)
+
+
+def full_windows(starts: torch.Tensor, total: int, seq_len: int, stride: int,
+                 score_from: torch.Tensor) -> WindowPlan:
+    """A plan of whole `seq_len` windows at `starts`, each scoring from its `score_from`."""
+    starts = starts.to(torch.int64)
+    lengths = torch.full_like(starts, seq_len)
+    return WindowPlan(starts, lengths, score_from.to(torch.int64), total, seq_len, stride)
+
+
+def align(sub: WindowPlan, plan: WindowPlan) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Where `sub` is a selection of `plan`'s scoring: per window of `plan`, the positions [lo, hi)
+    that `sub` scores in that same window (lo == hi where `sub` has none). None when a window of
+    `sub` is not one of `plan`'s (same start and length) or scores a position that `plan`'s window
+    does not: then `sub` cannot be read off `plan`'s forward passes. `plan`'s starts must ascend,
+    as every planner makes them."""
+    n = len(plan)
+    lo = torch.zeros(n, dtype=torch.int64)
+    hi = torch.zeros(n, dtype=torch.int64)
+    if not len(sub):
+        return lo, hi
+    if not n or len(sub) != int(torch.unique(sub.starts).numel()):
+        return None
+    idx = torch.searchsorted(plan.starts, sub.starts).clamp(max=n - 1)
+    same = (plan.starts[idx] == sub.starts) & (plan.lengths[idx] == sub.lengths)
+    inside = (sub.score_from >= plan.score_from[idx]) | (sub.score_from >= sub.lengths)
+    if not bool((same & inside).all()) or int(torch.unique(idx).numel()) != len(sub):
+        return None
+    lo[idx], hi[idx] = sub.score_from, sub.lengths
+    return lo, hi
 
 
 def assign_chunks(plan: WindowPlan, chunk_tokens: int) -> tuple[int, list[torch.Tensor]]:

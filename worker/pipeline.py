@@ -304,6 +304,7 @@ def _evaluate(settings: Settings, claim: Claim, hb: Heartbeat) -> str | None:
         "val_bpb": measured.val_bpb, "val_loss": measured.val_loss, "val_sha256": measured.val_sha256,
         "val_tokens": measured.val_tokens, "tokens_scored": measured.tokens_scored,
         "total_targets": measured.total_targets, "bytes_scored": measured.bytes_scored,
+        "unscored_targets": int(result.unscored_targets),
         "max_tokens": settings.max_val_tokens, "eval_seconds": elapsed, "hardware": measured.device},
         canonical_val_sha256=data.canonical_sha256)
     measured = dataclasses.replace(measured, coverage=verdict.facts.get("coverage"))

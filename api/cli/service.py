@@ -733,5 +733,7 @@ def cmd_submissions(args: argparse.Namespace) -> int:
         when = (r.get("created_at") or "")[:16].replace("T", " ")
         print(f"{r['id'][:8]:<8}  {when:<16}  {r['state']:<10}  {r.get('verdict') or '-':<12}  {bpb:>8}  "
               f"{r.get('track') or '-':<18}  {r.get('name') or '-'}")
-    print(f"({len(rows)} shown; `golfcheck status ID` takes the 8-character id)")
+    total = body.get("total", len(rows))
+    shown = f"{len(rows)} of {total} shown, --limit shows more" if total > len(rows) else f"{len(rows)} shown"
+    print(f"({shown}; `golfcheck status ID` takes the 8-character id)")
     return 0

@@ -24,8 +24,10 @@ from api.core.db import utcnow
 from api.core.intake import ParsedUpload, sha256_text
 from api.core.leaderboard import claimed_author, provenance
 from api.core.lifecycle import transition
+from api.core.quota import OWNER_RERUN_ACTION
 from api.core.models import (
     Attempt,
+    AuditLog,
     Blob,
     ChunkRecordRow,
     Coverage,
@@ -122,6 +124,10 @@ def create_submission(session: Session, *, settings: Settings, principal: Princi
         if existing.state == State.FAILED.value:
             transition(session, existing, State.QUEUED, actor=principal.actor,
                        reason="submitted again after a platform failure", queue=Queue.CHECKS.value)
+            # The same as the owner's re-run (api.core.contestant): counted on today's quota.
+            session.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action=OWNER_RERUN_ACTION,
+                                 submission_id=existing.id, attempt=existing.attempt,
+                                 details=json.dumps({"reason": "the same files uploaded again", "before": {"state": "failed"}})))
         return existing, False
 
     for f in upload.files:
@@ -246,6 +252,12 @@ def _json_or_none(text: str | None) -> Any:
         return text
 
 
+def _config(config_json: str | None) -> dict[str, Any]:
+    """The stored canonical config as an object ({} stands for the family's defaults)."""
+    value = _json_or_none(config_json)
+    return value if isinstance(value, dict) else {}
+
+
 def family_view(sub: Submission) -> dict[str, str] | None:
     """The model family the checks detected ({"name", "title"}); None until they ran (or could not read it)."""
     if not sub.family:
@@ -307,6 +319,7 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
                                  .order_by(SubmissionFile.id)))
     counted = sub.counted_bytes if sub.counted_bytes is not None else sub.artifact_bytes + sub.code_bytes
     rules = current_rules(session, sub.id)
+    published = timestamps[State.PUBLISHED.value] is not None
     return {
         "id": sub.id,
         "state": sub.state,
@@ -333,6 +346,8 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
             "headroom_bytes": sub.cap_bytes - counted,
             "within_cap": counted <= sub.cap_bytes,
         },
+        "config": _config(sub.config_json),
+        "config_sha256": sub.config_sha256,
         "measured": None if result is None else {
             "val_bpb": result.val_bpb, "val_loss": result.val_loss, "mode": result.mode,
             "elapsed_s": result.elapsed_s, "device": result.device, "attempt": result.attempt,
@@ -364,6 +379,9 @@ def submission_view(session: Session, sub: Submission, *, base: str = "/api/v1",
             "self": f"{base}/submissions/{sub.id}",
             "chunks": f"{base}/submissions/{sub.id}/chunks",
             "leaderboard": f"{base}/leaderboard?track={sub.track}",
+            # The public page and code exist once the entry was published (and stay afterwards).
+            "code": f"/entries/{sub.id}/code" if published else None,
+            "page": f"/entries/{sub.id}" if published else None,
         },
     }
 

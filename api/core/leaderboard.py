@@ -117,7 +117,7 @@ def verified_entries(session: Session, track: str, runs: str = "best") -> list[d
             "runs": len(group),
             "seeds": seed_stats([g.measured_val_bpb for g in group]),
             "hardware": results[r.id].device,
-            "links": {"page": f"/entries/{r.id}", "code": f"/entries/{r.id}/code"},
+            "links": {"self": f"/api/v1/submissions/{r.id}", "page": f"/entries/{r.id}", "code": f"/entries/{r.id}/code"},
             **provenance(results[r.id]),
         })
     return out
@@ -213,7 +213,8 @@ def claimed_entries(session: Session, track: str) -> list[dict[str, Any]]:
             "size_source": "logged" if logged is not None else ("claimed" if r.bytes_total is not None else None),
             "seeds": _record_seeds(data, r.claimed_val_bpb),
             "hardware": data.get("hardware") if isinstance(data.get("hardware"), str) else None,
-            "links": {"page": f"/records/{r.id}", "code": f"{OFFICIAL_RECORDS}/{r.track}/{r.folder}"},
+            # No API resource: ingested history is only on the board and its public page.
+            "links": {"self": None, "page": f"/records/{r.id}", "code": f"{OFFICIAL_RECORDS}/{r.track}/{r.folder}"},
             "score_source": data.get("score_source"),
             **({"support": data["support"]} if data.get("support") else {}),
         })

@@ -335,7 +335,7 @@ class Measured:
     val_sha256: str | None = None
     val_tokens: int | None = None
     canonical_val_sha256: str | None = None
-    coverage: str | None = None     # full | demo | non-canonical (gepa.compliance.rules.coverage)
+    coverage: str | None = None     # full | demo | partial | non-canonical (gepa.compliance.rules.coverage)
     family: str | None = None                 # the model family that scored it
     extra: dict[str, Any] | None = None       # the family's own figures (JSON-ready)
 

@@ -126,6 +126,7 @@ class Coverage(str, enum.Enum):
     FULL = "full"                    # the whole canonical validation set (sha256 matches the configured one)
     DEMO = "demo"                    # cut by GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
     NON_CANONICAL = "non-canonical"  # another set, part of one, or no canonical set configured
+    PARTIAL = "partial"              # the canonical set, but the window rule left targets unscored
 
 
 # -- identities ------------------------------------------------------------------------------

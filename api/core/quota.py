@@ -3,7 +3,8 @@
 - Daily quota: submissions created in the current UTC day, per submitter. Submissions that
   `failed` (the platform's fault) do not count, so an outage never costs anyone their quota;
   `rejected` and `withdrawn` ones do (the submitter's choice). An owner's re-run of an older
-  submission (api.core.contestant.rerun) counts on the day it was asked for, like a new upload.
+  submission (api.core.contestant.rerun, or the same files uploaded again after a platform failure)
+  counts on the day it was asked for, like a new upload.
   `users.daily_quota` overrides the service default.
 - Concurrency cap: at most `max_active_per_submitter` submissions of one submitter in
   received/queued/checking/evaluating at once, so one person cannot fill the GPU queue.

@@ -57,6 +57,7 @@ def create_http_app(settings: Settings,
         version=VERSION,
         description="Verification service for Parameter Golf submissions. " + (_api_doc or ""),
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_name,
         # Swagger UI and ReDoc load scripts from a CDN; /docs is a local page instead (api.http.pages.apidocs).
         docs_url=None,
         redoc_url=None,

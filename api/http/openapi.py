@@ -2,10 +2,11 @@
 
 FastAPI documents the success response of each route and a 422 in its own validation-error shape;
 this service answers every error as `application/problem+json` (api.http.problems) instead, and
-refuses requests for auth, quota, size and outages. `install(app)` post-processes the generated
-document once: the Problem schema, the error responses each route can produce, the bearer
-security scheme, and success schemas for the JSON the routes return. The fuzz tests
-(tests/hardening/test_fuzz_openapi.py) check every live response against this document.
+refuses requests for auth, quota, size and outages. The success schemas come from the routes'
+response models (api.http.schemas); `install(app)` post-processes the generated document once: the
+Problem schema, the error responses each route can produce, and the bearer security scheme. The
+fuzz tests (tests/hardening/test_fuzz_openapi.py) and the contract tests
+(tests/e2e/test_openapi_contract.py) check live responses against this document.
 """
 
 from __future__ import annotations
@@ -14,54 +15,16 @@ import copy
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
-from api.http.problems import KINDS
+from api.http.schemas import Problem as ProblemModel
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "kind"],
-    "properties": {
-        "type": {"type": "string", "pattern": "^urn:golfcheck:problem:"},
-        "title": {"type": "string"},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "kind": {"type": "string", "enum": sorted(KINDS)},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-    },
-    "additionalProperties": True,
-}
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS = {400: "malformed request", 401: "no or unknown bearer token", 403: "not allowed for this token",
                  404: "no such resource", 408: "upload body too slow (deadline or minimum rate)", 413: "upload over a size limit", 415: "not multipart/form-data",
                  422: "invalid parameters or form fields", 429: "quota, in-progress cap or rate limit",
                  500: "internal error (a bug; reported)", 503: "database or broker unavailable; retry"}
 
-_OBJ = {"type": "object", "additionalProperties": True}
-_QUOTA = {"type": "object", "required": ["daily_limit", "used_today", "remaining", "resets_at", "active", "max_active"],
-          "properties": {"daily_limit": {"type": "integer"}, "used_today": {"type": "integer"},
-                         "remaining": {"type": "integer", "minimum": 0}, "resets_at": {"type": "string"},
-                         "active": {"type": "integer"}, "max_active": {"type": "integer"}}}
-_SUBMISSION = {"type": "object", "required": ["id", "state", "attempt", "sizes", "verdict", "history", "links"],
-               "properties": {"id": {"type": "string"}, "state": {"type": "string"}, "attempt": {"type": "integer"},
-                              "sizes": _OBJ, "verdict": _OBJ, "history": {"type": "array"}, "links": _OBJ,
-                              "quota": _QUOTA, "duplicate": {"type": "boolean"}}}
-_BOARD_SECTION = {"type": "object", "required": ["total", "entries"],
-                  "properties": {"total": {"type": "integer"}, "entries": {"type": "array", "items": _OBJ}}}
-SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
-    ("post", "/api/v1/submissions"): _SUBMISSION,
-    ("get", "/api/v1/submissions/{submission_id}"): _SUBMISSION,
-    ("get", "/api/v1/submissions"): {"type": "object", "required": ["submissions", "limit", "offset"],
-                                     "properties": {"submissions": {"type": "array", "items": _OBJ}}},
-    ("get", "/api/v1/submissions/{submission_id}/chunks"): {
-        "type": "object", "required": ["submission_id", "chunks"],
-        "properties": {"chunks": {"type": "array", "items": _OBJ}}},
-    ("get", "/api/v1/quota"): _QUOTA,
-    ("get", "/api/v1/leaderboard"): {"type": "object", "required": ["track", "verified", "claimed_only"],
-                                     "properties": {"track": {"type": "string"}, "verified": _BOARD_SECTION,
-                                                    "claimed_only": _BOARD_SECTION}},
-    ("get", "/healthz"): {"type": "object", "required": ["status"]},
-    ("get", "/readyz"): {"type": "object", "required": ["status", "checks"]},
-}
 # Error statuses per route, beyond the ones every route can give (500, 503).
 ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/api/v1/submissions"): (400, 401, 403, 408, 413, 415, 422, 429),
@@ -77,17 +40,17 @@ AUTHENTICATED = {k for k, v in ERRORS.items() if 401 in v}
 def complete(doc: dict[str, Any]) -> dict[str, Any]:
     doc = copy.deepcopy(doc)
     comps = doc.setdefault("components", {})
-    comps.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = comps.setdefault("schemas", {})
+    problem = ProblemModel.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in problem.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
+    schemas["Problem"] = problem
     comps.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer",
                                                           "description": "a token from `golfcheck token create`"}
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
             key = (method, path)
             responses = op.setdefault("responses", {})
-            if key in SUCCESS:
-                for code, resp in responses.items():
-                    if code.startswith("2") and code != "204":
-                        resp["content"] = {"application/json": {"schema": SUCCESS[key]}}
             for status in (*ERRORS.get(key, ()), 500, 503):
                 responses[str(status)] = {"description": _DESCRIPTIONS[status],
                                           "content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
@@ -101,6 +64,13 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         comps["schemas"].pop(name, None)
     return doc
+
+
+def operation_name(route: APIRoute) -> str:
+    """Each documented operation's id is its route function's name (`list_submissions`, not
+    FastAPI's `list_submissions_api_v1_submissions_get`): the method names a generated client gets.
+    The app passes it as `generate_unique_id_function`."""
+    return route.name
 
 
 def install(app: FastAPI) -> None:

@@ -173,6 +173,7 @@ class UploadParser:
             "on_end": self._on_end,
         })
         self._texts: dict[str, bytes] = {}
+        self._text_names: dict[str, str] = {}  # the file name a text part came with ("" for none)
         self.ignored: list[str] = []  # bundle members skipped because their path escapes the folder
         self.browser_form = browser_form
         self._folder: list[tuple[str, StoredBlob]] = []  # (path in the folder, blob) of `folder` parts
@@ -301,6 +302,7 @@ class UploadParser:
             self.result.files.append(UploadedFile(role, part["filename"], blob))
         elif not (self.browser_form and not bytes(part["buf"]).strip()):  # an empty form field is unfilled
             self._texts[name] = bytes(part["buf"])
+            self._text_names[name] = part["filename"]
 
     def _on_end(self) -> None:
         self._finished = True
@@ -347,6 +349,10 @@ class UploadParser:
                               + (" (or send a records folder as bundle)" if bundle is None else " in the bundle"),
                               field=required)
         check_utf8_source(self.store, r.one("code"))  # type: ignore[arg-type]
+        if "config" in self._texts:
+            # Last, so in the records folder it is written after (over) a bundle's own config
+            # file, which the sent part overrides (the bundle's is kept as an extra file).
+            self._keep_config(self._texts["config"], self._text_names.get("config", ""))
         return r
 
     def _set_json(self, name: str, data: bytes) -> None:
@@ -358,6 +364,19 @@ class UploadParser:
         else:
             self.result.submission_meta = value
             self.result.submission_json_text = data.decode("utf-8")
+
+    def _keep_config(self, data: bytes, filename: str) -> None:
+        """Store a config part as one of the submission's files, so it is listed with the others
+        and a reviewer can open it. It is kept under the name a records folder reads a config by
+        (the part's own name when it is one of CONFIG_NAMES, else eval.json), since the worker
+        lays the files out as the folder the checks read."""
+        writer = self.store.writer(MAX_TEXT_FIELD)
+        self._writers.append(writer)
+        writer.write(data)
+        blob = writer.finish(hold=True)
+        self._writers.remove(writer)
+        self._stored(blob)
+        self.result.files.append(UploadedFile("config", filename if filename in CONFIG_NAMES else CONFIG_NAMES[0], blob))
 
     def _stored(self, blob: StoredBlob) -> None:
         self.result.stored.append(blob)

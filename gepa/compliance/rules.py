@@ -33,7 +33,7 @@ class RuleContext:
 
     measured: a result the evaluator produced, e.g. {"val_bpb": 1.0812, "eval_seconds": 410.0,
               "hardware": "8xH100", "val_sha256": "...", "val_tokens": N, "tokens_scored": N,
-              "total_targets": N, "bytes_scored": N, "max_tokens": None}.
+              "total_targets": N, "unscored_targets": 0, "bytes_scored": N, "max_tokens": None}.
     canonical_val_sha256: the fingerprint of the canonical validation shards (the service's
               configuration); a measured result on anything else is never verified.
     current_best: the entry a record claim must beat, e.g. {"seed_bpbs": [...],
@@ -395,17 +395,25 @@ def _path_like(v: str) -> bool:
 
 def coverage(ctx: RuleContext) -> tuple[str, str]:
     """(label, why) of a measured result's validation data: `full` (the whole canonical set),
-    `demo` (cut by max_val_tokens / --max-tokens) or `non-canonical` (another set, or none configured)."""
+    `demo` (cut by max_val_tokens / --max-tokens), `partial` (the evaluation's window rule left
+    targets unscored) or `non-canonical` (another set, or none configured)."""
     m = ctx.measured or {}
     if m.get("max_tokens") is not None:
         return "demo", f"validation cut to the first {int(m['max_tokens']):,} targets (demo setting)"
+    gaps = int(m.get("unscored_targets") or 0)
+    if gaps > 0:
+        # Targets skipped inside the stream (a window rule with gaps) are part of the set that was
+        # not measured: the number describes a subset, whatever the shards' fingerprint.
+        return "partial", (f"{gaps:,} of {int(m.get('total_targets') or 0):,} targets were never scored "
+                           "(the evaluation's window rule leaves them out)")
     sha = m.get("val_sha256")
     if not ctx.canonical_val_sha256:
         return "non-canonical", "no canonical validation set is configured on this verifier"
     if sha != ctx.canonical_val_sha256:
         return "non-canonical", f"validation shards sha256 {str(sha)[:16]}… are not the canonical {ctx.canonical_val_sha256[:16]}…"
-    # No cut and the canonical shards: the evaluator scored the whole set the way the family's
-    # reference does (some references drop a tail shorter than one sequence; that is the metric).
+    # No cut, no gap and the canonical shards: the evaluator scored the whole set the way the
+    # family's reference does (some references drop a tail shorter than one sequence or one batch,
+    # the same for every submission of the family; that is the metric, not a gap).
     return "full", "the full canonical validation set was scored"
 
 

@@ -25,6 +25,11 @@ import pytest
 from tests.support import browser_seed as seed_mod
 from tests.support.browser import ConsoleWatch
 from tests.support.paths import RECORDS, REPO
+from api.core import migrate
+from api.cli.service import ingest
+from api.core.db import dispose_engines
+from api.core.settings import Settings
+from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -52,11 +57,6 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from api.core import migrate
-    from api.cli.service import ingest
-    from api.core.db import dispose_engines
-    from api.core.settings import Settings
-
     data = tmp_path_factory.mktemp("golfcheck-browser")
     env = {**os.environ,
            "GOLFCHECK_DATA_DIR": str(data),
@@ -104,8 +104,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (.ci/system-deps installs it)")
     with sync_playwright() as pw:

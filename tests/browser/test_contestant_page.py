@@ -129,3 +129,16 @@ def test_my_submissions_fits_a_phone(stack: Server, token: str, browser: Any, co
     finally:
         ctx.close()
     assert not console.unexpected(), "console errors:\n" + "\n".join(console.unexpected())
+
+
+def test_folder_upload_works_without_javascript(stack: Server, nojs_page: Any, tiny: dict[str, Any]) -> None:
+    """The plain form post: the browser itself sends each file of the chosen folder with its path."""
+    page = nojs_page
+    sign_in(page, stack.url, stack.token("submitter", f"quinn-{uuid.uuid4().hex[:6]}"), "/me/upload")
+    page.get_by_label("Folder").set_input_files(str(tiny["dir"]))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload and verify").click()
+    expect(page).to_have_url(re.compile(r"/me/submissions/[0-9a-f-]{36}\?done=uploaded"))
+    files = page.locator("section[aria-labelledby='h-files'] table tbody tr")
+    roles = {files.nth(i).locator("td").first.inner_text() for i in range(files.count())}
+    assert {"artifact", "code", "config", "submission_json", "log"} <= roles, roles

@@ -18,12 +18,11 @@ from api.core.db import dispose_engines, session_scope
 from api.core.models import AuditLog, Flag, ReviewAction, RuleResult, State, StateTransition, Submission
 from api.http.pages.code import highlight_python
 from api.core.settings import Settings
+from api.core import migrate
 
 
 @pytest.fixture
 def db(tmp_path):
-    from api.core import migrate
-
     settings = Settings.from_env({"GOLFCHECK_DATA_DIR": str(tmp_path), "GOLFCHECK_EMBEDDED_WORKER": "0"})
     migrate.upgrade(settings)
     seeded = seed(settings)

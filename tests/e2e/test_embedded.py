@@ -20,6 +20,7 @@ from tests.support.service import (
     wait_final,
 )
 from tests.support.paths import RECORDS
+import shutil
 
 PROBLEM = "application/problem+json"
 # float32 TTT updates differ in the last bits between thread pools (CLI process vs worker thread);
@@ -337,8 +338,6 @@ SHARED_RECORDS = RECORDS  # copied from ../shared
 
 
 def test_ingest_is_idempotent_and_fills_the_claimed_section(server: Server, tmp_path: Path) -> None:
-    import shutil
-
     root = tmp_path / "records" / "track_10min_16mb"
     root.mkdir(parents=True)
     picked = sorted(p for p in (SHARED_RECORDS / "track_10min_16mb").iterdir() if (p / "submission.json").exists())[:3]

@@ -26,17 +26,20 @@ from tests.support.cli import clean_env, run_cli
 
 from tests.support import browser_seed
 from tests.support.paths import RECORDS, REPO
+from api.core.auth import create_token
+from api.core.db import session_scope, utcnow
+from api.core.models import Coverage, Result, Role
+from api.core.storage import BlobStore
+from api.core import migrate
+from api.cli.service import ingest
+from api.core.db import dispose_engines
+from api.core.settings import Settings
 
 NEAR_CAP = 15_996_697  # code + artifact: just under the 16,000,000-byte cap
 OVER_CAP_LOGGED = 16_059_704  # a record whose own logs put it over the cap
 
 
 def seed_runs(settings: Any) -> dict[str, Any]:
-    from api.core.auth import create_token
-    from api.core.db import session_scope, utcnow
-    from api.core.models import Coverage, Result, Role
-    from api.core.storage import BlobStore
-
     store = BlobStore(settings.blob_dir)
     code = (REPO / "tests" / "browser" / "train_gpt_clean.py.txt").read_bytes()
     now = utcnow()
@@ -64,11 +67,6 @@ def seed_runs(settings: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def board_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from api.core import migrate
-    from api.cli.service import ingest
-    from api.core.db import dispose_engines
-    from api.core.settings import Settings
-
     data = tmp_path_factory.mktemp("board")
     env = base_env(data, GOLFCHECK_EMBEDDED_WORKER="0", GOLFCHECK_LOG_LEVEL="WARNING")
     settings = Settings.from_env(env)

@@ -26,6 +26,8 @@ from tests.support.service import (
     wait_final,
     wait_until,
 )
+from api.core.queue import TASK_CHECK, TASK_EVAL, celery_app
+from api.core.settings import Settings
 
 BPB_TOL = 1e-6
 
@@ -39,8 +41,6 @@ class Stack:
             return list(conn.execute(query, params).fetchall())
 
     def settings(self) -> Any:
-        from api.core.settings import Settings
-
         return Settings.from_env(self.server.env)
 
 
@@ -136,8 +136,6 @@ def test_worker_killed_mid_evaluation_is_redelivered_once(stack: Stack, token: s
 
 
 def test_duplicate_delivery_stores_one_result(stack: Stack, token: str, tiny: dict[str, Any]) -> None:
-    from api.core.queue import TASK_CHECK, TASK_EVAL, celery_app
-
     app = celery_app(stack.settings())
     with stack.server.client(token) as c:
         sid = upload(c, tiny, extra_code=_unique("dup")).json()["id"]

@@ -5,6 +5,11 @@ import pytest
 from gepa.families.gepa import config
 from gepa.families.gepa.flops import eval_flops
 from gepa.flops import flops_per_second
+import itertools
+from gepa.flops import window_counts
+from gepa.windows import plan_windows
+import subprocess
+import sys
 
 
 def test_seed_evaluation_geometry_and_scale():
@@ -26,11 +31,6 @@ def test_estimate_uses_measured_rate_when_given():
 
 
 def test_closed_form_window_counts_match_the_window_plan():
-    import itertools
-
-    from gepa.flops import window_counts
-    from gepa.windows import plan_windows
-
     for total, seq_len, stride, keep_first, tail in itertools.product(
             range(0, 300, 7), (8, 16, 64), (1, 4, 8, 16), (False, True), ("reference", "exact_once")):
         if stride > seq_len:
@@ -42,10 +42,7 @@ def test_closed_form_window_counts_match_the_window_plan():
 
 def test_estimating_an_evaluation_does_not_load_torch():
     """The API shows queue ETAs; importing torch there would cost ~200 MB per API process."""
-    import subprocess
-    import sys
-
-    code = ("import sys, json; from api import crud; "
+    code = ("import sys, json; from api.core import crud; "
             "v = crud._estimated_eval_s(json.dumps({'eval': {'mode': 'ttt'}}), '', None, 'auto'); "
             "assert v and v > 0, v; assert 'torch' not in sys.modules, 'torch was imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

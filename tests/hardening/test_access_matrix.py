@@ -19,6 +19,11 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from tests.support.hardening import HServer, files_for
+from api.main import create_app
+from api.core.settings import Settings
+from api.core import auth, migrate
+from api.core.db import dispose_engines, session_scope
+from api.core.models import Role
 
 PRINCIPALS = ("anonymous", "submitter", "other", "reviewer", "admin")
 ALL = {p: 200 for p in PRINCIPALS}
@@ -93,9 +98,6 @@ MATRIX: dict[tuple[str, str], tuple[str, dict[str, int]] | None] = {
 
 
 def app_routes() -> set[tuple[str, str]]:
-    from api.main import create_app
-    from api.core.settings import Settings
-
     app = create_app(Settings(data_dir=Path("/nonexistent")), embedded_worker=False)
     out: set[tuple[str, str]] = set()
 
@@ -282,11 +284,6 @@ def test_tokens_are_hashed_at_rest(limits_server: HServer, people: dict[str, Who
 
 def test_token_comparison_is_constant_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`authenticate` decides with hmac.compare_digest on the stored and the presented hash."""
-    from api.core import auth, migrate
-    from api.core.db import dispose_engines, session_scope
-    from api.core.models import Role
-    from api.core.settings import Settings
-
     s = Settings(data_dir=tmp_path)
     migrate.upgrade(s)
     calls: list[tuple[bytes, bytes]] = []

@@ -33,6 +33,7 @@ from tests.support.hardening import (
     unique_code,
 )
 from tests.support.service import FINAL_STATES, Proc, _create_db, _drop_db, base_env, start_server, start_worker, wait_until
+from api.core.db import dispose_engines
 
 TIMEOUT = 240  # bounds each wait; nothing here asserts on time
 
@@ -94,8 +95,6 @@ class Stack:
         self.server.proc.stop()
         self.redis.kill()
         self.proxy.close()
-        from api.core.db import dispose_engines
-
         dispose_engines()
         _drop_db(self.db)
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+import httpx
 
 EXAMPLES = 40
 OPERATIONS = [("POST", "/api/v1/submissions"), ("GET", "/api/v1/submissions"),
@@ -39,8 +40,6 @@ def fuzz_token(limits_server: HServer) -> str:
 
 
 def test_served_document_describes_problem_errors(limits_server: HServer, served_schema: Any) -> None:
-    import httpx
-
     doc = httpx.get(limits_server.url + "/openapi.json").json()
     upload = doc["paths"]["/api/v1/submissions"]["post"]["responses"]
     assert {"401", "413", "422", "429", "503"} <= set(upload)

@@ -25,6 +25,7 @@ import yaml
 from tests.support.hardening import PROBLEM, HServer, files_for
 from tests.support.service import wait_final
 from tests.support.paths import REPO
+import socket
 
 TRACE = Path(f"/tmp/golfcheck-executed-{uuid.uuid4().hex[:10]}")
 
@@ -145,8 +146,6 @@ def test_every_input_has_a_limit(limits_server: HServer, what: str, request_kw: 
 def test_oversized_headers_are_refused(limits_server: HServer) -> None:
     """The HTTP server bounds an incomplete request head (api/http/httpserver.py: 64 KiB, or h11's own
     16 KiB): 1 MB of header trickled in is answered 4xx and the connection closed, not buffered."""
-    import socket
-
     host, port = limits_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=20) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")

@@ -14,6 +14,7 @@ import pytest
 from tests.support.hardening import HServer, assert_no_orphans, files_for, unique_code
 
 from api.core.quota import utc_day
+from api.core.quota import RateLimiter
 
 
 def post(c: httpx.Client, tiny: dict[str, Any], tag: str) -> httpx.Response:
@@ -149,8 +150,6 @@ def test_upload_rate_limit(limits_server: HServer) -> None:
 
 @pytest.mark.parametrize("per_minute", [1, 60])
 def test_token_bucket_refills(per_minute: int) -> None:
-    from api.core.quota import RateLimiter
-
     now = [0.0]
     rl = RateLimiter(per_minute, clock=lambda: now[0])
     assert all(rl.take("u") == 0 for _ in range(per_minute))

@@ -48,6 +48,7 @@ from api.core.settings import Settings
 from api.core.storage import BlobStore
 from api.core.intake import sha256_text
 from tests.support.paths import RECORDS, TESTS
+from gepa.compliance import check_record, scan_code
 
 SAMPLE_SCRIPTS = TESTS / "browser"  # the two train_gpt.py samples the seeded submissions ship
 BASE_RECORD = RECORDS / "track_10min_16mb" / "2026-03-17_NaiveBaseline"
@@ -192,8 +193,6 @@ def _finish(session: Any, sub: Submission, *, final_bpb: float, checks: list[dic
 
 
 def seed(settings: Settings) -> Seeded:
-    from gepa.compliance import check_record, scan_code
-
     store = BlobStore(settings.blob_dir)
     clean = (SAMPLE_SCRIPTS / "train_gpt_clean.py.txt").read_bytes()
     network = (SAMPLE_SCRIPTS / "train_gpt_network.py.txt").read_bytes()

@@ -18,6 +18,11 @@ from typing import Any, Iterator
 import psycopg
 import zstandard
 from tests.support.service import Proc, Server, TcpProxy, _create_db, _drop_db, base_env, start_server
+from api.core.db import dispose_engines
+from tests.support.service import free_port
+import redis as redis_lib
+from tests.support.service import wait_until
+import threading
 
 PROBLEM = "application/problem+json"
 
@@ -57,8 +62,6 @@ def start_hserver(tmp: Path, *serve_args: str, **env_extra: str) -> HServer:
 
 def stop_hserver(h: HServer) -> None:
     h.server.proc.stop()
-    from api.core.db import dispose_engines
-
     dispose_engines()
     _drop_db(h.db_name)
 
@@ -241,8 +244,6 @@ class RedisServer:
     without persistence, so a restart loses every message it held: the worst case for the queue."""
 
     def __init__(self, log_dir: Path):
-        from tests.support.service import free_port
-
         self.port = free_port()
         self.log_dir = log_dir
         self.proc: Proc | None = None
@@ -253,9 +254,6 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import redis as redis_lib
-        from tests.support.service import wait_until
-
         self.proc = Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                                    "--appendonly", "no", "--dir", str(self.log_dir)], dict(os.environ), self.log_dir)
         wait_until(lambda: redis_lib.Redis(port=self.port, socket_timeout=1).ping(), 30, "redis to start")
@@ -275,8 +273,6 @@ class WriteBackCutter(TcpProxy):
     Then every connection is dropped and new ones are refused until `restore()`."""
 
     def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5432)):
-        import threading
-
         self.fired = threading.Event()
         self.trigger: bytes | None = None
         self.mode = "before"
@@ -290,8 +286,6 @@ class WriteBackCutter(TcpProxy):
         return {"armed_commit": False, "mute_replies": False}
 
     def _forward(self, data: bytes, dst: Any, conn: dict[str, Any], to_server: bool) -> bool:
-        import threading
-
         if to_server and self.trigger and not self.fired.is_set():
             if self.trigger in data:
                 if self.mode == "before":

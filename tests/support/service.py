@@ -32,6 +32,9 @@ import httpx
 import psycopg
 import pytest
 from tests.support.paths import REPO
+from api.core.db import dispose_engines
+import redis
+from gepa.shards import BUNDLED_VAL_GLOB, fingerprint, read_shard, shard_paths, write_shard
 
 BIN = Path(sys.executable).parent
 GOLFCHECK = str(BIN / "golfcheck")
@@ -92,8 +95,6 @@ def _drop_db(name: str) -> None:
 def pg_dbname() -> Iterator[str]:
     name = _create_db()
     yield name
-    from api.core.db import dispose_engines
-
     dispose_engines()
     _drop_db(name)
 
@@ -108,16 +109,12 @@ def fresh_pg_url() -> Iterator[str]:
     """A database of its own for a test that needs an empty schema."""
     name = _create_db()
     yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    from api.core.db import dispose_engines
-
     dispose_engines()
     _drop_db(name)
 
 
 @pytest.fixture(scope="session")
 def redis_prefix() -> Iterator[str]:
-    import redis
-
     prefix = f"gctest-{uuid.uuid4().hex[:8]}:"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
@@ -132,8 +129,6 @@ def redis_prefix() -> Iterator[str]:
 
 def canonical_val(directory: Path) -> tuple[Path, str]:
     """(shard path, sha256) of the test servers' canonical validation set, written under `directory`."""
-    from gepa.shards import BUNDLED_VAL_GLOB, fingerprint, read_shard, shard_paths, write_shard
-
     path = directory / "canonical-val" / "fineweb_val_000000.bin"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,8 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
             form = (op.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
                     .get("schema", {}).get("properties", {}))
             fields = [{"name": n, "description": f.get("description", "")} for n, f in form.items()]
-            responses = [{"status": code, "description": r.get("description", "")}
+            responses = [{"status": code, "description": r.get("description", ""),
+                          "schema": next((_schema_text(c.get("schema")) for c in r.get("content", {}).values()), "")}
                          for code, r in sorted(op.get("responses", {}).items())]
             out.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""),
                         "description": op.get("description", ""), "params": params, "fields": fields,
@@ -51,11 +52,30 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _field_type(schema: dict[str, Any]) -> str:
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
+    text = " or ".join(filter(None, ("one of " + ", ".join(map(str, o["enum"])) if "enum" in o else _schema_text(o)
+                                     for o in options))) or "any"
+    return text + (" or null" if len(options) < len(schema.get("anyOf", [schema])) else "")
+
+
+def schemas(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The named response schemas with their fields, so a reader can see each shape here too."""
+    out = []
+    for name, schema in sorted(doc.get("components", {}).get("schemas", {}).items()):
+        required = set(schema.get("required", []))
+        fields = [{"name": n, "type": _field_type(f), "required": n in required, "description": f.get("description", "")}
+                  for n, f in schema.get("properties", {}).items()]
+        out.append({"name": name, "description": schema.get("description", ""), "fields": fields,
+                    "enum": schema.get("enum", [])})
+    return out
+
+
 @router.get("/docs")
 def docs_page(request: Request) -> Response:
     doc = request.app.openapi()
     return render(request, "apidocs.html", {"title": "API reference", "info": doc.get("info", {}),
-                                            "ops": operations(doc)})
+                                            "ops": operations(doc), "schemas": schemas(doc)})
 
 
 @router.get("/redoc")

@@ -10,7 +10,7 @@ why), 429 when a re-run would exceed the daily quota or the cap on work in progr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from api.core import contestant, quota
 from api.core.auth import Principal
-from api.core.models import Submission
+from api.core.models import State, Submission
 from api.core.reviewer import MAX_REASON, Outcome, ReviewError, after_commit
 from api.core.settings import Settings
 from api.http.deps import PrincipalDep, SessionDep, SettingsDep, StrictQuery
 from api.http.problems import Problem
+from api.http.schemas import Quota
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"], dependencies=[StrictQuery])
 
@@ -39,10 +40,10 @@ class ActionLinks(BaseModel):
 
 class ActionResult(BaseModel):
     id: str
-    action: str = Field(description="withdraw | rerun")
-    state: str = Field(description="the submission's state after the action")
+    action: Literal["withdraw", "rerun"]
+    state: State = Field(description="the submission's state after the action")
     message: str
-    quota: dict[str, Any] = Field(description="the caller's daily quota after the action (as GET /api/v1/quota)")
+    quota: Quota = Field(description="the caller's daily quota after the action (as GET /api/v1/quota)")
     links: ActionLinks
 
 

@@ -14,14 +14,15 @@ from api.http.deps import StrictQuery
 from api.http.metrics import CONTENT_TYPE
 from api.http.problems import problem_response
 from api.core.queue import broker_reachable
+from api.http.schemas import Liveness, Readiness
 from api.core.settings import Settings
 
 router = APIRouter(tags=["health"], dependencies=[StrictQuery])
 
 
-@router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=Liveness)
+def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
 
 
 def _database_ok(settings: Settings) -> bool:
@@ -33,7 +34,7 @@ def _database_ok(settings: Settings) -> bool:
         return False
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness)
 async def readyz(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     checks: dict[str, Any] = {

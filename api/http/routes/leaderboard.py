@@ -28,6 +28,7 @@ from api.http.deps import StrictQuery
 from api.core.db import get_sessionmaker
 from api.core.leaderboard import RUNS, build_leaderboard, known_tracks
 from api.http.problems import Problem
+from api.http.schemas import Leaderboard
 from api.core.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["leaderboard"], dependencies=[StrictQuery])
@@ -113,7 +114,7 @@ def _build(settings: Settings, key: Key) -> _Entry:
     return _Entry(time.monotonic(), payload, etag)
 
 
-@router.get("/leaderboard")
+@router.get("/leaderboard", response_model=Leaderboard)
 async def leaderboard(request: Request,
                       track: str | None = Query(None, max_length=100),
                       limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000),

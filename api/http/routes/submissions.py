@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -24,6 +24,7 @@ from api.http.deps import PrincipalDep, SessionDep, SettingsDep, StoreDep, Stric
 from api.core.logsetup import bind
 from api.core.models import Queue, State, Submission
 from api.http.problems import Problem, quota_headers
+from api.http.schemas import ChunkList, Quota, SubmissionAccepted, SubmissionDetail, SubmissionList
 from api.core.settings import Settings
 from api.core.storage import BlobStore
 from api.http.uploads import ParsedUpload, UploadParser
@@ -77,7 +78,8 @@ def _store_upload(settings: Settings, store: BlobStore, principal: Principal,
                 if gone:  # swept as orphans while a very slow upload was still running
                     raise Problem("service-unavailable", f"stored parts of the upload vanished "
                                   f"({', '.join(gone[:3])}); send it again", headers={"Retry-After": "1"})
-                if crud.find_duplicate(session, submitter_id=principal.user_id, key=key) is None:
+                dup = crud.find_duplicate(session, submitter_id=principal.user_id, key=key)
+                if dup is None or dup.state == State.FAILED.value:  # a new one, or a failed one queued again
                     # The authoritative check: the user's row is locked until the insert commits.
                     quota.enforce(quota.status(session, settings, principal.user_id, lock=True))
                 sub, created = crud.create_submission(session, settings=settings, principal=principal,
@@ -201,8 +203,8 @@ async def accept_upload(request: Request, principal: Principal, settings: Settin
     return view, created
 
 
-@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA,
-             responses={200: {"description": "an identical submission already exists"},
+@router.post("/submissions", status_code=202, openapi_extra=UPLOAD_SCHEMA, response_model=SubmissionAccepted,
+             responses={200: {"model": SubmissionAccepted, "description": "an identical submission already exists"},
                         202: {"description": "accepted and queued"}})
 async def create_submission(request: Request, principal: PrincipalDep, settings: SettingsDep,
                             store: StoreDep) -> JSONResponse:
@@ -214,37 +216,41 @@ async def create_submission(request: Request, principal: PrincipalDep, settings:
     return JSONResponse(view, status_code=202 if created else 200, headers=headers)
 
 
-@router.get("/quota")
+@router.get("/quota", response_model=Quota)
 def get_quota(principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """The caller's daily quota (UTC day), what is left of it, and when it resets."""
     q = quota.status(session, settings, principal.user_id)
     return JSONResponse(q.to_dict(), headers=quota_headers(q))
 
 
-@router.get("/submissions")
+@router.get("/submissions", response_model=SubmissionList)
 def list_submissions(principal: PrincipalDep, session: SessionDep,
                      state: State | None = None,
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> dict[str, Any]:
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000)) -> JSONResponse:
+    """Your submissions (a reviewer's token: everyone's), newest first; `total` counts all pages."""
     q = select(Submission)
     if not principal.can_review:
         q = q.where(Submission.submitter_id == principal.user_id)
     if state is not None:
         q = q.where(Submission.state == state.value)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = list(session.scalars(q.order_by(Submission.created_at.desc(), Submission.id).offset(offset).limit(limit)))
-    return {"limit": limit, "offset": offset, "submissions": [
+    return JSONResponse({"total": int(total), "limit": limit, "offset": offset, "submissions": [
         {"id": s.id, "state": s.state, "track": s.track, "name": s.name, "verdict": s.verdict,
          "measured_val_bpb": s.measured_val_bpb, "claimed_val_bpb": s.claimed_val_bpb,
-         "created_at": crud._iso(s.created_at), "links": {"self": f"/api/v1/submissions/{s.id}"}} for s in rows]}
+         "created_at": crud._iso(s.created_at),
+         "links": {"self": f"/api/v1/submissions/{s.id}", "chunks": f"/api/v1/submissions/{s.id}/chunks"}}
+        for s in rows]})
 
 
-@router.get("/submissions/{submission_id}")
-def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+@router.get("/submissions/{submission_id}", response_model=SubmissionDetail)
+def get_submission(submission_id: str, principal: PrincipalDep, session: SessionDep) -> JSONResponse:
     sub = _load_visible(session, principal, submission_id)
-    return crud.submission_view(session, sub, for_reviewer=principal.can_review)
+    return JSONResponse(crud.submission_view(session, sub, for_reviewer=principal.can_review))
 
 
-@router.get("/submissions/{submission_id}/chunks")
+@router.get("/submissions/{submission_id}/chunks", response_model=ChunkList)
 def get_chunks(submission_id: str, principal: PrincipalDep, session: SessionDep,
-               attempt: int | None = Query(None, ge=1, le=1_000_000)) -> dict[str, Any]:
+               attempt: int | None = Query(None, ge=1, le=1_000_000)) -> JSONResponse:
     sub = _load_visible(session, principal, submission_id)
-    return crud.chunk_view(session, sub, attempt)
+    return JSONResponse(crud.chunk_view(session, sub, attempt))

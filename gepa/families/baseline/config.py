@@ -24,8 +24,12 @@ MODES = ("standard", "sliding", "lora_ttt")
 ROPE_TABLES = ("fp32", "bf16", "bf16_freqs")
 # reference: SlidingWindowEval at HEAD (every window start below the stream end, trailing partial
 # windows re-score the last `stride` targets); exact_once: the 10-layer sliding record (full
-# windows only, the first scores everything, the others their last `stride` targets).
-TAILS = ("reference", "exact_once")
+# windows only, the first scores everything, the others their last `stride` targets);
+# last_stride: the MLP3x_QAT and MixedQuant records (full windows, every one scores only its last
+# `stride`); gap_after_first: the Seq2048_FP16Emb record (first window whole, the next at
+# seq_len - stride). A rule that leaves targets unscored is reported next to golfcheck's
+# every-target-once score, never instead of it (gepa.families.baseline.windows).
+TAILS = ("reference", "exact_once", "last_stride", "gap_after_first")
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,10 @@ def validate(cfg: BaselineConfig) -> None:
         raise ConfigError(f"eval.stride must be at least 1, got {e.stride}")
     if e.mode == "sliding" and e.stride > e.seq_len:
         raise ConfigError(f"eval.stride ({e.stride}) must not exceed eval.seq_len ({e.seq_len}) for sliding evaluation")
+    if e.mode == "sliding" and e.tail == "gap_after_first" and e.stride >= e.seq_len:
+        raise ConfigError(f"eval.stride ({e.stride}) must be below eval.seq_len ({e.seq_len}) for eval.tail "
+                          "gap_after_first: its second window starts at seq_len - stride, so the record's loop "
+                          "never advances when they are equal")
     _between("baseline_lora_ttt.rank", t.rank, 1, 4096)
     _between("baseline_lora_ttt.batch_docs", t.batch_docs, 1, 4096)
     _between("baseline_lora_ttt.chunk_tokens", t.chunk_tokens, 1, 1 << 20)

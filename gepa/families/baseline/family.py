@@ -28,13 +28,15 @@ from gepa.families.baseline.flops import eval_flops
 from gepa.families.baseline.infer import MARKERS, check_against, expected_state, infer_model, is_baseline_names
 from gepa.families.baseline.lora_ttt import LoraSpec, progress_records, run_lora_ttt
 from gepa.families.baseline.model import BaselineGPT
-from gepa.families.baseline.windows import planner
+from gepa.families.baseline.windows import planners
 from gepa.results import EvalResult
 from gepa.valdata import ValData, sentencepiece_data
 
 FORMAT = clean.FORMAT_INT8
 # Targets per progress record of the standard and sliding evaluations.
 PROGRESS_TOKENS = 32768
+# Where a window rule that leaves targets unscored reports its own figure (result.extra).
+RECORD_RULE = "record_rule"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -72,11 +74,12 @@ def specs(cfg: BaselineConfig) -> dict[str, Any]:
     bvs = e.baseline_val_batch_seqs
     # Progress groups hold whole reference batches, so batching (and the fp32 batch means) match.
     per_chunk = bvs * max(1, PROGRESS_TOKENS // (bvs * e.seq_len))
+    scored, compare = planners(e.tail, e.seq_len, e.stride)
     return {
         "standard": StandardSpec(seq_len=e.seq_len, batch_seqs=bvs, chunk_seqs=per_chunk),
         "sliding": SlidingSpec(seq_len=e.seq_len, stride=e.stride, batch_seqs=e.batch_seqs,
-                               chunk_tokens=PROGRESS_TOKENS, tail=e.tail,
-                               plan=planner(e.tail, e.seq_len, e.stride)),
+                               chunk_tokens=PROGRESS_TOKENS, tail=e.tail, plan=scored, compare=compare,
+                               compare_label=RECORD_RULE),
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from gepa.families.baseline.config import BaselineConfig, ModelConfig
 from gepa.flops import EvalFlops
+from gepa.flops import window_counts as shared_window_counts
 
 
 def layer_flops(m: ModelConfig, seq_len: int) -> tuple[float, float]:
@@ -36,13 +37,50 @@ def lora_flops_per_token(m: ModelConfig, rank: int) -> float:
     return 2 * rank * ((d + m.vocab_size) + m.num_layers * ((d + d) + (d + m.kv_dim)))
 
 
-def window_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int, int]:
-    """(windows, scored targets) of `gepa.families.baseline.windows` in closed form."""
+def rule_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int, int, int]:
+    """(windows, scored targets, targets never scored) of a rule's own list
+    (`gepa.families.baseline.windows.RULES`) in closed form."""
     if total <= 0:
-        return 0, 0
+        return 0, 0, 0
+    full = (total - seq_len) // stride + 1 if total >= seq_len else 0
     if tail == "exact_once":
-        n = (total - seq_len) // stride + 1 if total >= seq_len else 0
-        return n, (seq_len + (n - 1) * stride) if n else 0
+        scored = seq_len + (full - 1) * stride if full else 0
+        return full, scored, total - scored
+    if tail == "last_stride":
+        return full, full * stride, total - full * stride
+    if tail == "gap_after_first":
+        if total < seq_len:
+            return 0, 0, total
+        later = (total - 2 * seq_len + stride) // stride + 1 if total - seq_len >= seq_len - stride else 0
+        scored = seq_len + later * stride
+        # With stride > seq_len / 2 the second window re-scores the end of the first one.
+        again = max(0, 2 * stride - seq_len) if later else 0
+        return 1 + later, scored, total - (scored - again)
+    windows, scored = _reference_counts(total, seq_len, stride)
+    return windows, scored, 0
+
+
+def window_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int, int]:
+    """(windows, scored targets) of a rule's own list in closed form."""
+    windows, scored, _ = rule_counts(tail, total, seq_len, stride)
+    return windows, scored
+
+
+def run_counts(tail: str, total: int, seq_len: int, stride: int) -> tuple[int, int]:
+    """(windows, scored positions) that golfcheck runs for a rule: the rule itself when it may be
+    published (`windows.publishable`); else every target once (`exact_once` of `gepa.windows`) plus, when the rule's
+    windows are not among those (gap_after_first with a stride that does not divide seq_len), a
+    pass over the rule's own windows for the comparison figure."""
+    windows, scored, unscored = rule_counts(tail, total, seq_len, stride)
+    if unscored == 0 and (tail == "reference" or scored == total):  # windows.publishable
+        return windows, scored
+    run_windows, run_scored = shared_window_counts(total, seq_len, stride, tail="exact_once")
+    if tail == "gap_after_first" and seq_len % stride and windows > 1:
+        return run_windows + windows, run_scored + scored
+    return run_windows, run_scored
+
+
+def _reference_counts(total: int, seq_len: int, stride: int) -> tuple[int, int]:
     n = -(-total // stride)
     if n == 1:
         return 1, min(seq_len, total)
@@ -60,7 +98,7 @@ def eval_flops(cfg: BaselineConfig, total_targets: int, *, plain: bool = False) 
                          windows=n // e.seq_len, trained_tokens=0)
     if e.mode == "sliding":
         trunk = trunk_flops_per_token(m, e.seq_len)
-        windows, scored = window_counts(e.tail, total_targets, e.seq_len, e.stride)
+        windows, scored = run_counts(e.tail, total_targets, e.seq_len, e.stride)
         positions = windows * e.seq_len
         if plain:
             score = positions * (trunk + head)

@@ -11,6 +11,8 @@ from gepa.families.gepa.flops import eval_flops
 from gepa.flops import flops_per_second
 from gepa.shards import BUNDLED_VAL_GLOB, load_validation_tokens
 from tests.support.paths import DATA
+from gepa.families.baseline import config as bcfg
+from gepa.families.baseline.flops import eval_flops as baseline_flops
 
 TINY = {"model": {"num_layers": 2, "model_dim": 64, "num_heads": 4, "num_kv_heads": 2, "mlp_hidden": 128,
                   "bigram_buckets": 64, "bigram_embed_dim": 16, "rope_dims": 8, "xsa_layers": 1,
@@ -38,9 +40,6 @@ def test_bad_config_gives_no_estimate():
 
 @pytest.mark.parametrize("name", ["eval_standard.json", "eval_sliding.json", "eval_lora_ttt.json"])
 def test_baseline_family_configs_get_their_own_estimate(name):
-
-    from gepa.families.baseline import config as bcfg
-    from gepa.families.baseline.flops import eval_flops as baseline_flops
 
     text = (DATA / "baseline_small" / name).read_text()
     cfg = bcfg.from_dict(json.loads(text))

@@ -8,6 +8,8 @@ import pytest
 
 from api.core.settings import Settings, SettingsError
 from tests.support.paths import REPO
+import subprocess
+import sys
 
 
 def test_defaults_are_the_embedded_service() -> None:
@@ -50,9 +52,6 @@ def test_bad_values_fail_fast(env: dict[str, str], needle: str) -> None:
 
 
 def test_cli_reports_bad_settings_as_input_error(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     env = {"GOLFCHECK_DATA_DIR": str(tmp_path), "GOLFCHECK_MAX_FILE_BYTES": "lots", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([str(Path(sys.executable).parent / "golfcheck"), "leaderboard"], env=env,
                           capture_output=True, text=True, timeout=120)

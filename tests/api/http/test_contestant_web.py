@@ -438,6 +438,24 @@ def test_rerun_only_after_a_platform_failure_and_with_quota(server: Server, tiny
         dana.close()
 
 
+def test_uploading_a_failed_submission_again_counts_like_a_rerun(server: Server, tiny: dict[str, Any]) -> None:
+    """The API's older way to retry a failed submission (send the same files again) is charged like
+    the owner's re-run, also when the failed submission is from an earlier day."""
+    fay = Person(server, server.token("submitter", f"fay-{uuid.uuid4().hex[:6]}"))
+    try:
+        files = _parts(tiny)
+        sid = fay.api.post("/api/v1/submissions", files=files).json()["id"]
+        _fail_by_platform(server, sid)
+        sql(server, "UPDATE submissions SET created_at = created_at - interval '2 days' WHERE id = %s", sid)
+        assert fay.quota_used() == 0
+        again = fay.api.post("/api/v1/submissions", files=files)
+        assert again.status_code == 200 and again.json()["id"] == sid and again.json()["state"] == "queued"
+        assert fay.quota_used() == 1
+        assert [r["reason"] for r in _audit(server, sid, "contestant.rerun")] == ["the same files uploaded again"]
+    finally:
+        fay.close()
+
+
 def test_rest_actions_are_in_the_openapi_document(server: Server) -> None:
     doc = httpx.get(f"{server.url}/openapi.json").json()
     for action in ("withdraw", "rerun"):

@@ -6,6 +6,7 @@ from gepa.compliance import RULE_IDS, RULESET_VERSION
 
 from tests.support.compliance import SAMPLES, good_logs, good_submission
 from tests.support.paths import RECORDS
+from gepa.shards import fingerprint, write_shard
 
 
 def test_scan_code_json_and_exit_codes(capsys):
@@ -64,8 +65,6 @@ def test_check_reads_eval_json_and_finds_the_artifact(capsys, make_record, tmp_p
 
 
 def test_fingerprint_prints_the_canonical_value(capsys, tmp_path):
-    from gepa.shards import fingerprint, write_shard
-
     shard = tmp_path / "fineweb_val_000000.bin"
     write_shard(shard, list(range(100)))
     assert main(["fingerprint", str(tmp_path / "fineweb_val_*.bin"), "--json"]) == 0

@@ -6,6 +6,7 @@ real scripts stay outside the repository). Names are deliberately unusual (`all_
 """
 
 from gepa.compliance.review import scan_bundle, scan_code, scan_sources
+import base64
 
 HEAD = '''
 import glob
@@ -474,7 +475,6 @@ if __name__ == "__main__":
 
 
 def test_exec_compile_with_file_name_is_decoded():
-    import base64
     inner = b"import requests\nrequests.get('https://example.com')\n"
     src = ("import base64\nS = base64.b64decode(%r)\nexec(compile(S, __file__, 'exec'))\n" % base64.b64encode(inner)).encode()
     rep = scan_bundle({"train_gpt.py": src})

@@ -5,6 +5,9 @@ script is laid out where the review first got it wrong. docs/compliance-validati
 scripts and results.
 """
 from gepa.compliance.review import scan_code, scan_sources
+from gepa.compliance.pysyntax import downgrade_fstrings, parse
+import base64
+import lzma
 
 # A switch read from the environment into a local inside main(), off by default; the eval it
 # guards mixes a hashed n-gram count whose key includes the target (`tgt_np`).
@@ -190,8 +193,6 @@ if __name__ == "__main__":
 
 
 def test_python312_fstrings_are_reviewed_not_rejected():
-    from gepa.compliance.pysyntax import downgrade_fstrings, parse
-
     rep = scan_code(PEP701_PRE_EVAL)
     assert not rep.parse_errors
     assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
@@ -210,8 +211,6 @@ def test_python312_payload_inside_a_wrapper_is_decoded():
 
 
 def _wrap(src: str) -> str:
-    import base64
-    import lzma
     raw = lzma.compress(src.encode(), format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
     return ('import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("%s"),format=L.FORMAT_RAW,'
             'filters=[{"id":L.FILTER_LZMA2}]))\n' % base64.b85encode(raw).decode())

@@ -8,6 +8,7 @@ from gepa.compliance.engine import Rule, result
 
 from tests.support.compliance import SAMPLES, good_logs, good_submission, seed_log
 from tests.support.paths import DATA
+from gepa.errors import InputError
 
 LEGAL = (SAMPLES / "legal_score_first.py").read_text()
 
@@ -142,6 +143,7 @@ def test_repro_tolerance_from_seed_spread_with_floor(make_record):
     ({"max_tokens": 16384}, CANON, "demo"),                       # GOLFCHECK_MAX_VAL_TOKENS / --max-tokens
     ({"val_sha256": "d" * 64}, CANON, "non-canonical"),           # another validation set
     ({}, None, "non-canonical"),                                  # no canonical set configured
+    ({"unscored_targets": 64}, CANON, "partial"),                 # a window rule left targets unscored
 ])
 def test_unverified_data_is_never_pass(make_record, over, canon, label):
     """A result on anything but the full canonical validation set is never `pass`, even when its
@@ -247,7 +249,6 @@ def test_a_crashing_rule_becomes_a_warning():
 
 
 def test_bad_path_is_input_error(tmp_path):
-    from gepa.errors import InputError
     with pytest.raises(InputError):
         check_record(tmp_path / "missing")
     with pytest.raises(InputError):

@@ -4,6 +4,7 @@ from pathlib import Path
 from gepa.compliance.submission import canonical_track, normalise
 
 from tests.support.paths import RECORDS
+from gepa.compliance import load_record
 
 REC = Path("/x/track_10min_16mb/2026-04-01_Name")
 NON = Path("/x/track_non_record_16mb/2026-04-01_Name")
@@ -71,7 +72,6 @@ def test_not_an_object():
 
 
 def test_real_variants_load(tmp_path):
-    from gepa.compliance import load_record
     tern = load_record(RECORDS / "track_10min_16mb" / "2026-03-24_74M_Ternary_UNet_FP8_10L_8192BPE_YaRN_NeoMuon")
     assert tern.submission.json_file == "submission_ternary.json" and tern.val_bpb == 1.1565
     thwu = load_record(RECORDS / "track_10min_16mb" / "2026-03-20_10L_Int5MLP_MuonWD04_SWA50")

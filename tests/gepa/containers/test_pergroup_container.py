@@ -14,6 +14,10 @@ import torch
 from gepa import codec
 from gepa.containers import pergroup
 from gepa.errors import ArtifactFormatError, DecompressionLimitError
+import os
+import pickle
+from tests.support.artifacts import torch_zip_with_pickle
+from gepa.errors import InputError
 
 pytestmark = pytest.mark.skipif(shutil.which("lrzip") is None, reason="lrzip is not installed (make test installs it)")
 
@@ -101,11 +105,6 @@ def _msg(data: bytes) -> str:
 def test_hostile_side_and_weight_streams(encoded, tmp_path):
     """More of the hostile corpus: code in the side stream's pickle, a malformed shape table,
     weight bytes with no shapes, and an lrzip archive whose body is garbage."""
-    import os
-    import pickle
-
-    from tests.support.artifacts import torch_zip_with_pickle
-
     _, data = encoded
     streams = _streams(data)
     marker = tmp_path / "pwned"
@@ -127,8 +126,6 @@ def test_hostile_side_and_weight_streams(encoded, tmp_path):
 
 
 def _msg_any(data: bytes) -> str:
-    from gepa.errors import InputError
-
     with pytest.raises(InputError) as ei:
         codec.read_artifact(data)
     return str(ei.value)

@@ -16,6 +16,8 @@ from gepa import codec, families, runner
 from gepa.containers import pergroup
 from tests.support.inprocess_cli import assert_one_line_error as one_line_error, run
 from tests.support.paths import REPO
+from gepa.shards import count_tokens
+from gepa import shards
 
 ROOT = REPO
 FX = ROOT / "tests" / "data" / "caseops_small"
@@ -101,7 +103,6 @@ def test_default_val_is_the_caseops_sample_and_sidecars_are_skipped():
     assert "caseops" in runner.default_val_glob(prep.family)
     # The fixture's glob also matches fineweb_val_bytes_000000.bin; only the token shard counts.
     assert runner.count_chunks(prep, VAL) == 25
-    from gepa.shards import count_tokens
     assert count_tokens(VAL) == 25944
 
 
@@ -130,8 +131,6 @@ def test_pergroup_and_plain_brotli_containers_score_like_the_fixture(tmp_path):
 
 
 def test_a_sidecar_of_the_wrong_length_is_refused(capsys, tmp_path):
-    from gepa import shards
-
     bad = tmp_path / "fineweb_val_bytes_000000.bin"
     shards.write_shard(bad, [0, 1, 2])
     rc, _, err = run(capsys, "evaluate", ART, "--config", FX / "eval_standard.json", "--val", VAL, "--sidecar", bad)

@@ -10,6 +10,7 @@ import torch
 from tests.support.caseops_tiny import TINY, state, stream
 from gepa import codec, families, runner
 from gepa.families.caseops.config import from_dict
+from gepa import shards
 
 
 def _container() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -50,7 +51,6 @@ def test_variant_is_detected_inferred_and_scored(tmp_path):
     state_ = fam.load_state(art, from_dict(cfg))
     assert torch.allclose(state_["blocks.0.mlp.fc.weight"], want["blocks.0.mlp.fc.weight"], atol=0, rtol=0)
     toks = stream()
-    from gepa import shards
     shards.write_shard(tmp_path / "fineweb_val_000000.bin", toks.numpy().astype("uint16"))
     res = runner.run_evaluation(path, cfg, val_glob=str(tmp_path / "fineweb_val_0*.bin"))
     assert res.family == "caseops" and res.tokens_scored == toks.numel() - 1

@@ -8,6 +8,7 @@ from gepa.families.gepa import config
 from gepa.families.gepa.family import build_model
 from gepa.families.gepa.model import GPT, count_params, expected_state, fake_quant_int6
 from gepa.families.gepa.quantize import quantize_state_dict
+from gepa import codec
 
 
 
@@ -93,8 +94,6 @@ def test_last_block_query_pruning_matches_full_hidden(tiny_model_factory):
 
 def test_seed_size_artifact_round_trips_into_the_model():
     """The full-size seed configuration: reference quantizer → container → safe reader → strict load."""
-    from gepa import codec
-
     torch.manual_seed(0)
     model = GPT(config.DEFAULT.model).reference_dtypes()
     blob = codec.serialize(quantize_state_dict(model.state_dict()), compression="zlib")

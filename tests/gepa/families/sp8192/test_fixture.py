@@ -11,6 +11,9 @@ import pytest
 from gepa import codec, families
 from tests.support.inprocess_cli import assert_one_line_error, run
 from tests.support.paths import REPO
+import numpy as np
+from gepa.runner import default_val_glob
+from gepa.shards import read_shard, shard_paths
 
 ROOT = REPO
 FIX = ROOT / "tests" / "data" / "sp8192_small"
@@ -142,11 +145,6 @@ def test_keys_of_other_families_and_bad_values_are_rejected(capsys, tmp_path):
 def test_bundled_sample_is_tokenized_like_the_fixture():
     """The family's default validation sample uses the fixture's convention (BOS before each
     document, no EOS): its documents 150-167 are exactly the fixture's shard."""
-    import numpy as np
-
-    from gepa.runner import default_val_glob
-    from gepa.shards import read_shard, shard_paths
-
     sample = np.concatenate([read_shard(p) for p in shard_paths(default_val_glob(families.get("sp8192")))])
     bos = np.flatnonzero(sample == 1)
     assert len(bos) == 200
