@@ -14,11 +14,8 @@ and the BPB difference; writes the report as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +25,8 @@ import torch  # noqa: E402
 
 from gepa import runner  # noqa: E402
 
+import plain_vs_fast  # noqa: E402  (bench/, this script's folder)
+
 FIX = ROOT / "tests" / "data" / "march11l_small"
 VAL = str(FIX / "fineweb_val_*.bin")
 CASES = {"sliding_T256_s64": ("final_model.int6.ptz", "eval_sliding.json"),
@@ -36,42 +35,17 @@ CASES = {"sliding_T256_s64": ("final_model.int6.ptz", "eval_sliding.json"),
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--only", nargs="*", help="case names to run (default: all)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "family_march11l.json"))
-    args = ap.parse_args()
+    args = plain_vs_fast.parse_args("family_march11l", repeats=3)
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device, "cases": {}}
     for name, (artifact, config) in CASES.items():
         if args.only and name not in args.only:
             continue
         prep = runner.prepare(FIX / artifact, json.loads((FIX / config).read_text()))
-        wall: dict[str, list[float]] = {"plain": [], "fast": []}
-        cpu: dict[str, list[float]] = {"plain": [], "fast": []}
-        bpb, scored = {}, 0
-        for _ in range(args.repeats):
-            for impl in ("plain", "fast"):  # interleaved so load drift hits both alike
-                t0, c0 = time.perf_counter(), time.process_time()
-                r = runner.run_prepared(prep, val_glob=VAL, device=args.device, impl=impl)
-                if args.device == "cuda":
-                    torch.cuda.synchronize()
-                wall[impl].append(time.perf_counter() - t0)
-                cpu[impl].append(time.process_time() - c0)
-                bpb[impl], scored = r.val_bpb, r.tokens_scored
-        med = {k: statistics.median(v) for k, v in wall.items()}
-        med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-        row = {"median_s": med, "all_s": wall, "median_cpu_s": med_cpu, "all_cpu_s": cpu,
-               "speedup": med["plain"] / med["fast"], "speedup_cpu": med_cpu["plain"] / med_cpu["fast"],
-               "tokens_scored": scored, "tokens_per_s": {k: scored / v for k, v in med.items()},
-               "val_bpb": bpb, "bpb_abs_diff": abs(bpb["plain"] - bpb["fast"])}
+        row = plain_vs_fast.compare(lambda impl, _: runner.run_prepared(prep, val_glob=VAL, device=args.device, impl=impl),
+                                    args.repeats, args.device)
         report["cases"][name] = row
-        print(f"{name:18} plain {med['plain']:7.2f} s ({row['tokens_per_s']['plain']:8.0f} tok/s)   "
-              f"fast {med['fast']:7.2f} s ({row['tokens_per_s']['fast']:8.0f} tok/s)   "
-              f"speed-up {row['speedup']:4.2f}x (CPU seconds {med_cpu['plain']:.1f} / {med_cpu['fast']:.1f} = "
-              f"{row['speedup_cpu']:4.2f}x)   |dBPB| {row['bpb_abs_diff']:.1e}", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+        plain_vs_fast.print_row(name, row)
+    plain_vs_fast.write(report, args.out)
     return 0
 
 

@@ -16,11 +16,8 @@ the BPB difference (tests hold it to 1e-5).
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +28,8 @@ import torch  # noqa: E402
 from gepa import runner  # noqa: E402
 from gepa.families.sp8192 import config as scfg  # noqa: E402
 from gepa.families.sp8192.family import FAMILY, build_model  # noqa: E402
+
+import plain_vs_fast  # noqa: E402  (bench/, this script's folder)
 
 FIX = ROOT / "tests" / "data" / "sp8192_small"
 TOKENIZER = ROOT / "gepa" / "assets" / "fineweb_8192_bpe.model"
@@ -49,12 +48,7 @@ def _cases():
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--only", nargs="*", help="case names (default: all)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "family_sp8192.json"))
-    args = ap.parse_args()
+    args = plain_vs_fast.parse_args("family_sp8192", repeats=2)
     dev = torch.device(args.device)
     prep = runner.prepare(FIX / "final_model.int6.ptz", FIX / "eval_standard.json")
     data = FAMILY.load_data(prep.cfg, str(FIX / "fineweb_val_*.bin"), TOKENIZER)
@@ -62,31 +56,16 @@ def main() -> int:
     for name, cfg in _cases():
         if args.only and name not in args.only:
             continue
-        wall: dict[str, list[float]] = {"plain": [], "fast": []}
-        cpu: dict[str, list[float]] = {"plain": [], "fast": []}
-        bpb, scored = {}, 0
-        for _ in range(args.repeats):
-            for impl in ("plain", "fast"):  # interleaved so load drift hits both alike
-                model = build_model(cfg, prep.state, dev)
-                t0, c0 = time.perf_counter(), time.process_time()
-                r = FAMILY.evaluate(model, data, cfg, device=dev, impl=impl)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                wall[impl].append(time.perf_counter() - t0)
-                cpu[impl].append(time.process_time() - c0)
-                bpb[impl], scored = r.val_bpb, r.tokens_scored
-        med = {k: statistics.median(v) for k, v in wall.items()}
-        med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-        row = {"median_s": med, "all_s": wall, "median_cpu_s": med_cpu, "all_cpu_s": cpu,
-               "speedup": med["plain"] / med["fast"], "speedup_cpu": med_cpu["plain"] / med_cpu["fast"],
-               "targets": scored, "targets_per_s": {k: scored / v for k, v in med.items()}, "val_bpb": bpb,
-               "bpb_abs_diff": abs(bpb["plain"] - bpb["fast"])}
+        row = plain_vs_fast.compare(lambda impl, model: FAMILY.evaluate(model, data, cfg, device=dev, impl=impl),
+                                    args.repeats, dev, untimed=lambda: build_model(cfg, prep.state, dev))
+        # this report names the count and rate by targets
+        row["targets"], row["targets_per_s"] = row.pop("tokens_scored"), row.pop("tokens_per_s")
+        med, med_cpu = row["median_s"], row["median_cpu_s"]
         report["cases"][name] = row
         print(f"{name:15} plain {med['plain']:7.2f} s   fast {med['fast']:7.2f} s   wall {row['speedup']:4.2f}x   "
               f"CPU-s {med_cpu['plain']:.1f}/{med_cpu['fast']:.1f} = {row['speedup_cpu']:4.2f}x   "
               f"{row['targets_per_s']['fast']:,.0f} targets/s fast   |dBPB| {row['bpb_abs_diff']:.1e}", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    plain_vs_fast.write(report, args.out)
     return 0
 
 

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.service import TINY_CONFIG, Server, base_env, start_server, wait_final
+from tests.support.embedded import embedded_server
+from tests.support.service import TINY_CONFIG, Server, wait_final
 
 UTF7_SCRIPT = (b"# -*- coding: utf-7 -*-\n"
                b"print('training')\n"
@@ -30,10 +31,7 @@ HELPER = (b"import urllib.request\n\n\ndef fetch():\n"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("code-review")
-    srv = start_server(base_env(data), data)
-    yield srv
-    srv.proc.stop()
+    yield from embedded_server(tmp_path_factory, "code-review")
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.support.embedded import embedded_server, publish
 from tests.support.service import (
     TINY_CONFIG,
     Server,
-    base_env,
-    start_server,
     upload,
     wait_final,
 )
@@ -31,13 +30,9 @@ BPB_TOL = 1e-6
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("embedded")
     # A small cap so an over-cap submission is cheap to make (the tiny artifact is ~134 kB).
-    env = base_env(data, GOLFCHECK_MAX_FILE_BYTES="3000000", GOLFCHECK_MAX_REQUEST_BYTES="4000000",
-                   GOLFCHECK_CAP_BYTES="300000")
-    srv = start_server(env, data)
-    yield srv
-    srv.proc.stop()
+    yield from embedded_server(tmp_path_factory, "embedded", GOLFCHECK_MAX_FILE_BYTES="3000000",
+                               GOLFCHECK_MAX_REQUEST_BYTES="4000000", GOLFCHECK_CAP_BYTES="300000")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +43,7 @@ def alice(server: Server) -> str:
 @pytest.fixture(scope="module")
 def published(server: Server, alice: str, tiny: dict[str, Any]) -> dict[str, Any]:
     """One submission through `golfcheck submit --wait` (CLI → HTTP → worker → verdict)."""
-    out = server.cli("submit", str(tiny["dir"]), "--server", server.url, "--token", alice, "--wait", "--json")
-    body = json.loads(out.stdout)
-    return body  # type: ignore[no-any-return]
+    return publish(server, alice, tiny)
 
 
 def assert_problem(resp: Any, status: int, kind: str) -> dict[str, Any]:

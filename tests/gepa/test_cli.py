@@ -13,25 +13,12 @@ import pytest
 import torch
 import zstandard
 
-from api.cli.main import main
 from gepa import codec
 from tests.support.artifacts import torch_zip_with_pickle, zstd_bomb
+from tests.support.inprocess_cli import assert_one_line_error, run
 from tests.support.paths import REPO
 
 ROOT = REPO
-
-
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_line_error(rc, err):
-    assert rc == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("golfcheck: error: ")
-    assert "Traceback" not in err
 
 
 @pytest.fixture(scope="module")

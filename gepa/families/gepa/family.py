@@ -6,7 +6,6 @@ optional int6 fake quantisation) through the shared drivers of `gepa.evaluate`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -19,19 +18,13 @@ from gepa.evaluate import (
     StandardSpec,
     TTTSpec,
     cosine_lr,
-    count_chunks,
-    device_of,
-    evaluate_model,
-    truncate,
 )
-from gepa.families.base import ChunkCallback, Family, StopCheck
+from gepa.families.driven import DrivenFamily
 from gepa.families.gepa import config as gcfg
 from gepa.families.gepa.config import EvalConfig
 from gepa.families.gepa.flops import eval_flops
 from gepa.families.gepa.infer import check_against, check_raw_model, infer_model
 from gepa.families.gepa.model import GPT, expected_state
-from gepa.results import EvalResult
-from gepa.valdata import ValData, sentencepiece_data
 
 GEPA_MARKERS = ("smear_gate.gate", "blocks.0.mlp.up_proj.weight")
 
@@ -87,7 +80,7 @@ def specs(cfg: EvalConfig) -> dict[str, Any]:
     return out
 
 
-class GepaFamily(Family):
+class GepaFamily(DrivenFamily):
     name = "gepa"
     title = "GEPA 11L U-Net, mixed int6/int8 + zstd (the seed submission)"
     modes = gcfg.MODES
@@ -124,28 +117,14 @@ class GepaFamily(Family):
     def describe(self, art: Artifact) -> dict[str, Any]:
         return clean.describe(art)
 
-    def load_data(self, cfg: EvalConfig, val_glob: str, tokenizer: str | Path, *,
-                  sidecar_glob: str | None = None) -> ValData:
-        return sentencepiece_data(val_glob, tokenizer, cfg.model.vocab_size)
-
     def build_model(self, cfg: EvalConfig, state: Mapping[str, Tensor], device: torch.device) -> nn.Module:
         return build_model(cfg, state, device)
 
-    def evaluate(self, model: nn.Module, data: ValData, cfg: EvalConfig, *, device: torch.device,
-                 impl: str = "fast", on_chunk: ChunkCallback | None = None, should_stop: StopCheck | None = None,
-                 max_tokens: int | None = None, collect_token_losses: bool = False) -> EvalResult:
-        keep = truncate(data.tokens, cfg.eval.seq_len, max_tokens).numel()
-        return evaluate_model(model, data.tokens[:keep], data.target_bytes[:keep], mode=cfg.mode, **specs(cfg),
-                              device=device_of(device), impl=impl, on_chunk=on_chunk, should_stop=should_stop,
-                              collect_token_losses=collect_token_losses)
+    def specs(self, cfg: EvalConfig) -> dict[str, Any]:
+        return specs(cfg)
 
-    def chunk_count(self, cfg: EvalConfig, total_tokens: int, max_tokens: int | None = None) -> int:
-        total = _targets(total_tokens, cfg.eval.seq_len, max_tokens)
-        s = specs(cfg)
-        return count_chunks(cfg.mode, total, standard=s["standard"], sliding=s["sliding"])
-
-    def flops(self, cfg: EvalConfig, total_tokens: int) -> float:
-        return eval_flops(cfg, _targets(total_tokens, cfg.eval.seq_len, None)).total
+    def target_flops(self, cfg: EvalConfig, total_targets: int) -> float:
+        return eval_flops(cfg, total_targets).total
 
 
 def _fit_defaults(raw: dict[str, Any]) -> dict[str, Any]:
@@ -159,12 +138,6 @@ def _fit_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(layers, int) and not isinstance(layers, bool) and 0 <= layers < default:
         raw = {**raw, "ttt": {**ttt, "freeze_blocks": layers}}
     return raw
-
-
-def _targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:
-    """Targets after the references' truncation (and an optional demo cut), without torch."""
-    n = total_tokens if max_tokens is None else min(total_tokens, max_tokens + 1)
-    return ((n - 1) // seq_len) * seq_len if n > 1 else 0
 
 
 FAMILY = GepaFamily()

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from gepa.errors import ConfigError
 from gepa.families.gepa.config import ModelConfig
+from gepa.families.shapes import complete_model, contradicted, ve_layer_count
 
 NOT_IN_TENSORS = ("xsa_layers", "ve_layers", "rope_dims", "rope_base", "rope_train_seq_len", "ln_scale",
                   "logit_softcap", "qk_gain_init")
@@ -53,29 +54,11 @@ def model_from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[
     return out
 
 
-def ve_layer_count(shapes: Mapping[str, tuple[int, ...]]) -> int:
-    return sum(1 for k in shapes if re.fullmatch(r"ve_layer_scales\.\d+", k))
-
-
 def infer_model(shapes: Mapping[str, tuple[int, ...]]) -> tuple[dict[str, Any], list[str]]:
     """(a complete `model` section, the keys taken from the seed defaults because no tensor shows
     them). Value-embedding layers default to the last ones, as in the seed run."""
-    seed = ModelConfig()
     found = {k: v for k, (v, _) in model_from_shapes(shapes).items()}
-    model = {**{k: getattr(seed, k) for k in NOT_IN_TENSORS}, **found}
-    layers = found.get("num_layers", seed.num_layers)
-    n_ve = ve_layer_count(shapes) if found.get("ve_enabled") else 0
-    model["ve_layers"] = list(range(layers - n_ve, layers))
-    model["xsa_layers"] = min(seed.xsa_layers, layers)
-    if "num_heads" in found:
-        head_dim = found["model_dim"] // found["num_heads"]
-        model["rope_dims"] = min(seed.rope_dims, head_dim - head_dim % 2)
-    return model, [k for k in NOT_IN_TENSORS]
-
-
-def _mismatch(key: str, have: Any, value: Any, tensor: str) -> ConfigError:
-    return ConfigError(f"config model.{key} is {have!r} but the artifact's tensors say {value!r} "
-                       f"(from {tensor}); set model.{key} to {value!r}")
+    return complete_model(shapes, found, ModelConfig(), NOT_IN_TENSORS), [k for k in NOT_IN_TENSORS]
 
 
 def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
@@ -87,7 +70,7 @@ def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ..
         if type(model[key]) is not type(value):  # a wrong type is the parser's to report, in its words
             continue
         if model[key] != value:
-            raise _mismatch(key, model[key], value, tensor)
+            raise contradicted(key, model[key], value, tensor)
 
 
 def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> None:
@@ -97,7 +80,7 @@ def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> No
         if key == "mlp_hidden":
             have = cfg.hidden
         if have != value:
-            raise _mismatch(key, have, value, tensor)
+            raise contradicted(key, have, value, tensor)
     n_ve = ve_layer_count(shapes)
     if cfg.ve_enabled and len(cfg.ve_layers) != n_ve:
         raise ConfigError(f"config model.ve_layers lists {len(cfg.ve_layers)} layer(s) but the artifact has "

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gepa.families.gepa.config import ModelConfig
+from gepa.families.lm import HiddenHeadLM, softcap
+
 
 def rms_norm(x: Tensor) -> Tensor:
     return F.rms_norm(x, (x.size(-1),))
@@ -157,16 +159,16 @@ class MLP(nn.Module):
         return self.down_proj(a)
 
 
-class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, index: int):
-        super().__init__()
-        d = cfg.model_dim
-        self.attn_scale = nn.Parameter(torch.ones(d))
-        self.mlp_scale = nn.Parameter(torch.ones(d))
-        self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
-        self.attn = CausalSelfAttention(cfg, xsa=index >= cfg.num_layers - cfg.xsa_layers)
-        self.mlp = MLP(cfg)
-        self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
+class ResidualBlock(nn.Module):
+    """The 11-layer lineage's block step (gepa and march11l): residual mix with the embedding,
+    scaled attention then scaled MLP on LN-scaled RMS norms. Subclasses build the layers."""
+
+    attn: nn.Module
+    mlp: nn.Module
+    attn_scale: nn.Parameter
+    mlp_scale: nn.Parameter
+    resid_mix: nn.Parameter
+    ln_scale: float
 
     def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
         mix = self.resid_mix.to(x.dtype)
@@ -177,6 +179,18 @@ class Block(nn.Module):
         x = x + self.attn_scale.to(x.dtype) * attn
         x = x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
         return x
+
+
+class Block(ResidualBlock):
+    def __init__(self, cfg: ModelConfig, index: int):
+        super().__init__()
+        d = cfg.model_dim
+        self.attn_scale = nn.Parameter(torch.ones(d))
+        self.mlp_scale = nn.Parameter(torch.ones(d))
+        self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
+        self.attn = CausalSelfAttention(cfg, xsa=index >= cfg.num_layers - cfg.xsa_layers)
+        self.mlp = MLP(cfg)
+        self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
 
 
 class BigramHashEmbedding(nn.Module):
@@ -232,7 +246,7 @@ class SmearGate(nn.Module):
         return (1 - g) * x + g * prev
 
 
-class GPT(nn.Module):
+class GPT(HiddenHeadLM):
     def __init__(self, cfg: ModelConfig, init: bool = True):
         super().__init__()
         self.cfg = cfg
@@ -327,15 +341,8 @@ class GPT(nn.Module):
             logits = self.lm_head(h)
         else:
             logits = F.linear(h, w.to(h.dtype))
-        c = self.cfg.logit_softcap
-        return c * torch.tanh(logits / c)
+        return softcap(logits, self.cfg.logit_softcap)
 
-    def forward_logits(self, ids: Tensor) -> Tensor:
-        return self.head(self.hidden(ids))
-
-    def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
-        logits = self.forward_logits(ids)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Every state-dict key with its shape and the reference's dtype, without allocating weights."""

@@ -12,10 +12,9 @@ this lineage's reference code cannot run (other activations, AdamW or a constant
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-from gepa.config import SectionedConfig, load_json, loads_json, parse_sections
+from gepa.config import SectionedConfig, parse_sections
 from gepa.errors import ConfigError
 from gepa.families.gepa import config as gcfg
 
@@ -63,14 +62,6 @@ def from_dict(raw: Any) -> EvalConfig:
     cfg = EvalConfig(**parse_sections(raw, _SECTIONS, FAMILY))
     validate(cfg)
     return cfg
-
-
-def loads(text: str | bytes) -> EvalConfig:
-    return from_dict(loads_json(text))
-
-
-def load(path: str | Path) -> EvalConfig:
-    return from_dict(load_json(path))
 
 
 def validate(cfg: EvalConfig) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from gepa.errors import ConfigError
 from gepa.families.march11l.config import DEFAULT, ModelConfig
-from gepa.families.shapes import gpt_core_from_shapes
+from gepa.families.shapes import complete_model, contradicted, gpt_core_from_shapes, ve_layer_count
 
 NAME_RE = re.compile(
     r"^(tok_emb\.weight|lm_head\.weight|smear\.gate|skip_weights|bigram\.(embed\.weight|proj\.weight|scale)|"
@@ -75,29 +75,11 @@ def from_shapes(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[Any, s
     return out
 
 
-def ve_layer_count(shapes: Mapping[str, tuple[int, ...]]) -> int:
-    return sum(1 for k in shapes if re.fullmatch(r"ve_layer_scales\.\d+", k))
-
-
 def infer_model(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
     """A complete `model` section: the tensors' keys, the 03-22 record's values for the rest
     (value embeddings on the last layers, XSA on the last 4 at most, partial RoPE 16 at most)."""
-    rec = DEFAULT.model
     found = {k: v for k, (v, _) in from_shapes(shapes).items()}
-    model = {**{k: getattr(rec, k) for k in NOT_IN_TENSORS}, **found}
-    layers = found.get("num_layers", rec.num_layers)
-    n_ve = ve_layer_count(shapes) if found.get("ve_enabled") else 0
-    model["ve_layers"] = list(range(layers - n_ve, layers))
-    model["xsa_layers"] = min(rec.xsa_layers, layers)
-    if "num_heads" in found:
-        head_dim = found["model_dim"] // found["num_heads"]
-        model["rope_dims"] = min(rec.rope_dims, head_dim - head_dim % 2)
-    return model
-
-
-def _mismatch(key: str, have: Any, value: Any, tensor: str) -> ConfigError:
-    return ConfigError(f"config model.{key} is {have!r} but the artifact's tensors say {value!r} "
-                       f"(from {tensor}); set model.{key} to {value!r}")
+    return complete_model(shapes, found, DEFAULT.model, NOT_IN_TENSORS)
 
 
 def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
@@ -106,7 +88,7 @@ def check_raw_model(model: Mapping[str, Any], shapes: Mapping[str, tuple[int, ..
         if key == "mlp_hidden" or key not in model or type(model[key]) is not type(value):
             continue  # mlp_hidden 0 means 3 x model_dim (checked after parsing); wrong types: the parser's
         if model[key] != value:
-            raise _mismatch(key, model[key], value, tensor)
+            raise contradicted(key, model[key], value, tensor)
 
 
 def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> None:
@@ -114,7 +96,7 @@ def check_against(cfg: ModelConfig, shapes: Mapping[str, tuple[int, ...]]) -> No
     for key, (value, tensor) in from_shapes(shapes).items():
         have = cfg.hidden if key == "mlp_hidden" else getattr(cfg, key)
         if have != value:
-            raise _mismatch(key, have, value, tensor)
+            raise contradicted(key, have, value, tensor)
     n_ve = ve_layer_count(shapes)
     if cfg.ve_enabled and len(cfg.ve_layers) != n_ve:
         raise ConfigError(f"config model.ve_layers lists {len(cfg.ve_layers)} layer(s) but the artifact has "

@@ -21,11 +21,13 @@ from gepa.families.gepa.model import (
     BigramHashEmbedding,
     CastedLinear,
     CausalSelfAttention,
+    ResidualBlock,
     Rotary,
     SmearGate,
     ValueEmbedding,
     rms_norm,
 )
+from gepa.families.lm import HiddenHeadLM, softcap
 from gepa.families.march11l.config import ModelConfig
 
 # Tables the reference keeps in bf16 in its run layout (`.bfloat16()` then fp32 for CastedLinear
@@ -71,7 +73,7 @@ class MLP(nn.Module):
         return self.proj(h.square())
 
 
-class Block(nn.Module):
+class Block(ResidualBlock):
     def __init__(self, cfg: ModelConfig, index: int):
         super().__init__()
         d = cfg.model_dim
@@ -85,21 +87,13 @@ class Block(nn.Module):
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))))
         self.ln_scale = 1.0 / math.sqrt(index + 1) if cfg.ln_scale else 1.0
 
-    def forward(self, x: Tensor, x0: Tensor, v_embed: Tensor | None, q_from: int = 0) -> Tensor:
-        mix = self.resid_mix.to(x.dtype)
-        x = mix[0] * x + mix[1] * x0
-        attn = self.attn(rms_norm(x) * self.ln_scale, v_embed, q_from)
-        if q_from:
-            x = x[:, q_from:]
-        x = x + self.attn_scale.to(x.dtype) * attn
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
 
     def matrices(self) -> list[CastedLinear]:
         a = self.attn
         return [a.c_q, a.c_k, a.c_v, a.proj, self.mlp.fc, self.mlp.proj]
 
 
-class GPT(nn.Module):
+class GPT(HiddenHeadLM):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -168,15 +162,7 @@ class GPT(nn.Module):
             logits = F.linear(h, self.tok_emb.weight.to(h.dtype))
         else:
             logits = self.lm_head(h)
-        c = self.cfg.logit_softcap
-        return c * torch.tanh(logits / c)
-
-    def forward_logits(self, ids: Tensor) -> Tensor:
-        return self.head(self.hidden(ids))
-
-    def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
-        logits = self.forward_logits(ids)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return softcap(logits, self.cfg.logit_softcap)
 
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:

@@ -9,7 +9,6 @@ drivers of `gepa.evaluate`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -17,25 +16,19 @@ from torch import Tensor, nn
 
 from gepa.codec import Artifact
 from gepa.containers import gptq
+from gepa.errors import ArtifactContentError
 from gepa.evaluate import (
     SlidingSpec,
     StandardSpec,
     TTTSpec,
     cosine_lr,
-    count_chunks,
-    device_of,
-    evaluate_model,
-    truncate,
 )
-from gepa.errors import ArtifactContentError
-from gepa.families.base import ChunkCallback, Family, StopCheck
+from gepa.families.driven import DrivenFamily
 from gepa.families.sp8192 import config as scfg
 from gepa.families.sp8192 import infer
 from gepa.families.sp8192.config import EvalConfig
 from gepa.families.sp8192.flops import eval_flops
 from gepa.families.sp8192.model import GPT, expected_state
-from gepa.results import EvalResult
-from gepa.valdata import ValData, sentencepiece_data
 
 
 def _shapes(art: Artifact) -> dict[str, tuple[int, ...]]:
@@ -89,7 +82,7 @@ def specs(cfg: EvalConfig) -> dict[str, Any]:
     return out
 
 
-class Sp8192Family(Family):
+class Sp8192Family(DrivenFamily):
     name = "sp8192"
     title = "SP8192 GPTQ int6 + brotli, depth recurrence, parallel residuals (PR #1394 lineage)"
     modes = scfg.MODES
@@ -123,34 +116,14 @@ class Sp8192Family(Family):
     def describe(self, art: Artifact) -> dict[str, Any]:
         return gptq.describe(art)
 
-    def load_data(self, cfg: EvalConfig, val_glob: str, tokenizer: str | Path, *,
-                  sidecar_glob: str | None = None) -> ValData:
-        return sentencepiece_data(val_glob, tokenizer, cfg.model.vocab_size)
-
     def build_model(self, cfg: EvalConfig, state: Mapping[str, Tensor], device: torch.device) -> nn.Module:
         return build_model(cfg, state, device)
 
-    def evaluate(self, model: nn.Module, data: ValData, cfg: EvalConfig, *, device: torch.device,
-                 impl: str = "fast", on_chunk: ChunkCallback | None = None, should_stop: StopCheck | None = None,
-                 max_tokens: int | None = None, collect_token_losses: bool = False) -> EvalResult:
-        keep = truncate(data.tokens, cfg.eval.seq_len, max_tokens).numel()
-        return evaluate_model(model, data.tokens[:keep], data.target_bytes[:keep], mode=cfg.mode, **specs(cfg),
-                              device=device_of(device), impl=impl, on_chunk=on_chunk, should_stop=should_stop,
-                              collect_token_losses=collect_token_losses)
+    def specs(self, cfg: EvalConfig) -> dict[str, Any]:
+        return specs(cfg)
 
-    def chunk_count(self, cfg: EvalConfig, total_tokens: int, max_tokens: int | None = None) -> int:
-        total = _targets(total_tokens, cfg.eval.seq_len, max_tokens)
-        s = specs(cfg)
-        return count_chunks(cfg.mode, total, standard=s["standard"], sliding=s["sliding"])
-
-    def flops(self, cfg: EvalConfig, total_tokens: int) -> float:
-        return eval_flops(cfg, _targets(total_tokens, cfg.eval.seq_len, None)).total
-
-
-def _targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:
-    """Targets after the reference's truncation (and an optional demo cut), without torch."""
-    n = total_tokens if max_tokens is None else min(total_tokens, max_tokens + 1)
-    return ((n - 1) // seq_len) * seq_len if n > 1 else 0
+    def target_flops(self, cfg: EvalConfig, total_targets: int) -> float:
+        return eval_flops(cfg, total_targets).total
 
 
 FAMILY = Sp8192Family()

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gepa.families.lm import HiddenHeadLM, softcap
 from gepa.families.sp8192.config import ModelConfig
 from gepa.families.sp8192.rotary import cos_sin
 
@@ -147,7 +148,7 @@ class Block(nn.Module):
         return h + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(h) * self.ln_scale)
 
 
-class GPT(nn.Module):
+class GPT(HiddenHeadLM):
     def __init__(self, cfg: ModelConfig, init: bool = True):
         super().__init__()
         self.cfg = cfg
@@ -200,15 +201,7 @@ class GPT(nn.Module):
     def head(self, h: Tensor) -> Tensor:
         """Softcapped tied logits for hidden states of any leading shape."""
         logits = F.linear(h, self.tok_emb.weight.to(h.dtype))
-        c = self.cfg.logit_softcap
-        return c * torch.tanh(logits / c)
-
-    def forward_logits(self, ids: Tensor) -> Tensor:
-        return self.head(self.hidden(ids))
-
-    def forward(self, ids: Tensor, targets: Tensor) -> Tensor:
-        logits = self.forward_logits(ids)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return softcap(logits, self.cfg.logit_softcap)
 
 
 def expected_state(cfg: ModelConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype, str]]:

@@ -4,20 +4,17 @@ worker) in a temp data directory, a submitter token and one submission published
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator
 
 import pytest
 
-from tests.support.service import Server, base_env, start_server
+from tests.support.embedded import embedded_server, publish
+from tests.support.service import Server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("ux-embedded")
-    srv = start_server(base_env(data), data)
-    yield srv
-    srv.proc.stop()
+    yield from embedded_server(tmp_path_factory, "ux-embedded")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,6 @@ def alice(server: Server) -> str:
 
 @pytest.fixture(scope="module")
 def published(server: Server, alice: str, tiny: dict[str, Any]) -> dict[str, Any]:
-    out = server.cli("submit", str(tiny["dir"]), "--server", server.url, "--token", alice, "--wait", "--json")
-    body = json.loads(out.stdout)
+    body = publish(server, alice, tiny)
     assert body["state"] == "published", body
-    return body  # type: ignore[no-any-return]
+    return body

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import brotli
 import lzma
-import tracemalloc
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from api.cli.main import main
 from gepa import codec, compress, runner
 from gepa.errors import ArtifactError, ArtifactFormatError, DecompressionLimitError, InputError
 from gepa.families.sp8192.family import FAMILY
+from tests.support.artifacts import peak_during
 from tests.support.paths import REPO
 
 ROOT = REPO
@@ -27,16 +27,6 @@ def one_line(exc: BaseException) -> str:
     msg = str(exc)
     assert msg and "\n" not in msg and len(msg) < 400
     return msg
-
-
-def _peak_during(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return peak
 
 
 def fast_brotli(data: bytes) -> bytes:
@@ -64,7 +54,7 @@ def test_bombs_stop_at_the_cap_with_bounded_memory(kind):
             codec.read_artifact(bomb, max_decompressed_bytes=cap)
         assert "decompresses to more than 16,777,216 bytes" in one_line(ei.value)
 
-    assert _peak_during(run) < cap + (32 << 20)
+    assert peak_during(run) < cap + (32 << 20)
 
 
 def test_truncated_and_corrupt_fixture_is_a_format_error(cfg):

@@ -12,9 +12,9 @@ import shutil
 import pytest
 import torch
 
-from api.cli.main import main
 from gepa import codec, families, runner
 from gepa.containers import pergroup
+from tests.support.inprocess_cli import assert_one_line_error as one_line_error, run
 from tests.support.paths import REPO
 from gepa.shards import count_tokens
 from gepa import shards
@@ -25,19 +25,6 @@ REF = ROOT / "tests" / "data" / "reference_small"
 ART = FX / "final_model.int6.ptz"
 VAL = str(FX / "fineweb_val_*.bin")
 STANDARD = json.loads((FX / "eval_standard.json").read_text())
-
-
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(rc, err) -> str:
-    assert rc == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err
-    return lines[0]
 
 
 def test_detection_is_by_content():

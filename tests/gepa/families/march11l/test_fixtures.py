@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from api.cli.main import main
 from gepa import codec, families, runner
 from gepa.families.march11l import config as mcfg
 from gepa.families.march11l.infer import claims
+from tests.support.inprocess_cli import assert_one_line_error, run as cli
 from tests.support.paths import REPO
 
 ROOT = REPO
@@ -33,18 +33,6 @@ def artifact(case: str) -> Path:
 
 def config_path(case: str, mode: str) -> Path:
     return FIX / f"eval_{mode}.json" if case == "a" else FIX / "variants" / f"eval_{case}_{mode}.json"
-
-
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_line_error(rc, err):
-    assert rc == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("golfcheck: error: ") and "Traceback" not in err
 
 
 def test_every_reference_number_has_a_config():

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from api.cli.main import main
 from gepa import codec, families
+from tests.support.inprocess_cli import assert_one_line_error, run
 from tests.support.paths import REPO
 import numpy as np
 from gepa.runner import default_val_glob
@@ -23,19 +23,6 @@ DATA_ARGS = ["--val", FIX / "fineweb_val_000000.bin", "--tokenizer", TOKENIZER]
 EXPECTED = json.loads((FIX / "expected.json").read_text())["results"]
 # The tolerances: 1e-5 BPB for standard and sliding, 2e-4 for any TTT (fp32 on CPU).
 TOLERANCE = {"standard": 1e-5, "sliding": 1e-5, "ttt": 2e-4}
-
-
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_line_error(rc, err):
-    assert rc == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("golfcheck: error: "), err
-    return lines[0]
 
 
 @pytest.mark.parametrize("config", sorted(FIX.glob("eval_*.json")), ids=lambda p: p.stem)
