@@ -164,6 +164,9 @@ def my_submissions(request: Request, session: SessionDep, settings: SettingsDep,
     return _page(request, "me/list.html", {
         "title": "My submissions", "rows": rows, "total": total, "page": page, "page_size": PAGE,
         "positions": {s.id: queue_position(session, s) for s in rows if s.state == "queued"},
+        # The list reloads itself while something of yours is still moving, so its per-chunk
+        # progress stays live without a script; it stops once every row has settled.
+        "in_flight": any(s.state in quota.ACTIVE_STATES for s in rows),
         "quota": quota.status(session, settings, v.principal.user_id),
     })
 

@@ -341,8 +341,12 @@ def test_my_submissions_lists_mine_and_not_others(alice: Person, bob: Person, ti
     assert re.search(r'id="state"[^>]*>queued<', page.text)
     listing = alice.web.get("/me").text
     assert f'href="/me/submissions/{sid}"' in listing and name in listing
-    # Bob sees neither the row nor the page, and cannot act on it.
-    assert sid not in bob.web.get("/me").text
+    # A queued row keeps the list reloading itself (live progress without a script).
+    assert '<meta http-equiv="refresh" content="5">' in listing
+    # Bob sees neither the row nor the page, and cannot act on it; with nothing of his in
+    # flight, his list does not reload.
+    bob_listing = bob.web.get("/me").text
+    assert sid not in bob_listing and 'http-equiv="refresh"' not in bob_listing
     assert bob.web.get(f"/me/submissions/{sid}").status_code == 404
     assert bob.web.get(f"/me/submissions/{sid}/live").status_code == 404
     page_b = bob.web.get("/me")
