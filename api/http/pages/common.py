@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from api.http import charts
 from api.core.auth import Principal
 from api.core.db import utcnow
-from api.core.models import ApiToken, Role, User, WebSession
+from api.core.models import ApiToken, AuditLog, Role, User, WebSession
 
 HTTP_DIR = Path(__file__).resolve().parent.parent  # api/http: templates/ and static/
 templates = Jinja2Templates(directory=str(HTTP_DIR / "templates"))
@@ -257,3 +257,31 @@ def chart_markup(rows: list[Any], claimed: float | None, total: int | None = Non
     secs = charts.stacked_bars([(r.score_seconds, r.train_seconds) for r in rows], ["score seconds", "train seconds"],
                                title="Score and train seconds per chunk")
     return {"bpb": bpb, "seconds": secs}
+
+
+def sign_in(request: Request, db: Session, principal: Principal, *, next_url: str, login_path: str,
+            **details: Any) -> RedirectResponse:
+    """Open a web session for a token just accepted by a login form, audit it, set the session
+    cookie and drop the login form's CSRF cookie (one path for the reviewer and contestant pages)."""
+    value = open_session(db, principal)
+    db.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action="web.login",
+                    details=json.dumps({"token_id": principal.token_id, **details})))
+    db.commit()
+    resp = redirect(next_url)
+    set_cookie(resp, request, SESSION_COOKIE, value, max_age=int(SESSION_LIFETIME.total_seconds()))
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path=login_path)
+    return resp
+
+
+def sign_out(request: Request, db: Session, viewer: Viewer | None, csrf_token: str, *,
+             login_path: str) -> HTMLResponse | RedirectResponse:
+    """End the viewer's web session (a form with a stale CSRF token is refused) and go to the login page."""
+    if viewer is not None:
+        if not csrf_ok(viewer.csrf, csrf_token):
+            return error_page(request, 403, "Forbidden", "The form's CSRF token did not match; reload the page.")
+        end_session(db, viewer)
+        db.add(AuditLog(actor=viewer.principal.actor, user_id=viewer.principal.user_id, action="web.logout"))
+        db.commit()
+    resp = redirect(login_path)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp

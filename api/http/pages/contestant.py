@@ -20,7 +20,6 @@ byte of its body is read. Another person's submission is "not found" here.
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -35,25 +34,23 @@ from api.core import contestant, quota
 from api.core.auth import authenticate
 from api.core.crud import configured_tracks, queue_position, redact_paths, verification
 from api.core.leaderboard import provenance
-from api.core.models import AuditLog, Result, StateTransition, Submission
+from api.core.models import Result, StateTransition, Submission
 from api.core.reviewer import MAX_REASON, ReviewError, after_commit
 from api.http.deps import SessionDep, SettingsDep, StoreDep
 from api.http.pages import views
 from api.http.pages.common import (
     LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    SESSION_LIFETIME,
     Viewer,
     csrf_ok,
-    end_session,
     error_page,
     load_session,
-    open_session,
     redirect,
     render,
     safe_next,
     same_origin,
     set_cookie,
+    sign_in,
+    sign_out,
 )
 from api.http.pages.review import _live_context as review_live_context
 from api.http.problems import Problem, limit_problem
@@ -124,28 +121,12 @@ def login(request: Request, session: SessionDep, token: str = Form("", max_lengt
         session.rollback()
         return _login_form(request, next_url=next_url, status=401,
                            error="Unknown, revoked or expired token. Paste the whole token, starting with gc_.")
-    value = open_session(session, principal)
-    session.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action="web.login",
-                         details=json.dumps({"token_id": principal.token_id, "pages": "contestant"})))
-    session.commit()
-    resp = redirect(next_url)
-    set_cookie(resp, request, SESSION_COOKIE, value, max_age=int(SESSION_LIFETIME.total_seconds()))
-    resp.delete_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
-    return resp
+    return sign_in(request, session, principal, next_url=next_url, login_path=LOGIN_PATH, pages="contestant")
 
 
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, csrf_token: str = Form("", max_length=100)) -> Response:
-    v = _me(request, session)
-    if v is not None:
-        if not csrf_ok(v.csrf, csrf_token):
-            return error_page(request, 403, "Forbidden", "The form's CSRF token did not match; reload the page.")
-        end_session(session, v)
-        session.add(AuditLog(actor=v.principal.actor, user_id=v.principal.user_id, action="web.logout"))
-        session.commit()
-    resp = redirect(LOGIN_PATH)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
-    return resp
+    return sign_out(request, session, _me(request, session), csrf_token, login_path=LOGIN_PATH)
 
 
 # -- my submissions -------------------------------------------------------------------------------

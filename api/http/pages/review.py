@@ -36,20 +36,18 @@ from api.http.pages import code as codeview
 from api.http.pages import views
 from api.http.pages.common import (
     LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    SESSION_LIFETIME,
     Viewer,
     chart_markup,
     csrf_ok,
-    end_session,
     error_page,
     load_viewer,
-    open_session,
     redirect,
     render,
     safe_next,
     same_origin,
     set_cookie,
+    sign_in,
+    sign_out,
 )
 from gepa.compliance.policy import REPRO_FLOOR_BPB, REPRO_SIGMA_MULT
 import secrets
@@ -123,28 +121,12 @@ def login(request: Request, session: SessionDep, token: str = Form("", max_lengt
         session.commit()
         return _login_form(request, next_url=next_url, status=403,
                            error="This token belongs to a submitter. The reviewer pages need a reviewer or admin token.")
-    value = open_session(session, principal)
-    session.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action="web.login",
-                         details=json.dumps({"token_id": principal.token_id})))
-    session.commit()
-    resp = redirect(next_url)
-    set_cookie(resp, request, SESSION_COOKIE, value, max_age=int(SESSION_LIFETIME.total_seconds()))
-    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/review/login")
-    return resp
+    return sign_in(request, session, principal, next_url=next_url, login_path="/review/login")
 
 
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, csrf_token: str = Form("", max_length=100)) -> Response:
-    v = _viewer(request, session)
-    if v is not None:
-        if not csrf_ok(v.csrf, csrf_token):
-            return error_page(request, 403, "Forbidden", "The form's CSRF token did not match; reload the page.")
-        end_session(session, v)
-        session.add(AuditLog(actor=v.principal.actor, user_id=v.principal.user_id, action="web.logout"))
-        session.commit()
-    resp = redirect("/review/login")
-    resp.delete_cookie(SESSION_COOKIE, path="/")
-    return resp
+    return sign_out(request, session, _viewer(request, session), csrf_token, login_path="/review/login")
 
 
 # -- queue ------------------------------------------------------------------------------------
