@@ -37,7 +37,7 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     try:
         return ast.parse(source, filename=filename)
     except SyntaxError as first:
-        if ("f" not in source and "F" not in source) or _libcst() is None:
+        if "f" not in source and "F" not in source:
             raise
         try:
             fixed, literals = downgrade_fstrings(source)

@@ -29,6 +29,7 @@ from gepa.families.baseline.infer import MARKERS, check_against, expected_state,
 from gepa.families.baseline.lora_ttt import LoraSpec, progress_records, run_lora_ttt
 from gepa.families.baseline.model import BaselineGPT
 from gepa.families.baseline.windows import planners
+from gepa.families.driven import targets
 from gepa.results import EvalResult
 from gepa.valdata import ValData, sentencepiece_data
 
@@ -152,19 +153,13 @@ class BaselineFamily(Family):
             n = total_tokens if max_tokens is None else min(total_tokens, max_tokens + 1)
             return progress_records(n - 1)
         s = specs(cfg)
-        return count_chunks(cfg.mode, _targets(total_tokens, cfg.eval.seq_len, max_tokens),
+        return count_chunks(cfg.mode, targets(total_tokens, cfg.eval.seq_len, max_tokens),
                             standard=s["standard"], sliding=s["sliding"])
 
     def flops(self, cfg: BaselineConfig, total_tokens: int) -> float:
         if cfg.mode == "lora_ttt":
             return eval_flops(cfg, max(total_tokens - 1, 0)).total
-        return eval_flops(cfg, _targets(total_tokens, cfg.eval.seq_len, None)).total
-
-
-def _targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:
-    """Targets after the references' truncation (and an optional demo cut), without torch."""
-    n = total_tokens if max_tokens is None else min(total_tokens, max_tokens + 1)
-    return ((n - 1) // seq_len) * seq_len if n > 1 else 0
+        return eval_flops(cfg, targets(total_tokens, cfg.eval.seq_len, None)).total
 
 
 FAMILY = BaselineFamily()
