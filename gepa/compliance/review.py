@@ -217,6 +217,7 @@ class _Analysis:
         self.param_accumulators: set[str] = set()
         self._find_accumulators()
         self._propagate_val()
+        self._slots: dict[int, dict[str, list[ast.AST]]] = {}
         self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
         self._tk_done: set = set()
         self._rk_memo: dict = {}
@@ -340,7 +341,171 @@ class _Analysis:
                     out.append(n)
                 elif _name_of(n.func) in self.accumulators and any(_ACC.search((_name_of(a) or "").lower()) for a in n.args):
                     out.append(n)
+        if f is not None and root is f.node:
+            # `chunk_nll[ci] = -np.log(p).sum()` into slots that are summed into the result.
+            seen = {id(n) for n in out}
+            out += [w for ws in self._slot_writes(f).values() for w in ws if id(w) not in seen]
         return out
+
+    # ---------- score slots ----------
+    def _slot_writes(self, f: FuncInfo) -> dict[str, list[ast.AST]]:
+        """Score slots of `f`: container (dotted name) -> the statements that store a validation loss
+        into one of its elements (`C[i] = nll.sum()`, `C[a:b] = nll`, `C[i] += ...`), for containers
+        whose elements are then summed or averaged (`C.sum()`, `sum(C)`, `np.mean(C)`) or returned."""
+        cache = self._slots
+        if id(f.node) in cache:
+            return cache[id(f.node)]
+        writes: dict[str, list[ast.AST]] = {}
+        assigns = self._assigns(f)
+        for n in _local(f.node):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Assign) and len(n.targets) == 1:
+                tgt = n.targets[0]
+            elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
+                tgt = n.target
+            else:
+                continue
+            if not (isinstance(tgt, ast.Subscript) and isinstance(tgt.value, (ast.Name, ast.Attribute))):
+                continue
+            box = dotted(tgt.value)
+            if not box or any(dotted(x) == box for x in ast.walk(n.value) if isinstance(x, (ast.Name, ast.Attribute))):
+                continue  # `C[i] = C[i] / n` transforms a slot, it does not score into it
+            if self._lossy(n.value, assigns) and self._val(f, f.file, n.value):
+                writes.setdefault(box, []).append(n)
+        out = {box: ws for box, ws in writes.items() if self._reduction(f, box) is not None}
+        cache[id(f.node)] = out
+        return out
+
+    @staticmethod
+    def _lossy(expr: ast.AST, assigns: dict[str, ast.AST]) -> bool:
+        """A loss: the expression, or the local values it is computed from (two assignments back)."""
+        exprs, seen = [expr], set()
+        for _ in range(3):
+            for e in list(exprs):
+                for x in ast.walk(e):
+                    if isinstance(x, ast.Name) and x.id in assigns and x.id not in seen:
+                        seen.add(x.id)
+                        exprs.append(assigns[x.id])
+        return any(_LOSSY.search(ast.unparse(e).lower()) for e in exprs)
+
+    def _reduction(self, f: FuncInfo, box: str) -> ast.AST | None:
+        """Where the slots of `box` are summed or averaged into a result (or handed back whole)."""
+        for n in _local(f.node):
+            if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Call):
+                short = (dotted(n.func) or _name_of(n.func) or "").split(".")[-1]
+                if short not in _SLOT_REDUCE:
+                    continue
+                if isinstance(n.func, ast.Attribute) and dotted(_slot_view(n.func.value)) == box:
+                    return n
+                if n.args and dotted(_slot_view(n.args[0])) == box:
+                    return n
+            elif isinstance(n, ast.Return) and n.value is not None and dotted(n.value) == box:
+                return n
+        return None
+
+    def _slot_rescore(self, f: FuncInfo):
+        """The same score slot written in two passes with a validation-dependent state update between
+        them: pass 1 scores each chunk into `C[ci]` (and updates a cache/table/model from the
+        validation tokens, score-first or not), a later pass scores the chunks again and overwrites
+        `C[ci]`, and the result sums `C`. Every token's reported score then comes from a state that
+        has already seen it (and the text after it): only the first pass may count (C4)."""
+        for box, ws in self._slot_writes(f).items():
+            if len(ws) < 2:
+                continue
+            red = self._reduction(f, box)
+            for w1 in ws:
+                for w2 in ws:
+                    if w2 is w1 or w2.lineno <= w1.lineno:
+                        continue
+                    block, i1, i2 = _split_at(f.node.body, w1, w2)
+                    if block is None or i1 >= i2 or not _looped(block[i1], w1):
+                        continue
+                    upd = self._state_update(f, block[i1:i2], box)
+                    if upd is None:
+                        continue
+                    u, states = upd
+                    used = {dotted(x) for x in ast.walk(block[i2]) if isinstance(x, (ast.Name, ast.Attribute))}
+                    # The second pass reads the updated state: the object itself, part of it, or its owner.
+                    if not any(d and (d == st or d.startswith(st + ".") or st.startswith(d + "."))
+                               for d in used for st in states):
+                        continue
+                    self.add("code.rescore", f.file, w2.lineno,
+                             f"`{f.name}` scores into `{box}[...]` in a first pass (line {w1.lineno}), updates "
+                             f"`{sorted(states)[0]}` from validation tokens (line {u.lineno}), then scores the same "
+                             f"slots again and overwrites them (line {w2.lineno}); the result sums `{box}` "
+                             f"(line {red.lineno}).",
+                             ((f.file, w1.lineno, w1), (f.file, u.lineno, u), (f.file, w2.lineno, w2),
+                              (f.file, red.lineno, red)), via="The score slot")
+                    return
+
+    def _state_update(self, f: FuncInfo, stmts: list[ast.stmt], box: str) -> tuple[ast.AST, set[str]] | None:
+        """A statement in `stmts` that updates state from validation data: a count-table update keyed by
+        validation tokens (`np.add.at(T, key, 1)`, `T[key] += 1`, `T += np.bincount(key)`), or a call,
+        given validation data, to a function that mutates its object or arguments
+        (`cache.update(val_np, lo, hi)`). Returns it and the names of the state it changes."""
+        for st in stmts:
+            for n in ast.walk(st):
+                if id(n) not in self.live:
+                    continue
+                if isinstance(n, ast.AugAssign):
+                    counted = any(isinstance(x, ast.Call) and _name_of(x.func) == "bincount" for x in ast.walk(n.value))
+                    base = dotted(n.target.value if isinstance(n.target, ast.Subscript) else n.target)
+                    keyed = isinstance(n.target, ast.Subscript) and self._val(f, f.file, n.target.slice)
+                    if base and base != box and (keyed or (counted and self._val(f, f.file, n.value))):
+                        return n, {base}
+                    continue
+                if not isinstance(n, ast.Call):
+                    continue
+                d = dotted(n.func) or ""
+                short = d.split(".")[-1] if d else (_name_of(n.func) or "")
+                if (d.endswith("add.at") and len(n.args) >= 2) or (short in ("index_add_", "scatter_add_") and len(n.args) >= 2):
+                    table = n.args[0] if d.endswith("add.at") else n.func.value
+                    base = dotted(table)
+                    if base and base != box and self._val(f, f.file, n.args[1]):
+                        return n, {base}
+                    continue
+                args = list(n.args) + [k.value for k in n.keywords]
+                if not any(self._val(f, f.file, a) for a in args):
+                    continue
+                for g in self.program.funcs.get(_name_of(n.func) or "", []):
+                    if g not in self.r.reached or not self._mutates(g):
+                        continue
+                    if isinstance(n.func, ast.Attribute) and g.cls:
+                        states = {dotted(n.func.value)} - {None}
+                    else:
+                        states = {dotted(a) for a in args if isinstance(a, (ast.Name, ast.Attribute))
+                                  and not self._val(f, f.file, a)} - {None}
+                    if states and box not in states:
+                        return n, states
+        return None
+
+    @staticmethod
+    def _mutates(g: FuncInfo) -> bool:
+        """`g` changes state its caller sees: an item or attribute of `self` or of a parameter, or a
+        count table it is handed (`self.rows[k] += 1`, `np.add.at(self.full, key, 1)`, `t.index_add_`)."""
+        params = {a.arg for a in g.node.args.args}
+
+        def rooted(e):
+            while isinstance(e, (ast.Attribute, ast.Subscript)):
+                e = e.value
+            return isinstance(e, ast.Name) and e.id in params
+
+        for n in _local(g.node):
+            if isinstance(n, ast.AugAssign) and rooted(n.target) and not isinstance(n.target, ast.Name):
+                return True
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and rooted(t) for t in n.targets):
+                return True
+            if isinstance(n, ast.Call):
+                d = dotted(n.func) or ""
+                if d.endswith("add.at") and n.args and rooted(n.args[0]):
+                    return True
+                if isinstance(n.func, ast.Attribute) and n.func.attr in ("index_add_", "scatter_add_", "add_", "index_put_") \
+                        and rooted(n.func.value):
+                    return True
+        return False
 
     def _facts(self, f: FuncInfo) -> dict:
         scores = self._score_events(f.node, f)
@@ -418,6 +583,7 @@ class _Analysis:
                 self._order_function(f, facts)
                 self._target_key(f)
             self._calibration(f)
+            self._slot_rescore(f)
         self._pre_eval_calls()
         self._train_on_val_files()
         self._network()
@@ -1291,6 +1457,43 @@ def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset(), raw: froze
                         or any(re.search(r"prime|mult|hash|mix", (_name_of(o) or "").lower()) for o in other):
                     return True
     return False
+
+
+_SLOT_REDUCE = {"sum", "mean", "nansum", "nanmean", "fsum", "average"}
+
+
+def _slot_view(e: ast.AST) -> ast.AST:
+    """`C.values()`, `C.double()`, `C.cpu().numpy()` are the slots of `C`."""
+    while isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and \
+            e.func.attr in ("values", "tolist", "cpu", "numpy", "float", "double", "detach", "to", "clone"):
+        e = e.func.value
+    return e
+
+
+def _split_at(body: list[ast.stmt], a: ast.AST, b: ast.AST) -> tuple[list[ast.stmt] | None, int, int]:
+    """The innermost statement list holding `a` and `b` in two different statements, and their indices."""
+    def index(stmts, node):
+        return next((i for i, st in enumerate(stmts) if st is node or any(x is node for x in ast.walk(st))), None)
+
+    while True:
+        i, j = index(body, a), index(body, b)
+        if i is None or j is None:
+            return None, 0, 0
+        if i != j:
+            return body, i, j
+        st = body[i]
+        subs = [getattr(st, k) for k in ("body", "orelse", "finalbody") if isinstance(getattr(st, k, None), list)]
+        subs += [h.body for h in getattr(st, "handlers", []) or []]
+        nxt = next((sub for sub in subs if index(sub, a) is not None and index(sub, b) is not None), None)
+        if nxt is None or isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return None, 0, 0
+        body = nxt
+
+
+def _looped(st: ast.stmt, node: ast.AST) -> bool:
+    """`node` runs inside a loop within statement `st` (a pass over chunks, windows or documents)."""
+    return any(isinstance(x, (ast.For, ast.AsyncFor, ast.While)) and any(y is node for y in ast.walk(x))
+               for x in ast.walk(st))
 
 
 def _strip_key_moves(node: ast.AST) -> ast.AST:
