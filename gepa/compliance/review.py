@@ -353,8 +353,13 @@ class _Analysis:
         into one of its elements (`C[i] = nll.sum()`, `C[a:b] = nll`, `C[i] += ...`), for containers
         whose elements are then summed or averaged (`C.sum()`, `sum(C)`, `np.mean(C)`) or returned."""
         cache = self._slots
-        if id(f.node) in cache:
-            return cache[id(f.node)]
+        if id(f.node) not in cache:
+            writes = self._raw_slot_writes(f)
+            cache[id(f.node)] = {box: ws for box, ws in writes.items() if self._reduction(f, box) is not None}
+        return cache[id(f.node)]
+
+    def _raw_slot_writes(self, f: FuncInfo) -> dict[str, list[ast.AST]]:
+        """Every store of a validation loss into an element of a container, summed later or not."""
         writes: dict[str, list[ast.AST]] = {}
         assigns = self._assigns(f)
         for n in _local(f.node):
@@ -373,9 +378,7 @@ class _Analysis:
                 continue  # `C[i] = C[i] / n` transforms a slot, it does not score into it
             if self._lossy(n.value, assigns) and self._val(f, f.file, n.value):
                 writes.setdefault(box, []).append(n)
-        out = {box: ws for box, ws in writes.items() if self._reduction(f, box) is not None}
-        cache[id(f.node)] = out
-        return out
+        return writes
 
     @staticmethod
     def _lossy(expr: ast.AST, assigns: dict[str, ast.AST]) -> bool:
@@ -413,10 +416,8 @@ class _Analysis:
         `C[ci]`, and the result sums `C`. Every token's reported score then comes from a state that
         has already seen it (and the text after it): only the first pass may count (C4)."""
         for box, ws in self._slot_writes(f).items():
-            if len(ws) < 2:
-                continue
             red = self._reduction(f, box)
-            for w1 in ws:
+            for w1 in ws if len(ws) >= 2 else ():
                 for w2 in ws:
                     if w2 is w1 or w2.lineno <= w1.lineno:
                         continue
@@ -427,10 +428,7 @@ class _Analysis:
                     if upd is None:
                         continue
                     u, states = upd
-                    used = {dotted(x) for x in ast.walk(block[i2]) if isinstance(x, (ast.Name, ast.Attribute))}
-                    # The second pass reads the updated state: the object itself, part of it, or its owner.
-                    if not any(d and (d == st or d.startswith(st + ".") or st.startswith(d + "."))
-                               for d in used for st in states):
+                    if not self._reads_state(block[i2], states):
                         continue
                     self.add("code.rescore", f.file, w2.lineno,
                              f"`{f.name}` scores into `{box}[...]` in a first pass (line {w1.lineno}), updates "
@@ -439,6 +437,87 @@ class _Analysis:
                              f"(line {red.lineno}).",
                              ((f.file, w1.lineno, w1), (f.file, u.lineno, u), (f.file, w2.lineno, w2),
                               (f.file, red.lineno, red)), via="The score slot")
+                    return
+            if self._pass_loop_rescore(f, box, ws, red):
+                return
+        self._replaced_contribution(f)
+
+    def _reads_state(self, stmt: ast.AST, states: set[str], skip: ast.AST | None = None) -> bool:
+        """`stmt` reads the updated state: the object itself, part of it, or its owner."""
+        inside = {id(x) for x in ast.walk(skip)} if skip is not None else set()
+        used = {dotted(x) for x in ast.walk(stmt) if isinstance(x, (ast.Name, ast.Attribute)) and id(x) not in inside}
+        return any(d and (d == st or d.startswith(st + ".") or st.startswith(d + ".")) for d in used for st in states)
+
+    def _pass_loop_rescore(self, f: FuncInfo, box: str, ws: list[ast.AST], red: ast.AST) -> bool:
+        """One write of `box[i]` inside an outer loop over passes: the slot index does not depend on
+        the outer loop, the state the scoring reads is updated from validation tokens inside it, and
+        the slots are summed only after it, so each pass overwrites the last one's scores."""
+        for w in ws:
+            loops = [x for x in ast.walk(f.node) if isinstance(x, (ast.For, ast.AsyncFor, ast.While))
+                     and x is not w and any(y is w for y in ast.walk(x))]
+            for outer in loops:
+                if any(y is red for y in ast.walk(outer)):
+                    continue
+                if isinstance(outer, (ast.For, ast.AsyncFor)) and self._val(f, f.file, outer.iter):
+                    continue  # a loop over documents or batches of validation data, not over passes
+                dep = {x.id for x in ast.walk(outer.target) if isinstance(x, ast.Name)} \
+                    if isinstance(outer, (ast.For, ast.AsyncFor)) else set()
+                for _ in range(3):
+                    for n in ast.walk(outer):
+                        src = n.value if isinstance(n, (ast.Assign, ast.AugAssign)) else \
+                            (n.iter if isinstance(n, (ast.For, ast.AsyncFor)) and n is not outer else None)
+                        if src is not None and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(src)):
+                            tg = n.targets if isinstance(n, ast.Assign) else [n.target]
+                            dep |= {x.id for t in tg for x in ast.walk(t) if isinstance(x, ast.Name)}
+                target = w.targets[0] if isinstance(w, ast.Assign) else w.target
+                if any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(target.slice)):
+                    continue
+                upd = self._state_update(f, [outer], box)
+                if upd is None or not self._reads_state(outer, upd[1], skip=upd[0]):
+                    continue
+                u, states = upd
+                self.add("code.rescore", f.file, w.lineno,
+                         f"`{f.name}` writes `{box}[...]` (line {w.lineno}) on every pass of the loop at line "
+                         f"{outer.lineno}, which also updates `{sorted(states)[0]}` from validation tokens (line "
+                         f"{u.lineno}); the slots are summed only after the last pass (line {red.lineno}), so "
+                         "the reported score is the rescored one.",
+                         ((f.file, outer.lineno, outer), (f.file, u.lineno, u), (f.file, w.lineno, w),
+                          (f.file, red.lineno, red)), via="The score slot")
+                return True
+        return False
+
+    def _replaced_contribution(self, f: FuncInfo):
+        """`acc -= C[ci]; acc += new_loss` in a later pass: the first-pass score stored in slot `C[ci]`
+        is taken out of the reported sum and replaced by a rescore after a validation-dependent update."""
+        raw = self._raw_slot_writes(f)
+        if not raw:
+            return
+        assigns = self._assigns(f)
+        subs = [n for n in _local(f.node) if id(n) in self.live and isinstance(n, ast.AugAssign)
+                and isinstance(n.op, ast.Sub)]
+        for w2 in subs:
+            acc = dotted(w2.target)
+            for box, ws in raw.items():
+                if not acc or not any(isinstance(x, ast.Subscript) and dotted(x.value) == box for x in ast.walk(w2.value)):
+                    continue
+                for w1 in ws:
+                    block, i1, i2 = _split_at(f.node.body, w1, w2)
+                    if block is None or i1 >= i2 or not _looped(block[i1], w1):
+                        continue
+                    add = next((n for n in ast.walk(block[i2]) if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add)
+                                and dotted(n.target) == acc and self._lossy(n.value, assigns)
+                                and self._val(f, f.file, n.value)), None)
+                    upd = self._state_update(f, block[i1:i2], box) if add is not None else None
+                    if upd is None or not self._reads_state(block[i2], upd[1]):
+                        continue
+                    u, states = upd
+                    self.add("code.rescore", f.file, w2.lineno,
+                             f"`{f.name}` stores each chunk's first-pass score in `{box}[...]` (line {w1.lineno}), "
+                             f"updates `{sorted(states)[0]}` from validation tokens (line {u.lineno}), then takes "
+                             f"that score out of `{acc}` (line {w2.lineno}) and adds a rescore instead (line "
+                             f"{add.lineno}).",
+                             ((f.file, w1.lineno, w1), (f.file, u.lineno, u), (f.file, w2.lineno, w2),
+                              (f.file, add.lineno, add)), via="The score slot")
                     return
 
     def _state_update(self, f: FuncInfo, stmts: list[ast.stmt], box: str) -> tuple[ast.AST, set[str]] | None:

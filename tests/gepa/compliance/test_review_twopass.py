@@ -254,3 +254,72 @@ print(evaluate(torch.nn.Identity(), load_val()))
 
 def test_samples_folder_is_the_shared_one():
     assert SAMPLES == Path(__file__).resolve().parent / "samples"
+
+
+def test_one_write_on_every_pass_of_an_outer_loop_is_a_rescore():
+    src = _SCORER + '''
+
+def evaluate(model, val, n=8, size=1024, passes=2):
+    table = Table()
+    losses = np.zeros(n)
+    for pass_idx in range(passes):
+        for ci in range(n):
+            losses[ci] = score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size)
+            if pass_idx == 0:
+                table.update_batch(val, 1 + ci * size, 1 + (ci + 1) * size)
+    return float(losses.sum()) / (n * size)
+
+
+print(evaluate(torch.nn.Identity(), load_val()))
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.rescore"]
+    assert hit and hit[0].line == _line(src, "losses[ci] = score_chunk")
+    assert _chain_lines(hit[0]) == [_line(src, "for pass_idx in range(passes)"), _line(src, "table.update_batch(val,"),
+                                    _line(src, "losses[ci] = score_chunk"), _line(src, "return float(losses.sum())")]
+
+
+def test_outer_loop_over_documents_with_a_per_document_sum_is_not_a_rescore():
+    src = _SCORER + '''
+
+def evaluate(model, val, n=8, size=1024):
+    table = Table()
+    total = 0.0
+    for start in range(0, 4 * n * size, n * size):
+        losses = np.zeros(n)
+        for ci in range(n):
+            losses[ci] = score_chunk(model, table, val, 1 + start + ci * size, 1 + start + (ci + 1) * size)
+            table.update_batch(val, 1 + start + ci * size, 1 + start + (ci + 1) * size)
+        total += float(losses.sum())
+    return total
+
+
+print(evaluate(torch.nn.Identity(), load_val()))
+'''
+    rep = scan_code(src)
+    assert not [f for f in rep.findings if f.severity == "error"], [f.message for f in rep.findings]
+
+
+def test_first_pass_score_taken_out_of_the_sum_and_replaced_is_a_rescore():
+    src = _SCORER + '''
+
+def evaluate(model, val, n=8, size=1024):
+    table = Table()
+    loss_sum = 0.0
+    first = [0.0] * n
+    for ci in range(n):
+        first[ci] = score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size)
+        loss_sum += first[ci]
+        table.update_batch(val, 1 + ci * size, 1 + (ci + 1) * size)
+    for ci in range(n // 2):
+        loss_sum -= first[ci]
+        loss_sum += score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size)
+    return loss_sum / (n * size)
+
+
+print(evaluate(torch.nn.Identity(), load_val()))
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.rescore"]
+    assert hit and hit[0].line == _line(src, "loss_sum -= first[ci]")
+    assert _chain_lines(hit[0])[-1] == _line(src, "loss_sum += score_chunk")
