@@ -342,9 +342,12 @@ class _Analysis:
                 elif _name_of(n.func) in self.accumulators and any(_ACC.search((_name_of(a) or "").lower()) for a in n.args):
                     out.append(n)
         if f is not None and root is f.node:
-            # `chunk_nll[ci] = -np.log(p).sum()` into slots that are summed into the result.
+            # `chunk_nll[ci] = -np.log(p).sum()` into slots that are summed into the result (not the
+            # bookkeeping of a training step: a loss stored after its own backward()).
             seen = {id(n) for n in out}
-            out += [w for ws in self._slot_writes(f).values() for w in ws if id(w) not in seen]
+            out += [w for ws in self._slot_writes(f).values() for w in ws if id(w) not in seen
+                    and not any(isinstance(m, ast.Name) and m.id in trained and w.lineno > trained[m.id]
+                                for m in ast.walk(w))]
         return out
 
     # ---------- score slots ----------
@@ -361,9 +364,16 @@ class _Analysis:
     def _raw_slot_writes(self, f: FuncInfo) -> dict[str, list[ast.AST]]:
         """Every store of a validation loss into an element of a container, summed later or not."""
         writes: dict[str, list[ast.AST]] = {}
-        assigns = self._assigns(f)
+        assigns = self._value_map(f)
         for n in _local(f.node):
             if id(n) not in self.live:
+                continue
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" \
+                    and len(n.args) == 1 and isinstance(n.func.value, (ast.Name, ast.Attribute)):
+                # `losses.append(nll.sum())` in a loop fills one slot per iteration.
+                box = dotted(n.func.value)
+                if box and self._lossy(n.args[0], assigns) and self._val(f, f.file, n.args[0]):
+                    writes.setdefault(box, []).append(n)
                 continue
             if isinstance(n, ast.Assign) and len(n.targets) == 1:
                 tgt = n.targets[0]
@@ -381,15 +391,28 @@ class _Analysis:
         return writes
 
     @staticmethod
-    def _lossy(expr: ast.AST, assigns: dict[str, ast.AST]) -> bool:
-        """A loss: the expression, or the local values it is computed from (two assignments back)."""
+    def _value_map(f: FuncInfo) -> dict[str, list[ast.AST]]:
+        """Local name -> every value assigned or added to it (`x = ...`, `x += ...`)."""
+        out: dict[str, list[ast.AST]] = {}
+        for n in _local(f.node):
+            if isinstance(n, ast.Assign):
+                for t in n.targets:
+                    if isinstance(t, ast.Name):
+                        out.setdefault(t.id, []).append(n.value)
+            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)) and isinstance(n.target, ast.Name) and n.value is not None:
+                out.setdefault(n.target.id, []).append(n.value)
+        return out
+
+    @staticmethod
+    def _lossy(expr: ast.AST, values: dict[str, list[ast.AST]]) -> bool:
+        """A loss: the expression, or the local values it is computed from (three assignments back)."""
         exprs, seen = [expr], set()
         for _ in range(3):
             for e in list(exprs):
                 for x in ast.walk(e):
-                    if isinstance(x, ast.Name) and x.id in assigns and x.id not in seen:
+                    if isinstance(x, ast.Name) and x.id in values and x.id not in seen:
                         seen.add(x.id)
-                        exprs.append(assigns[x.id])
+                        exprs += values[x.id]
         return any(_LOSSY.search(ast.unparse(e).lower()) for e in exprs)
 
     def _reduction(self, f: FuncInfo, box: str) -> ast.AST | None:
@@ -419,7 +442,7 @@ class _Analysis:
             red = self._reduction(f, box)
             for w1 in ws if len(ws) >= 2 else ():
                 for w2 in ws:
-                    if w2 is w1 or w2.lineno <= w1.lineno:
+                    if w2 is w1 or w2.lineno <= w1.lineno or isinstance(w2, ast.Call):
                         continue
                     block, i1, i2 = _split_at(f.node.body, w1, w2)
                     if block is None or i1 >= i2 or not _looped(block[i1], w1):
@@ -469,6 +492,8 @@ class _Analysis:
                         if src is not None and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(src)):
                             tg = n.targets if isinstance(n, ast.Assign) else [n.target]
                             dep |= {x.id for t in tg for x in ast.walk(t) if isinstance(x, ast.Name)}
+                if isinstance(w, ast.Call):
+                    break
                 target = w.targets[0] if isinstance(w, ast.Assign) else w.target
                 if any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(target.slice)):
                     continue
@@ -492,7 +517,7 @@ class _Analysis:
         raw = self._raw_slot_writes(f)
         if not raw:
             return
-        assigns = self._assigns(f)
+        assigns = self._value_map(f)
         subs = [n for n in _local(f.node) if id(n) in self.live and isinstance(n, ast.AugAssign)
                 and isinstance(n.op, ast.Sub)]
         for w2 in subs:
@@ -1543,9 +1568,17 @@ _SLOT_REDUCE = {"sum", "mean", "nansum", "nanmean", "fsum", "average"}
 
 def _slot_view(e: ast.AST) -> ast.AST:
     """`C.values()`, `C.double()`, `C.cpu().numpy()` are the slots of `C`."""
-    while isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and \
-            e.func.attr in ("values", "tolist", "cpu", "numpy", "float", "double", "detach", "to", "clone"):
-        e = e.func.value
+    for _ in range(8):
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and \
+                e.func.attr in ("values", "tolist", "cpu", "numpy", "float", "double", "detach", "to", "clone"):
+            e = e.func.value
+        elif isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice):
+            e = e.value  # `C[:n]`
+        elif isinstance(e, ast.Call) and (_name_of(e.func) or "") in ("asarray", "array", "tensor", "stack", "cat") \
+                and e.args:
+            e = e.args[0]  # `np.asarray(C)`, `torch.tensor(C)`
+        else:
+            break
     return e
 
 

@@ -323,3 +323,66 @@ print(evaluate(torch.nn.Identity(), load_val()))
     hit = [f for f in rep.findings if f.rule == "code.rescore"]
     assert hit and hit[0].line == _line(src, "loss_sum -= first[ci]")
     assert _chain_lines(hit[0])[-1] == _line(src, "loss_sum += score_chunk")
+
+
+def test_appended_first_pass_and_a_rescore_accumulated_per_window():
+    # Pass 1 appends one loss per chunk; pass 2 sums the windows of a chunk into a local and
+    # writes it over the chunk's slot; the result sums a slice of the list.
+    src = _SCORER + '''
+
+def evaluate(model, val, n=8, size=1024, windows=4):
+    table = Table()
+    chunk_nll = []
+    for ci in range(n):
+        chunk_nll.append(score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size))
+        table.update_batch(val, 1 + ci * size, 1 + (ci + 1) * size)
+    for ci in range(n):
+        redo = 0.0
+        for wi in range(windows):
+            lo = 1 + ci * size + wi * (size // windows)
+            redo += score_chunk(model, table, val, lo, lo + size // windows)
+        chunk_nll[ci] = redo
+    return float(sum(chunk_nll[:n])) / (n * size)
+
+
+print(evaluate(torch.nn.Identity(), load_val()))
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.rescore"]
+    assert hit and hit[0].line == _line(src, "chunk_nll[ci] = redo")
+    assert _chain_lines(hit[0])[0] == _line(src, "chunk_nll.append(score_chunk")
+
+
+def test_training_losses_kept_in_slots_are_not_scores():
+    # Per-step training losses stored after their backward() and averaged for the log: bookkeeping.
+    src = '''
+import glob
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def load_val():
+    return torch.from_numpy(np.fromfile(sorted(glob.glob("data/fineweb_val_*.bin"))[0], dtype="<u2").astype(np.int64))
+
+
+def evaluate(model, val, size=1024):
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss_sum = 0.0
+    steps = np.zeros(len(val) // size)
+    for ci in range(len(val) // size - 1):
+        x, y = val[ci * size:(ci + 1) * size], val[ci * size + 1:(ci + 1) * size + 1]
+        with torch.no_grad():
+            loss_sum += float(F.cross_entropy(model(x), y, reduction="sum"))
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        steps[ci] = loss.item()
+    print("train loss", steps.mean())
+    return loss_sum
+
+
+print(evaluate(torch.nn.Embedding(1024, 1024), load_val()))
+'''
+    rep = scan_code(src)
+    assert not [f for f in rep.findings if f.severity == "error"], [f.message for f in rep.findings]
