@@ -218,6 +218,8 @@ class _Analysis:
         self._find_accumulators()
         self._propagate_val()
         self._slots: dict[int, dict[str, list[ast.AST]]] = {}
+        self._raw_slots: dict[int, dict[str, list[ast.AST]]] = {}
+        self._callee_stores: set[int] = set()  # calls whose helper stores into the slots it is handed
         self.facts = {id(f.node): self._facts(f) for f in self.r.reached}
         self._tk_done: set = set()
         self._rk_memo: dict = {}
@@ -361,13 +363,35 @@ class _Analysis:
             cache[id(f.node)] = {box: ws for box, ws in writes.items() if self._reduction(f, box) is not None}
         return cache[id(f.node)]
 
-    def _raw_slot_writes(self, f: FuncInfo) -> dict[str, list[ast.AST]]:
-        """Every store of a validation loss into an element of a container, summed later or not."""
+    def _raw_slot_writes(self, f: FuncInfo, depth: int = 0) -> dict[str, list[ast.AST]]:
+        """Every store of a validation loss into an element of a container, summed later or not; a
+        call that hands the container to a helper storing into it (`rescore(chunk_nll, ...)`) is a
+        store at the call."""
+        memo = self._raw_slots
+        if id(f.node) in memo:
+            return memo[id(f.node)]
+        memo[id(f.node)] = {}
         writes: dict[str, list[ast.AST]] = {}
         assigns = self._value_map(f)
         for n in _local(f.node):
             if id(n) not in self.live:
                 continue
+            if isinstance(n, ast.Call) and depth < 2:
+                for g in self.program.funcs.get(_name_of(n.func) or "", []):
+                    if g not in self.r.reached or g.node is f.node:
+                        continue
+                    params = [a.arg for a in g.node.args.args]
+                    if g.cls and params and params[0] == "self" and isinstance(n.func, ast.Attribute):
+                        params = params[1:]
+                    pairs = [(params[i], a) for i, a in enumerate(n.args) if i < len(params)]
+                    pairs += [(k.arg, k.value) for k in n.keywords if k.arg]
+                    inner = self._raw_slot_writes(g, depth + 1)
+                    for q, a in pairs:
+                        box = dotted(a) if isinstance(a, (ast.Name, ast.Attribute)) else None
+                        if box and inner.get(q):
+                            writes.setdefault(box, []).append(n)
+                            if any(not isinstance(w, ast.Call) or id(w) in self._callee_stores for w in inner[q]):
+                                self._callee_stores.add(id(n))
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" \
                     and len(n.args) == 1 and isinstance(n.func.value, (ast.Name, ast.Attribute)):
                 # `losses.append(nll.sum())` in a loop fills one slot per iteration.
@@ -388,6 +412,7 @@ class _Analysis:
                 continue  # `C[i] = C[i] / n` transforms a slot, it does not score into it
             if self._lossy(n.value, assigns) and self._val(f, f.file, n.value):
                 writes.setdefault(box, []).append(n)
+        memo[id(f.node)] = writes
         return writes
 
     @staticmethod
@@ -442,8 +467,9 @@ class _Analysis:
             red = self._reduction(f, box)
             for w1 in ws if len(ws) >= 2 else ():
                 for w2 in ws:
-                    if w2 is w1 or w2.lineno <= w1.lineno or isinstance(w2, ast.Call):
-                        continue
+                    if w2 is w1 or w2.lineno <= w1.lineno or \
+                            (isinstance(w2, ast.Call) and id(w2) not in self._callee_stores):
+                        continue  # an append adds a slot, it does not overwrite one
                     block, i1, i2 = _split_at(f.node.body, w1, w2)
                     if block is None or i1 >= i2 or not _looped(block[i1], w1):
                         continue
@@ -1572,8 +1598,9 @@ def _slot_view(e: ast.AST) -> ast.AST:
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and \
                 e.func.attr in ("values", "tolist", "cpu", "numpy", "float", "double", "detach", "to", "clone"):
             e = e.func.value
-        elif isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice):
-            e = e.value  # `C[:n]`
+        elif isinstance(e, ast.Subscript) and (isinstance(e.slice, ast.Slice) or isinstance(e.slice, ast.Tuple)
+                                               and any(isinstance(x, ast.Slice) for x in e.slice.elts)):
+            e = e.value  # `C[:n]`, `C[:, 0]`
         elif isinstance(e, ast.Call) and (_name_of(e.func) or "") in ("asarray", "array", "tensor", "stack", "cat") \
                 and e.args:
             e = e.args[0]  # `np.asarray(C)`, `torch.tensor(C)`

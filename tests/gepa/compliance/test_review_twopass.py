@@ -386,3 +386,29 @@ print(evaluate(torch.nn.Embedding(1024, 1024), load_val()))
 '''
     rep = scan_code(src)
     assert not [f for f in rep.findings if f.severity == "error"], [f.message for f in rep.findings]
+
+
+def test_second_pass_in_a_helper_that_is_handed_the_slots():
+    src = _SCORER + '''
+
+def rescore(model, table, val, chunk_nll, n, size):
+    for ci in range(n):
+        chunk_nll[ci] = score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size)
+
+
+def evaluate(model, val, n=8, size=1024, twopass=True):
+    table = Table()
+    chunk_nll = np.zeros((n, 2))
+    for ci in range(n):
+        chunk_nll[ci, 0] = score_chunk(model, table, val, 1 + ci * size, 1 + (ci + 1) * size)
+        table.update_batch(val, 1 + ci * size, 1 + (ci + 1) * size)
+    if twopass:
+        rescore(model, table, val, chunk_nll, n, size)
+    return float(chunk_nll[:, 0].sum()) / (n * size)
+
+
+print(evaluate(torch.nn.Identity(), load_val()))
+'''
+    rep = scan_code(src)
+    hit = [f for f in rep.findings if f.rule == "code.rescore"]
+    assert hit and hit[0].line == _line(src, "rescore(model, table, val, chunk_nll, n, size)", 1)
