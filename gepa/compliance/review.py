@@ -1415,7 +1415,10 @@ class _Analysis:
         for loop in (n for n in _local(f.node) if isinstance(n, (ast.For, ast.While)) and id(n) in self.live):
             results: set[str] = set()
             for st in ast.walk(loop):
-                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers:
+                # Scored on validation data: choosing a setting by its loss on training tokens (a
+                # temperature fitted on `train_loader.stream.take(...)`) is not best-of-passes.
+                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers \
+                        and any(self._val(f, f.file, a) for a in list(st.value.args) + [k.value for k in st.value.keywords]):
                     for t in st.targets:
                         results |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
             if not results:

@@ -412,3 +412,44 @@ print(evaluate(torch.nn.Identity(), load_val()))
     rep = scan_code(src)
     hit = [f for f in rep.findings if f.rule == "code.rescore"]
     assert hit and hit[0].line == _line(src, "rescore(model, table, val, chunk_nll, n, size)", 1)
+
+
+def test_temperature_chosen_by_loss_on_training_tokens_is_not_best_of_passes():
+    # The 2026-03-24 ternary/binary records pick a softmax temperature by the eval loss on
+    # training tokens; the same loop over validation tokens is best-of-passes.
+    src = '''
+import glob
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def tokens(pattern):
+    return torch.from_numpy(np.fromfile(sorted(glob.glob(pattern))[0], dtype="<u2").astype(np.int64))
+
+
+def eval_val(model, toks, temperature=1.0):
+    loss_sum = 0.0
+    for i in range(0, len(toks) - 1025, 1024):
+        with torch.no_grad():
+            loss_sum += float(F.cross_entropy(model(toks[i:i + 1024]) / temperature, toks[i + 1:i + 1025], reduction="sum"))
+    return loss_sum
+
+
+def find_temp(model, calib):
+    best_t, best = 1.0, float("inf")
+    for t in [0.9, 1.0, 1.1]:
+        loss = eval_val(model, calib, temperature=t)
+        if loss < best:
+            best, best_t = loss, t
+    return best_t
+
+
+model = torch.nn.Embedding(1024, 1024)
+t = find_temp(model, tokens("data/fineweb_train_*.bin")[:65536])
+print(eval_val(model, tokens("data/fineweb_val_*.bin"), temperature=t))
+'''
+    assert not [f for f in scan_code(src).findings if f.severity == "error"]
+    on_val = src.replace('find_temp(model, tokens("data/fineweb_train_*.bin")[:65536])',
+                         'find_temp(model, tokens("data/fineweb_val_*.bin"))')
+    assert [f.rule for f in scan_code(on_val).findings if f.severity == "error"] == ["code.rescore"]
