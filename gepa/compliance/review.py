@@ -40,7 +40,7 @@ from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_bran
 from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
 from gepa.compliance.target_flow import is_position_read, stored_match, target_positions
-from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
+from gepa.compliance.taint import VAL_NAME, DERIVED, RAW, Taint, chain_text, render
 from gepa.compliance.wrapper import unwrap
 from gepa.compliance.policy import PER_RUN_KEYS
 
@@ -1031,7 +1031,8 @@ class _Analysis:
         for loop in (n for n in _local(f.node) if isinstance(n, (ast.For, ast.While)) and id(n) in self.live):
             results: set[str] = set()
             for st in ast.walk(loop):
-                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers:
+                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers \
+                        and self._scores_validation(f, st.value):
                     for t in st.targets:
                         results |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
             if not results:
@@ -1050,6 +1051,25 @@ class _Analysis:
                              f"`{f.name}` scores the validation set once per pass (loop at line {loop.lineno}) and "
                              "keeps the best pass.")
                     return
+
+    def _scores_validation(self, f: FuncInfo, call: ast.Call) -> bool:
+        """Whether a call to a scoring function scores validation data. A scorer that takes the
+        tokens it scores as a parameter named for validation data (`eval_val(..., val_tokens, ...)`)
+        scores what the call passes there: a temperature picked on training tokens through the
+        same `eval_val` (the 2026-03-24 ternary/binary records) chooses nothing on validation data.
+        A scorer that reads the validation set by itself always scores it."""
+        callee = next((g for g in self.r.reached if g.name == _name_of(call.func)), None)
+        if callee is None:
+            return True
+        params = [a.arg for a in callee.node.args.posonlyargs + callee.node.args.args]
+        if params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+            params = params[1:]
+        data = [p for p in params if VAL_NAME.search(p)]
+        if not data:
+            return True
+        passed = dict(zip(params, call.args)) | {k.arg: k.value for k in call.keywords if k.arg}
+        given = [passed[p] for p in data if p in passed]
+        return not given or any(self._val(f, f.file, a) for a in given)
 
     def _position_gate(self, f: FuncInfo):
         """`for i, tok in enumerate(tokens): if lut[tok]: hint[i] = best` -- the hint emitted for

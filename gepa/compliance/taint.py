@@ -41,7 +41,7 @@ _VAL_LOC = re.compile(r"^(val|valid|validation)_(files?|pattern|path|paths|glob|
                       r"|^(val_data_pattern|val_glob_pattern|eval_files|eval_pattern)$")
 # Names that conventionally hold validation tokens (kept as a secondary source: excerpts and
 # helpers receive val data under these names without the load being visible).
-_VAL_NAME = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|ids|seqs?|stream|np|arr|buf|docs?)(_|$)|^val_data$")
+VAL_NAME = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|ids|seqs?|stream|np|arr|buf|docs?)(_|$)|^val_data$")
 # Calls and methods that move data without computing on it: the value stays RAW.
 _KEEP_CALLS = {"asarray", "array", "tensor", "as_tensor", "from_numpy", "frombuffer", "fromfile", "memmap", "load",
                "cat", "concatenate", "stack", "hstack", "vstack", "list", "tuple", "sorted", "Path", "open", "glob",
@@ -161,13 +161,13 @@ class Taint:
             tv = st.locals.get(node.id)
             if tv is None and st.info is not None:
                 tv = self.globals.get(node.id)
-            if _VAL_LOC.match(node.id.lower()) or _VAL_NAME.search(node.id.lower()):
+            if _VAL_LOC.match(node.id.lower()) or VAL_NAME.search(node.id.lower()):
                 tv = join(tv or {}, {VAL: (RAW, ((st.file, getattr(node, "lineno", 0), node),))})
             return tv or {}
         if isinstance(node, ast.Attribute):
             if node.attr in _SHAPE_ATTRS:
                 return {}
-            if _VAL_LOC.match(node.attr.lower()) or _VAL_NAME.search(node.attr.lower()):
+            if _VAL_LOC.match(node.attr.lower()) or VAL_NAME.search(node.attr.lower()):
                 return {VAL: (RAW, ((st.file, node.lineno, node),))}
             if isinstance(node.value, ast.Name) and node.value.id == "self" and st.cls:
                 return self.attrs.get((st.cls, node.attr), {})

@@ -257,3 +257,55 @@ def test_branch_whose_output_is_in_the_log_is_reviewed():
     assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
     # A label that the code never prints (or a bare step counter) changes nothing.
     assert scan_sources({"train_gpt.py": FLAG_OFF_BUT_LOGGED}, printed={"other_metric", "100/2000"}).verdict == "clean"
+
+
+# A softmax temperature picked by the record's own scorer, `eval_val`, run once per candidate and
+# keeping the best; what decides legality is which tokens the search scores (the 2026-03-24
+# ternary and binary records pass a slice of the training stream).
+TEMPERATURE_SEARCH = '''
+import os
+import torch
+
+
+def eval_val(model, val_tokens, temperature=1.0):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1, 1024):
+            x, y = val_tokens[i:i + 1024], val_tokens[i + 1:i + 1025]
+            loss_sum += torch.nn.functional.cross_entropy(model(x) / temperature, y).item()
+    return loss_sum
+
+
+def find_temp(model, calibration_tokens):
+    best_t, best_loss = 1.0, float("inf")
+    for t in [0.9, 0.95, 1.0, 1.05]:
+        loss = eval_val(model, calibration_tokens, temperature=t)
+        if loss < best_loss:
+            best_loss = loss
+            best_t = t
+    return best_t
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    train_tokens = torch.load("fineweb_train_000000.pt")
+    val_tokens = torch.load("fineweb_val_000000.pt")
+    t = find_temp(model, CALIBRATION)
+    print(eval_val(model, val_tokens, temperature=t))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_temperature_search_on_training_tokens_is_not_a_best_of_validation_passes():
+    src = TEMPERATURE_SEARCH.replace("CALIBRATION", "train_tokens[:65536]")
+    rep = scan_code(src)
+    assert "code.rescore" not in {f.rule for f in rep.findings}, [f.to_dict() for f in rep.findings]
+
+
+def test_temperature_search_on_validation_tokens_keeps_the_best_pass():
+    src = TEMPERATURE_SEARCH.replace("CALIBRATION", "val_tokens[:65536]")
+    hits = [f for f in scan_code(src).findings if f.rule == "code.rescore"]
+    assert hits and "if loss < best_loss" in src.splitlines()[hits[0].line - 1]
