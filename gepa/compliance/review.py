@@ -34,6 +34,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from gepa.compliance.budget import budget_loops, mentions_train, statements_after, train_names
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
@@ -1238,8 +1239,10 @@ def _mentions_val_file(node: ast.AST) -> bool:
 
 def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
                  settings: list[dict[str, str]] | None = None,
-                 printed: set[str] | None = None) -> ScanReport:
-    """Review `sources` (file name -> text); `entry` is the script that runs.
+                 printed: set[str] | None = None, also_run: Iterable[str] = ()) -> ScanReport:
+    """Review `sources` (file name -> text); `entry` is the script that runs, and `also_run` names
+    other scripts that may have run as programs (a folder without `train_gpt.py` that ships
+    several): each is then reviewed as a program of its own.
 
     Every Python file given is reviewed (all of a bundle's modules run or can be imported). Each
     source is unwrapped first; a stub that runs a sibling (`exec(open("x.py").read())`) makes the
@@ -1248,6 +1251,9 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     metric labels the run's logs contain (`legal_ttt_exact`): a branch that prints one of them
     ran, even where the logged settings do not say so.
     """
+    roots = [e for e in dict.fromkeys([entry, *also_run]) if e in sources]
+    if len(roots) > 1:
+        return _scan_programs(sources, roots, settings, printed)
     report = ScanReport(entry=entry)
     modules: list[tuple[str, ast.Module]] = []
     redirected: set[str] = set()
@@ -1314,6 +1320,41 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     return report
 
 
+def _scan_programs(sources: dict[str, str], roots: list[str], settings, printed) -> ScanReport:
+    """Several scripts that may each have run: each is reviewed as its own program, with only the
+    files it imports or runs. Analysed together, two independent scripts would share one name
+    space, and a call in one would resolve to the other's function of the same name."""
+    trees = []
+    for name, text in sources.items():
+        try:
+            trees.append((name, pysyntax.parse(text, filename=name)))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # reviewed (and reported unparsable) in whichever part holds it
+    report = ScanReport(entry=roots[0])
+    covered: set[str] = set()
+    parts = []
+    for root in roots:
+        run = _run_modules(trees, root) | {root}
+        covered |= run
+        parts.append((scan_sources({n: t for n, t in sources.items() if n in run}, entry=root, settings=settings,
+                                   printed=printed), False))
+    rest = {n: t for n, t in sources.items() if n not in covered}
+    if rest:  # shipped, run by none of them: reviewed, and reported as standalone files
+        parts.append((scan_sources(rest, entry=min(rest), settings=settings, printed=printed), True))
+    seen: set[Finding] = set()
+    for part, standalone in parts:
+        for f in part.findings:
+            f = dataclasses.replace(f, standalone=True) if standalone else f
+            if f not in seen:
+                seen.add(f)
+                report.findings.append(f)
+        report.files += [n for n in part.files if n not in report.files]
+        report.layers |= part.layers
+        report.parse_errors |= part.parse_errors
+    report.findings.sort(key=lambda f: (f.file != report.entry, f.file, f.line, f.rule))
+    return report
+
+
 def _run_modules(modules: list[tuple[str, ast.Module]], entry: str) -> set[str]:
     """Files that take part in the run: the entry and, transitively, the bundle modules it
     imports, or names as a `.py` path (exec'd, run with `python x.py`, `runpy`)."""
@@ -1355,7 +1396,8 @@ def scan_code(source: str, filename: str = "train_gpt.py") -> ScanReport:
 
 
 def scan_bundle(files: dict[str, bytes], entry: str = "train_gpt.py",
-                settings: list[dict[str, str]] | None = None, printed: set[str] | None = None) -> ScanReport:
+                settings: list[dict[str, str]] | None = None, printed: set[str] | None = None,
+                also_run: Iterable[str] = ()) -> ScanReport:
     """Review every file of a submission (name -> bytes), the way CPython would read them.
 
     Python files are decoded through their PEP 263 cookie (`source.decode_source`), so code hidden
@@ -1371,7 +1413,7 @@ def scan_bundle(files: dict[str, bytes], entry: str = "train_gpt.py",
         elif is_native(name):
             pre.append(Finding("code.native", 1, f"`{name}` is native code shipped with the submission. "
                                                  f"{RULE_TEXT['code.native']}", name))
-    report = scan_sources(texts, entry=entry, settings=settings, printed=printed)
+    report = scan_sources(texts, entry=entry, settings=settings, printed=printed, also_run=also_run)
     seen = set(report.findings)
     report.findings = [f for f in pre if f not in seen] + report.findings
     report.findings.sort(key=lambda f: (f.file != report.entry, f.file, f.line, f.rule))

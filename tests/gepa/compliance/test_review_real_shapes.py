@@ -4,10 +4,14 @@ Each sample is a short shape written for this test (no challenge code): it repro
 script is laid out where the review first got it wrong. docs/compliance-validation.md lists the
 scripts and results.
 """
+from gepa.compliance import check_record
 from gepa.compliance.review import scan_code, scan_sources
 from gepa.compliance.pysyntax import downgrade_fstrings, parse
+from tests.support.paths import REPO
 import base64
 import lzma
+
+SAMPLES = REPO / "tests" / "gepa" / "compliance" / "samples"
 
 # A switch read from the environment into a local inside main(), off by default; the eval it
 # guards mixes a hashed n-gram count whose key includes the target (`tgt_np`).
@@ -309,3 +313,29 @@ def test_temperature_search_on_validation_tokens_keeps_the_best_pass():
     src = TEMPERATURE_SEARCH.replace("CALIBRATION", "val_tokens[:65536]")
     hits = [f for f in scan_code(src).findings if f.rule == "code.rescore"]
     assert hits and "if loss < best_loss" in src.splitlines()[hits[0].line - 1]
+
+
+def _folder_without_train_gpt(tmp_path, files: dict[str, str]):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return check_record(tmp_path)
+
+
+def test_a_folder_of_several_scripts_and_no_train_gpt_reviews_each_as_a_program(tmp_path):
+    # The HNet study ships train_gpt_hnet.py and train_gpt_hnet_byte.py and no train_gpt.py:
+    # nothing at all used to be reviewed (every code rule skipped).
+    legal = (SAMPLES / "legal_score_first.py").read_text(encoding="utf-8")
+    v = _folder_without_train_gpt(tmp_path, {"train_a.py": legal, "train_b.py": legal})
+    status = {r.rule: r.status for r in v.results}
+    assert status["code.parse"] == "pass"
+    assert all(status[r] == "pass" for r in status if r.startswith("code.") and r != "code.parse"), status
+
+
+def test_the_second_script_of_such_a_folder_is_not_a_standalone_helper(tmp_path):
+    # Picking the first script as the run would demote the other's findings to warnings: an
+    # illegal script shipped next to a legal one must still fail.
+    legal = (SAMPLES / "legal_score_first.py").read_text(encoding="utf-8")
+    slot = (SAMPLES / "illegal_slot.py").read_text(encoding="utf-8")
+    v = _folder_without_train_gpt(tmp_path, {"train_a.py": legal, "train_b.py": slot})
+    slot_rule = next(r for r in v.results if r.rule == "code.slot")
+    assert slot_rule.status == "fail" and any(e.file == "train_b.py" for e in slot_rule.evidence)
