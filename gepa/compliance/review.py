@@ -834,7 +834,7 @@ class _Analysis:
                     self._unnormalised(f, file, n)
                 elif isinstance(n, ast.AugAssign) and not in_scoring and isinstance(n.target, ast.Subscript):
                     got = self._val(f, file, n.target.slice)
-                    if got and not _ACC.search((_name_of(n.target) or "").lower()):
+                    if got and not _ACC.search((_name_of(n.target) or "").lower()) and not _bound_later(f, n, got[1]):
                         self.add("code.val-cache", file, n.lineno,
                                  f"`{_name_of(n.target)}` counts entries keyed by validation tokens outside the scoring loop.", got[1])
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
@@ -1123,7 +1123,8 @@ class _Analysis:
                         and isinstance(call.func.value, ast.Call):
                     call = call.func.value
                 callee = (dotted(call.func) or _name_of(call.func) or "").lower()
-                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model", callee):
+                # A layer built here (`probe = nn.Linear(d, vocab)`) is a fresh probe, not the model.
+                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model|(^|\.)nn\.(linear|sequential|bilinear)$", callee):
                     out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         return out
 
@@ -1135,13 +1136,30 @@ class _Analysis:
         opts = [n for n in _local(fn) if isinstance(n, ast.Call) and re.search(r"adam|sgd|optim|muon|lion", (_name_of(n.func) or "").lower())]
         if not opts or not all(any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(o)) for o in opts):
             return False
+        scorers = {g.name for g in self.r.reached if self.facts[id(g.node)]["scores"]}
         for n in _local(fn):
             if isinstance(n, ast.Return) and n.value is not None and any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(n.value)):
                 return False
+            if isinstance(n, ast.Call) and _name_of(n.func) in scorers and any(
+                    isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
+                return False  # the trained object is the one that scores
             if isinstance(n, ast.Call) and (_name_of(n.func) or "") == "load_state_dict" and \
                     any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
                 return False  # the trained copy is written back into the model
         return True
+
+def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
+    """The taint reaches `use` only through a binding made further down the same function and
+    outside every loop that holds `use`, so at run time it cannot: the taint is flow-insensitive,
+    and a name reused after the training loop (`diag = jepa_diagnostics(model, val_tokens)` after
+    `loss, diag = model(x, y)` in the 2026-03-26 JEPA record) would otherwise reach back."""
+    if f is None:
+        return False
+    end = f.node.end_lineno or f.node.lineno
+    loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
+    return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
+               for file, line, _ in chain)
+
 
 def _short_call(n: ast.Call, limit: int = 70) -> str:
     text = " ".join(ast.unparse(n).split())

@@ -27,6 +27,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from gepa.compliance.budget import mentions_train, train_names
 from gepa.compliance.reach import FuncInfo, Program, dotted, own_nodes
 
 RAW, DERIVED = 2, 1
@@ -146,6 +147,7 @@ class Taint:
             st.locals = {p: {f"p:{p}": (RAW, ())} for p in st.params}
             self.states[id(f.node)] = st
             self.by_name.setdefault(f.name, []).append(st)
+        self.train_fed = self._train_fed_params()
         self._solve()
         self._contexts()
 
@@ -161,7 +163,8 @@ class Taint:
             tv = st.locals.get(node.id)
             if tv is None and st.info is not None:
                 tv = self.globals.get(node.id)
-            if _VAL_LOC.match(node.id.lower()) or VAL_NAME.search(node.id.lower()):
+            if _VAL_LOC.match(node.id.lower()) or (VAL_NAME.search(node.id.lower()) and not (
+                    st.info is not None and (id(st.info.node), node.id) in self.train_fed)):
                 tv = join(tv or {}, {VAL: (RAW, ((st.file, getattr(node, "lineno", 0), node),))})
             return tv or {}
         if isinstance(node, ast.Attribute):
@@ -355,6 +358,32 @@ class Taint:
                     changed = True
             if not changed:
                 break
+
+    def _train_fed_params(self) -> set[tuple[int, str]]:
+        """(function, parameter) pairs where a parameter named like validation data
+        (`val_tokens`) is handed training data at every call site of the bundle: a temperature
+        search reusing `eval_val` on `train_loader.stream.take(65536)` (the 2026-03-24/26
+        records). The name alone is then no evidence; an argument not known to be training data
+        keeps the name's meaning."""
+        verdicts: dict[tuple[int, str], list[bool]] = {}
+        for st in self.states.values():
+            scope = list(own_nodes(st.info.node)) if st.info is not None else list(st.stmts)
+            trained = train_names(scope)
+            for _ in range(3):  # `calib = train_loader.stream.take(n)`; `calib = calib[:u + 1]`
+                trained |= {x.id for n in scope if isinstance(n, ast.Assign) and mentions_train(n.value, trained)
+                            for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+            for call in self._calls(st):
+                for callee in self.by_name.get(_short_name(call.func) or "", []):
+                    params = list(callee.params)
+                    if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
+                        params = params[1:]
+                    passed = dict(zip(params, call.args)) | {k.arg: k.value for k in call.keywords if k.arg}
+                    for p in callee.params:
+                        if VAL_NAME.search(p.lower()):
+                            arg = passed.get(p)
+                            verdicts.setdefault((id(callee.info.node), p), []).append(
+                                arg is not None and mentions_train(arg, trained))
+        return {k for k, v in verdicts.items() if v and all(v)}
 
     # ------------------------------------------------------------------ contexts
     def _contexts(self) -> None:

@@ -339,3 +339,96 @@ def test_the_second_script_of_such_a_folder_is_not_a_standalone_helper(tmp_path)
     v = _folder_without_train_gpt(tmp_path, {"train_a.py": legal, "train_b.py": slot})
     slot_rule = next(r for r in v.results if r.rule == "code.slot")
     assert slot_rule.status == "fail" and any(e.file == "train_b.py" for e in slot_rule.evidence)
+
+
+# The 2026-03-26 JEPA record: a temperature search whose scorer parameter is *named* val_tokens but
+# is handed training tokens at its only call site; a linear probe trained on frozen hidden states
+# of validation text for a diagnostic; and a name (`diag`) reused after the training loop for
+# those diagnostics, which a flow-insensitive taint would carry back into the loop.
+JEPA_SHAPES = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Loader:
+    def __init__(self, pattern):
+        self.stream = torch.load(pattern)
+
+
+def eval_val(model, val_tokens, temperature=1.0):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1, 1024):
+            loss_sum += F.cross_entropy(model(val_tokens[i:i + 1024]) / temperature, val_tokens[i + 1:i + 1025]).item()
+    return loss_sum
+
+
+def find_best_temperature(model, val_tokens):
+    best_t, best_loss = 1.0, float("inf")
+    for t in [0.9, 1.0, 1.1]:
+        loss = eval_val(model, val_tokens, temperature=t)
+        if loss < best_loss:
+            best_loss = loss
+            best_t = t
+    return best_t
+
+
+def diagnostics(model, val_tokens):
+    with torch.no_grad():
+        h = model.hidden(val_tokens[:-1])
+    probe = nn.Linear(h.size(-1), 1024)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(50):
+        loss = F.cross_entropy(probe(h), val_tokens[1:])
+        opt.zero_grad(); loss.backward(); opt.step()
+    return {"probe_loss": loss.detach(), "h_norm": h.norm()}
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    train_loader = Loader("fineweb_train_*.bin")
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    acc = {}
+    for step in range(100):
+        x = train_loader.stream[step:step + 1024]
+        loss, diag = model(x), {"norm": x.float().norm()}
+        loss.backward()
+        opt.step()
+        for k, v in diag.items():
+            if k not in acc:
+                acc[k] = v
+            else:
+                acc[k] += v
+    diag = diagnostics(model, val_tokens)
+    calib = train_loader.stream[:65536]
+    calib = calib[:65000]
+    t = find_best_temperature(model, calib)
+    print(diag, eval_val(model, val_tokens, temperature=t))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_jepa_record_shapes_are_not_flagged():
+    rep = scan_code(JEPA_SHAPES)
+    errors = [f.to_dict() for f in rep.findings if f.severity == "error"]
+    assert not errors, errors
+    # The probe is trained on validation hidden states: reported, as a throwaway warm-up is.
+    assert "code.val-warmup" in {f.rule for f in rep.findings}
+
+
+def test_the_same_temperature_search_fed_validation_tokens_is_best_of_passes():
+    src = JEPA_SHAPES.replace("t = find_best_temperature(model, calib)", "t = find_best_temperature(model, val_tokens)")
+    assert "code.rescore" in {f.rule for f in scan_code(src).findings if f.severity == "error"}
+
+
+def test_a_table_keyed_by_validation_data_inside_the_loop_is_still_a_cache():
+    # Bound before the loop, the reused name does carry validation data into it.
+    src = JEPA_SHAPES.replace("    acc = {}\n", "    acc = {}\n    diag = diagnostics(model, val_tokens)\n") \
+        .replace("        loss, diag = model(x), {\"norm\": x.float().norm()}\n", "        loss = model(x)\n") \
+        .replace("    diag = diagnostics(model, val_tokens)\n    calib", "    calib")
+    assert "code.val-cache" in {f.rule for f in scan_code(src).findings}
