@@ -227,13 +227,19 @@ class _Analysis:
     def _find_accumulators(self):
         for f in self.r.reached:
             params = {a.arg for a in f.node.args.args + f.node.args.kwonlyargs}
+            # `sn = nll[i, s:wl].to(torch.float64); ls += sn.sum()`: a local sliced from a parameter.
+            from_params = set(params)
+            for _ in range(2):
+                from_params |= {t.id for n in _local(f.node) if isinstance(n, ast.Assign)
+                                and any(isinstance(x, ast.Name) and x.id in from_params for x in ast.walk(n.value))
+                                for t in n.targets if isinstance(t, ast.Name)}
             for n in _local(f.node):
                 if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
                     self.accumulators.add(f.name)
                 # `ls += lbl.sum()` on a parameter, whatever its name: a helper that adds into
                 # the caller's accumulators (called with per-token losses it is a score).
                 if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and isinstance(n.target, ast.Name) \
-                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in params for x in ast.walk(n.value)):
+                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in from_params for x in ast.walk(n.value)):
                     self.param_accumulators.add(f.name)
 
     def _calls(self, root):
@@ -380,10 +386,12 @@ class _Analysis:
         for _, tree in self.program.modules:
             for c in self._calls(tree):
                 if id(c) in self.r.module_live:
-                    out.setdefault(_name_of(c.func) or "", []).append(None)
+                    for name in _callees(c):
+                        out.setdefault(name, []).append(None)
         for f in self.r.reached:
             for c in self._calls(f.node):
-                out.setdefault(_name_of(c.func) or "", []).append(f)
+                for name in _callees(c):
+                    out.setdefault(name, []).append(f)
         return out
 
     def _within_scoring(self, f: FuncInfo | None, depth: int = 0) -> bool:
@@ -436,7 +444,7 @@ class _Analysis:
                 file = g.file if g else self.program.modules[0][0]
                 for root in roots:
                     for c in self._calls(root):
-                        if _name_of(c.func) == name and (g is not None or id(c) in self.r.module_live):
+                        if name in _callees(c) and (g is not None or id(c) in self.r.module_live):
                             d = defs[0] if defs else None
                             where = f" (defined at {d.file}:{d.node.lineno})" if d else ""
                             if d is not None and self._discards(d.node):
@@ -1147,6 +1155,12 @@ class _Analysis:
                     any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
                 return False  # the trained copy is written back into the model
         return True
+
+def _callees(c: ast.Call) -> list[str]:
+    """The function a call runs, and any function it is handed as a plain name to run
+    (`timed_eval("final_slot", eval_val_slot, h, ...)`, `partial(fn, ...)`)."""
+    return [_name_of(c.func) or ""] + [a.id for a in c.args if isinstance(a, ast.Name)]
+
 
 def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
     """The taint reaches `use` only through a binding made further down the same function and

@@ -372,12 +372,12 @@ class Taint:
             for _ in range(3):  # `calib = train_loader.stream.take(n)`; `calib = calib[:u + 1]`
                 trained |= {x.id for n in scope if isinstance(n, ast.Assign) and mentions_train(n.value, trained)
                             for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
-            for call in self._calls(st):
-                for callee in self.by_name.get(_short_name(call.func) or "", []):
+            for call, name, args, method in self._call_sites(st):
+                for callee in self.by_name.get(name, []):
                     params = list(callee.params)
-                    if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
+                    if method and params and params[0] in ("self", "cls"):
                         params = params[1:]
-                    passed = dict(zip(params, call.args)) | {k.arg: k.value for k in call.keywords if k.arg}
+                    passed = dict(zip(params, args)) | {k.arg: k.value for k in call.keywords if k.arg}
                     for p in callee.params:
                         if VAL_NAME.search(p.lower()):
                             arg = passed.get(p)
@@ -391,14 +391,13 @@ class Taint:
         for _ in range(3):
             changed = False
             for st in self.states.values():
-                for call in self._calls(st):
-                    short = _short_name(call.func)
-                    for callee in self.by_name.get(short or "", []):
+                for call, name, args, method in self._call_sites(st):
+                    for callee in self.by_name.get(name, []):
                         params = list(callee.params)
-                        if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
+                        if method and params and params[0] in ("self", "cls"):
                             params = params[1:]
                         pin = self.param_in.setdefault(id(callee.info.node), {})
-                        for i, a in enumerate(call.args):
+                        for i, a in enumerate(args):
                             if i < len(params):
                                 changed |= self._merge_param(pin, params[i], self.resolved(st, a))
                         for k in call.keywords:
@@ -406,6 +405,17 @@ class Taint:
                                 changed |= self._merge_param(pin, k.arg, self.resolved(st, k.value))
             if not changed:
                 break
+
+    def _call_sites(self, st: _FuncState):
+        """(call, callee name, its positional arguments, called as a method?) for each call in
+        `st`, including a bundle function handed to another call with the arguments after it:
+        `timed_eval("final_slot", eval_val_slot, h, device, val_data, model)` runs
+        `eval_val_slot(h, device, val_data, model)`."""
+        for call in self._calls(st):
+            yield call, _short_name(call.func) or "", call.args, isinstance(call.func, ast.Attribute)
+            for i, a in enumerate(call.args):
+                if isinstance(a, ast.Name) and a.id in self.by_name:
+                    yield call, a.id, call.args[i + 1:], False
 
     @staticmethod
     def _merge_param(pin: dict[str, TV], p: str, tv: TV) -> bool:

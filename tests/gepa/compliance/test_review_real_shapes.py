@@ -432,3 +432,73 @@ def test_a_table_keyed_by_validation_data_inside_the_loop_is_still_a_cache():
         .replace("        loss, diag = model(x), {\"norm\": x.float().norm()}\n", "        loss = model(x)\n") \
         .replace("    diag = diagnostics(model, val_tokens)\n    calib", "    calib")
     assert "code.val-cache" in {f.rule for f in scan_code(src).findings}
+
+
+# A SLOT eval laid out like a ruled-illegal PR (X8): the switch is read through an alias of
+# os.environ.get, the eval function is handed to a timing wrapper instead of being called, and the
+# score is added up in a helper through a local slice of the per-token losses.
+SLOT_BEHIND_WRAPPER = '''
+import os
+import time
+import torch
+import torch.nn.functional as F
+_E = os.environ.get
+
+
+class Hyperparameters:
+    slot_enabled = bool(int(_E("SLOT_ENABLED", "0")))
+    slot_steps = int(_E("SLOT_STEPS", 8))
+
+
+def add_scores(nll, ls, tc):
+    sn = nll[:, 64:].to(torch.float64)
+    ls += sn.sum()
+    tc += float(sn.numel())
+
+
+def eval_val_slot(h, vd, bm):
+    ls = torch.zeros((), dtype=torch.float64)
+    tc = torch.zeros((), dtype=torch.float64)
+    for i in range(0, vd.numel() - 1025, 512):
+        xb, yb = vd[i:i + 1024][None], vd[i + 1:i + 1025][None]
+        with torch.no_grad():
+            hid = bm.backbone(xb).detach()
+        delta = torch.zeros(1, 1, hid.size(-1), requires_grad=True)
+        opt = torch.optim.AdamW([delta], lr=0.005)
+        for _ in range(h.slot_steps):
+            opt.zero_grad()
+            F.cross_entropy(bm.head(hid + delta).flatten(0, 1), yb.flatten()).backward()
+            opt.step()
+        with torch.no_grad():
+            nll = F.cross_entropy(bm.head(hid + delta).flatten(0, 1), yb.flatten(), reduction="none").view(1, -1)
+            add_scores(nll, ls, tc)
+    return ls / tc
+
+
+def timed_eval(label, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    print(label, out, time.perf_counter() - t0)
+
+
+def main():
+    h = Hyperparameters()
+    vd = torch.load("fineweb_val_000000.bin")
+    bm = torch.nn.Linear(8, 8)
+    if h.slot_enabled:
+        timed_eval("final_slot", eval_val_slot, h, vd, bm)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_slot_handed_to_a_timing_wrapper_is_found_when_its_switch_is_on():
+    rep = scan_sources({"train_gpt.py": SLOT_BEHIND_WRAPPER}, settings=[{"SLOT_ENABLED": "1"}])
+    hits = [f for f in rep.findings if f.rule == "code.slot"]
+    assert hits and "opt.step()" in SLOT_BEHIND_WRAPPER.splitlines()[hits[0].line - 1], [f.to_dict() for f in rep.findings]
+
+
+def test_slot_switch_read_through_an_env_alias_is_off_by_default():
+    assert scan_code(SLOT_BEHIND_WRAPPER).verdict == "clean"
