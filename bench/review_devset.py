@@ -1,6 +1,7 @@
 """Measure the static code review on a development set of real challenge scripts.
 
 Usage: .venv/bin/python bench/review_devset.py DEVSET [--json OUT] [--set NAME] [--id ID ...] [--quiet]
+                                                [--sources bench/devset_sources.json]
 
 DEVSET is a folder kept outside the repository (the scripts are third-party code and are never
 committed): `DEVSET/manifest.json` lists entries, `DEVSET/<set>/<id>/` holds each entry's files.
@@ -15,6 +16,12 @@ Each entry is reviewed the way `golfcheck check` does it:
   the defaults plus the entry's own `settings`
   (the env flags its PR ran with), when it has any.
 
+`--sources` checks every reviewed file against the provenance list committed in the repository
+(`bench/devset_sources.json`: where each copy was read from, its character count and sha256, and
+the ruling it stands for; no code). A rebuilt development set is thereby shown to hold the same
+bytes as the one the figures in docs/compliance-validation.md were measured on: each entry gets
+`copy_check` "match", "mismatch" (a file differs) or "unrecorded" (a file not in the list).
+
 Per entry the outcome is: flagged (an error-level code rule failed), warned (only warning rules
 fired), unreviewed (the entry script was not parsed, or an exec'd payload stayed opaque) or clean.
 The summary gives per-set counts, recall on illegal entries (overall and per mechanism), false
@@ -24,6 +31,7 @@ flags on legal entries and review time per entry (max and median). Nothing is as
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import statistics
@@ -109,6 +117,33 @@ def load_manifest(devset: Path) -> list[dict]:
     return entries
 
 
+def load_sources(path: Path) -> dict[tuple[str, str, str], str]:
+    """(set, entry id, file name) -> sha256, from the committed provenance list."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"{path} is not a readable JSON list ({exc}); pass bench/devset_sources.json")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        _fail(f"{path} must hold a JSON list of objects")
+    bad = [r for r in rows if not all(isinstance(r.get(k), str) for k in ("set", "id", "file", "sha256"))]
+    if bad:
+        _fail(f"{path}: {len(bad)} row(s) lack set/id/file/sha256, e.g. {bad[0]}; each row names one file")
+    return {(r["set"], r["id"], r["file"]): r["sha256"].lower() for r in rows}
+
+
+def copy_check(entry: dict, folder: Path, sources: dict[tuple[str, str, str], str]) -> str:
+    """match when every file of the entry has the recorded sha256; mismatch when one differs."""
+    verdict = "match"
+    for name in entry["files"]:
+        want = sources.get((entry["set"], entry["id"], name))
+        if want is None:
+            verdict = "unrecorded" if verdict == "match" else verdict
+            continue
+        if hashlib.sha256((folder / name).read_bytes()).hexdigest() != want:
+            return "mismatch"
+    return verdict
+
+
 def _outcome(statuses: dict[str, str], reviewed: bool, opaque: bool) -> dict:
     """statuses: code rule id -> pass/warn/fail/skip. A failing review-severity rule (native code,
     an opaque payload) is `needs_review`, not `flagged`: the review could not see, it did not judge."""
@@ -164,10 +199,15 @@ def review_sources(entry: dict, folder: Path) -> dict:
     return out
 
 
-def review_entry(entry: dict, devset: Path) -> dict:
+def review_entry(entry: dict, devset: Path, sources: dict | None = None) -> dict:
     folder = Path(entry["dir"]) if entry.get("dir") else devset / entry["set"] / entry["id"]
     base = {"id": entry["id"], "set": entry["set"], "ruling": entry["ruling"],
             "mechanism": entry.get("mechanism"), "copy": entry.get("copy"), "files": entry["files"]}
+    if sources is not None:
+        try:
+            base["copy_check"] = copy_check(entry, folder, sources)
+        except OSError as exc:
+            base["copy_check"] = f"unreadable: {exc}"
     try:
         if entry["set"] == "merged" and entry.get("record_folder"):
             res = review_merged(entry, folder)
@@ -202,7 +242,12 @@ def summarize(results: list[dict]) -> dict:
         m["expected_rule"] += EXPECTED_RULE.get(r.get("mechanism")) in r["rules"]
     caught = sum(bool(r["flagged"]) for r in illegal)
     times = [r["seconds"] for r in results if r.get("seconds")]
+    checks = [r["copy_check"] for r in results if "copy_check" in r]
+    copies = ({k: sum(c == k for c in checks) for k in ("match", "mismatch", "unrecorded")}
+              | {"ids_not_matching": sorted(r["id"] for r in results if r.get("copy_check", "match") != "match")}
+              if checks else None)
     return {
+        "copies": copies,
         "sets": per_set,
         "recall": {"caught": caught, "total": len(illegal),
                    "rate": (caught / len(illegal)) if illegal else None,
@@ -239,6 +284,10 @@ def _table(results: list[dict], summary: dict) -> str:
         lines.append(f"  {m:24} {c['caught']}/{c['total']} caught, {c['expected_rule']} under the expected rule")
     ff = summary["false_flags"]
     lines.append(f"false flags on legal: {ff['flagged']}/{ff['total']} {ff['ids'] or ''}".rstrip())
+    cp = summary.get("copies")
+    if cp:
+        lines.append(f"copies against the provenance list: {cp['match']} match, {cp['mismatch']} differ, "
+                     f"{cp['unrecorded']} not listed {cp['ids_not_matching'] or ''}".rstrip())
     sec = summary["seconds"]
     if sec["max"] is not None:
         lines.append(f"review time per entry: median {sec['median'] * 1000:.0f} ms, max {sec['max'] * 1000:.0f} ms, "
@@ -246,13 +295,14 @@ def _table(results: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run(devset: Path, only_set: str | None = None, ids: list[str] | None = None) -> tuple[list[dict], dict]:
+def run(devset: Path, only_set: str | None = None, ids: list[str] | None = None,
+        sources: dict | None = None) -> tuple[list[dict], dict]:
     entries = load_manifest(devset)
     if only_set:
         entries = [e for e in entries if e["set"] == only_set]
     if ids:
         entries = [e for e in entries if e["id"] in ids]
-    results = [review_entry(e, devset) for e in entries]
+    results = [review_entry(e, devset, sources) for e in entries]
     return results, summarize(results)
 
 
@@ -263,11 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", choices=SETS, help="only entries of this set")
     ap.add_argument("--id", action="append", help="only this entry id (repeatable)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary JSON")
+    ap.add_argument("--sources", help="provenance list (bench/devset_sources.json): check each file's sha256")
     args = ap.parse_args(argv)
     devset = Path(args.devset)
     if not devset.is_dir():
         _fail(f"{devset} is not a directory; pass the development-set folder")
-    results, summary = run(devset, args.set, args.id)
+    sources = load_sources(Path(args.sources)) if args.sources else None
+    results, summary = run(devset, args.set, args.id, sources)
     if not args.quiet:
         print(_table(results, summary))
         print()

@@ -38,11 +38,18 @@ def find_config(folder: Path) -> Path | None:
     return None
 
 
-def find_entry(folder: Path) -> str:
+def find_entries(folder: Path) -> list[str]:
+    """The scripts that may be what the run executed, the reported entry first: `train_gpt.py`
+    when shipped; otherwise every top-level `.py` (a study folder such as HNet ships
+    `train_gpt_hnet.py` and `train_gpt_hnet_byte.py`, one per tokenizer), `train*` names first."""
     if (folder / "train_gpt.py").is_file():
-        return "train_gpt.py"
-    py = sorted(p.name for p in folder.glob("*.py") if p.is_file())
-    return py[0] if len(py) == 1 else "train_gpt.py"
+        return ["train_gpt.py"]
+    py = sorted((p.name for p in folder.glob("*.py") if p.is_file()), key=lambda n: (not n.startswith("train"), n))
+    return py or ["train_gpt.py"]
+
+
+def find_entry(folder: Path) -> str:
+    return find_entries(folder)[0]
 
 
 def build_context(record: Record, artifact: str | Path | None = None, measured: dict[str, Any] | None = None,
@@ -53,7 +60,8 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
     if art is not None and not art.is_file():
         raise InputError(f"artifact {art} does not exist; pass the path of the compressed model file")
     cfg = Path(config) if config is not None else (find_config(record.folder) if discover else None)
-    entry = find_entry(record.folder)
+    entries = find_entries(record.folder)
+    entry = entries[0]
     # Every code file of the folder is reviewed (helper modules, native sources), each decoded as
     # CPython would read it; the Python texts are what the other rules see as the code.
     files = folder_files(record.folder) if review and (record.folder / entry).is_file() else {}
@@ -61,7 +69,7 @@ def build_context(record: Record, artifact: str | Path | None = None, measured: 
     # Reachability is also evaluated under each logged configuration (the runs that made the score).
     settings = [lg.hyperparams for lg in record.result_logs() if lg.hyperparams]
     printed = {m.label for lg in record.result_logs() for m in lg.metrics}  # what the runs printed
-    scan = scan_bundle(files, entry=entry, settings=settings, printed=printed) if files else None
+    scan = scan_bundle(files, entry=entry, settings=settings, printed=printed, also_run=entries[1:]) if files else None
     return RuleContext(record=record, code_sources=sources, scan=scan, artifact=art, config_path=cfg,
                        measured=measured, current_best=current_best, historical=historical,
                        canonical_val_sha256=canonical_val_sha256, cap_bytes=cap_bytes,

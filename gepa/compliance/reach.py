@@ -102,6 +102,11 @@ class Env:
         self.evidenced = evidenced or set()
         self.attrs: dict[str, object] = {}
         self.consts: dict[str, object] = {}
+        # `_E = os.environ.get` at module level, then `slot_enabled = bool(int(_E("SLOT_ENABLED", "0")))`.
+        self.env_funcs = _ENV_FUNCS | {
+            node.targets[0].id for tree in trees for node in tree.body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and dotted(node.value) in _ENV_FUNCS}
         for tree in trees:
             for node in tree.body:
                 if isinstance(node, ast.ClassDef):
@@ -173,7 +178,7 @@ class Env:
             raise Unknown
         if isinstance(node, ast.Call):
             name = dotted(node.func)
-            if name in _ENV_FUNCS and node.args:
+            if name in self.env_funcs and node.args:
                 key = self.value(node.args[0], depth + 1)
                 if isinstance(key, str) and key.lower() in self.overrides:
                     return self.overrides[key.lower()]

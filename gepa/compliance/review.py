@@ -34,13 +34,14 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from gepa.compliance.budget import budget_loops, mentions_train, statements_after, train_names
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
 from gepa.compliance.target_flow import is_position_read, stored_match, target_positions
-from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
+from gepa.compliance.taint import VAL, DERIVED, RAW, Taint, chain_text, names_validation, render
 from gepa.compliance.wrapper import unwrap
 from gepa.compliance.policy import PER_RUN_KEYS
 
@@ -230,13 +231,19 @@ class _Analysis:
     def _find_accumulators(self):
         for f in self.r.reached:
             params = {a.arg for a in f.node.args.args + f.node.args.kwonlyargs}
+            # `sn = nll[i, s:wl].to(torch.float64); ls += sn.sum()`: a local sliced from a parameter.
+            from_params = set(params)
+            for _ in range(2):
+                from_params |= {t.id for n in _local(f.node) if isinstance(n, ast.Assign)
+                                and any(isinstance(x, ast.Name) and x.id in from_params for x in ast.walk(n.value))
+                                for t in n.targets if isinstance(t, ast.Name)}
             for n in _local(f.node):
                 if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
                     self.accumulators.add(f.name)
                 # `ls += lbl.sum()` on a parameter, whatever its name: a helper that adds into
                 # the caller's accumulators (called with per-token losses it is a score).
                 if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and isinstance(n.target, ast.Name) \
-                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in params for x in ast.walk(n.value)):
+                        and n.target.id in params and any(isinstance(x, ast.Name) and x.id in from_params for x in ast.walk(n.value)):
                     self.param_accumulators.add(f.name)
 
     def _calls(self, root):
@@ -675,10 +682,12 @@ class _Analysis:
         for _, tree in self.program.modules:
             for c in self._calls(tree):
                 if id(c) in self.r.module_live:
-                    out.setdefault(_name_of(c.func) or "", []).append(None)
+                    for name in _callees(c):
+                        out.setdefault(name, []).append(None)
         for f in self.r.reached:
             for c in self._calls(f.node):
-                out.setdefault(_name_of(c.func) or "", []).append(f)
+                for name in _callees(c):
+                    out.setdefault(name, []).append(f)
         return out
 
     def _within_scoring(self, f: FuncInfo | None, depth: int = 0) -> bool:
@@ -732,7 +741,7 @@ class _Analysis:
                 file = g.file if g else self.program.modules[0][0]
                 for root in roots:
                     for c in self._calls(root):
-                        if _name_of(c.func) == name and (g is not None or id(c) in self.r.module_live):
+                        if name in _callees(c) and (g is not None or id(c) in self.r.module_live):
                             d = defs[0] if defs else None
                             where = f" (defined at {d.file}:{d.node.lineno})" if d else ""
                             if d is not None and self._discards(d.node):
@@ -1217,7 +1226,7 @@ class _Analysis:
                     self._unnormalised(f, file, n)
                 elif isinstance(n, ast.AugAssign) and not in_scoring and isinstance(n.target, ast.Subscript):
                     got = self._val(f, file, n.target.slice)
-                    if got and not _ACC.search((_name_of(n.target) or "").lower()):
+                    if got and not _ACC.search((_name_of(n.target) or "").lower()) and not _bound_later(f, n, got[1]):
                         self.add("code.val-cache", file, n.lineno,
                                  f"`{_name_of(n.target)}` counts entries keyed by validation tokens outside the scoring loop.", got[1])
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
@@ -1415,10 +1424,8 @@ class _Analysis:
         for loop in (n for n in _local(f.node) if isinstance(n, (ast.For, ast.While)) and id(n) in self.live):
             results: set[str] = set()
             for st in ast.walk(loop):
-                # Scored on validation data: choosing a setting by its loss on training tokens (a
-                # temperature fitted on `train_loader.stream.take(...)`) is not best-of-passes.
                 if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers \
-                        and any(self._val(f, f.file, a) for a in list(st.value.args) + [k.value for k in st.value.keywords]):
+                        and self._scores_validation(f, st.value):
                     for t in st.targets:
                         results |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
             if not results:
@@ -1437,6 +1444,27 @@ class _Analysis:
                              f"`{f.name}` scores the validation set once per pass (loop at line {loop.lineno}) and "
                              "keeps the best pass.")
                     return
+
+    def _scores_validation(self, f: FuncInfo, call: ast.Call) -> bool:
+        """Whether a call to a scoring function scores validation data: it is handed validation
+        data, or it reads the validation set by itself (a val glob, `args.val_files`). A search
+        over a setting (a softmax temperature) that hands the record's own `eval_val` training
+        tokens (the 2026-03-24 ternary/binary and 03-26 JEPA records) chooses nothing on
+        validation data, even where the scorer's parameter is named `val_tokens`."""
+        if any(self._val(f, f.file, a) for a in list(call.args) + [k.value for k in call.keywords]):
+            return True
+        callee = next((g for g in self.r.reached if g.name == _name_of(call.func)), None)
+        st = self.taint.state(callee) if callee is not None else None
+        if st is None:
+            return True
+        local = set(st.params) | set(st.locals)
+
+        def source(n: ast.AST) -> bool:  # a read of its own, not what its parameters carry
+            if isinstance(n, ast.Attribute):
+                return names_validation(n.attr)  # `args.val_files`, `self.val_tokens`
+            return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and n.id not in local)
+        return any(VAL in self.taint.expr(st, n) for n in _local(callee.node)
+                   if isinstance(n, (ast.Attribute, ast.Constant, ast.Name)) and source(n))
 
     def _position_gate(self, f: FuncInfo):
         """`for i, tok in enumerate(tokens): if lut[tok]: hint[i] = best` -- the hint emitted for
@@ -1489,7 +1517,8 @@ class _Analysis:
                         and isinstance(call.func.value, ast.Call):
                     call = call.func.value
                 callee = (dotted(call.func) or _name_of(call.func) or "").lower()
-                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model", callee):
+                # A layer built here (`probe = nn.Linear(d, vocab)`) is a fresh probe, not the model.
+                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model|(^|\.)nn\.(linear|sequential|bilinear)$", callee):
                     out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
         return out
 
@@ -1501,13 +1530,36 @@ class _Analysis:
         opts = [n for n in _local(fn) if isinstance(n, ast.Call) and re.search(r"adam|sgd|optim|muon|lion", (_name_of(n.func) or "").lower())]
         if not opts or not all(any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(o)) for o in opts):
             return False
+        scorers = {g.name for g in self.r.reached if self.facts[id(g.node)]["scores"]}
         for n in _local(fn):
             if isinstance(n, ast.Return) and n.value is not None and any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(n.value)):
                 return False
+            if isinstance(n, ast.Call) and _name_of(n.func) in scorers and any(
+                    isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
+                return False  # the trained object is the one that scores
             if isinstance(n, ast.Call) and (_name_of(n.func) or "") == "load_state_dict" and \
                     any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
                 return False  # the trained copy is written back into the model
         return True
+
+def _callees(c: ast.Call) -> list[str]:
+    """The function a call runs, and any function it is handed as a plain name to run
+    (`timed_eval("final_slot", eval_val_slot, h, ...)`, `partial(fn, ...)`)."""
+    return [_name_of(c.func) or ""] + [a.id for a in c.args if isinstance(a, ast.Name)]
+
+
+def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
+    """The taint reaches `use` only through a binding made further down the same function and
+    outside every loop that holds `use`, so at run time it cannot: the taint is flow-insensitive,
+    and a name reused after the training loop (`diag = jepa_diagnostics(model, val_tokens)` after
+    `loss, diag = model(x, y)` in the 2026-03-26 JEPA record) would otherwise reach back."""
+    if f is None:
+        return False
+    end = f.node.end_lineno or f.node.lineno
+    loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
+    return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
+               for file, line, _ in chain)
+
 
 def _short_call(n: ast.Call, limit: int = 70) -> str:
     text = " ".join(ast.unparse(n).split())
@@ -1676,8 +1728,10 @@ def _mentions_val_file(node: ast.AST) -> bool:
 
 def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
                  settings: list[dict[str, str]] | None = None,
-                 printed: set[str] | None = None) -> ScanReport:
-    """Review `sources` (file name -> text); `entry` is the script that runs.
+                 printed: set[str] | None = None, also_run: Iterable[str] = ()) -> ScanReport:
+    """Review `sources` (file name -> text); `entry` is the script that runs, and `also_run` names
+    other scripts that may have run as programs (a folder without `train_gpt.py` that ships
+    several): each is then reviewed as a program of its own.
 
     Every Python file given is reviewed (all of a bundle's modules run or can be imported). Each
     source is unwrapped first; a stub that runs a sibling (`exec(open("x.py").read())`) makes the
@@ -1686,6 +1740,9 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     metric labels the run's logs contain (`legal_ttt_exact`): a branch that prints one of them
     ran, even where the logged settings do not say so.
     """
+    roots = [e for e in dict.fromkeys([entry, *also_run]) if e in sources]
+    if len(roots) > 1:
+        return _scan_programs(sources, roots, settings, printed)
     report = ScanReport(entry=entry)
     modules: list[tuple[str, ast.Module]] = []
     redirected: set[str] = set()
@@ -1752,6 +1809,41 @@ def scan_sources(sources: dict[str, str], entry: str = "train_gpt.py",
     return report
 
 
+def _scan_programs(sources: dict[str, str], roots: list[str], settings, printed) -> ScanReport:
+    """Several scripts that may each have run: each is reviewed as its own program, with only the
+    files it imports or runs. Analysed together, two independent scripts would share one name
+    space, and a call in one would resolve to the other's function of the same name."""
+    trees = []
+    for name, text in sources.items():
+        try:
+            trees.append((name, pysyntax.parse(text, filename=name)))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # reviewed (and reported unparsable) in whichever part holds it
+    report = ScanReport(entry=roots[0])
+    covered: set[str] = set()
+    parts = []
+    for root in roots:
+        run = _run_modules(trees, root) | {root}
+        covered |= run
+        parts.append((scan_sources({n: t for n, t in sources.items() if n in run}, entry=root, settings=settings,
+                                   printed=printed), False))
+    rest = {n: t for n, t in sources.items() if n not in covered}
+    if rest:  # shipped, run by none of them: reviewed, and reported as standalone files
+        parts.append((scan_sources(rest, entry=min(rest), settings=settings, printed=printed), True))
+    seen: set[Finding] = set()
+    for part, standalone in parts:
+        for f in part.findings:
+            f = dataclasses.replace(f, standalone=True) if standalone else f
+            if f not in seen:
+                seen.add(f)
+                report.findings.append(f)
+        report.files += [n for n in part.files if n not in report.files]
+        report.layers |= part.layers
+        report.parse_errors |= part.parse_errors
+    report.findings.sort(key=lambda f: (f.file != report.entry, f.file, f.line, f.rule))
+    return report
+
+
 def _run_modules(modules: list[tuple[str, ast.Module]], entry: str) -> set[str]:
     """Files that take part in the run: the entry and, transitively, the bundle modules it
     imports, or names as a `.py` path (exec'd, run with `python x.py`, `runpy`)."""
@@ -1793,7 +1885,8 @@ def scan_code(source: str, filename: str = "train_gpt.py") -> ScanReport:
 
 
 def scan_bundle(files: dict[str, bytes], entry: str = "train_gpt.py",
-                settings: list[dict[str, str]] | None = None, printed: set[str] | None = None) -> ScanReport:
+                settings: list[dict[str, str]] | None = None, printed: set[str] | None = None,
+                also_run: Iterable[str] = ()) -> ScanReport:
     """Review every file of a submission (name -> bytes), the way CPython would read them.
 
     Python files are decoded through their PEP 263 cookie (`source.decode_source`), so code hidden
@@ -1809,7 +1902,7 @@ def scan_bundle(files: dict[str, bytes], entry: str = "train_gpt.py",
         elif is_native(name):
             pre.append(Finding("code.native", 1, f"`{name}` is native code shipped with the submission. "
                                                  f"{RULE_TEXT['code.native']}", name))
-    report = scan_sources(texts, entry=entry, settings=settings, printed=printed)
+    report = scan_sources(texts, entry=entry, settings=settings, printed=printed, also_run=also_run)
     seen = set(report.findings)
     report.findings = [f for f in pre if f not in seen] + report.findings
     report.findings.sort(key=lambda f: (f.file != report.entry, f.file, f.line, f.rule))

@@ -27,6 +27,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from gepa.compliance.budget import mentions_train, train_names
 from gepa.compliance.reach import FuncInfo, Program, dotted, own_nodes
 
 RAW, DERIVED = 2, 1
@@ -41,7 +42,14 @@ _VAL_LOC = re.compile(r"^(val|valid|validation)_(files?|pattern|path|paths|glob|
                       r"|^(val_data_pattern|val_glob_pattern|eval_files|eval_pattern)$")
 # Names that conventionally hold validation tokens (kept as a secondary source: excerpts and
 # helpers receive val data under these names without the load being visible).
-_VAL_NAME = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|ids|seqs?|stream|np|arr|buf|docs?)(_|$)|^val_data$")
+VAL_NAME = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|ids|seqs?|stream|np|arr|buf|docs?)(_|$)|^val_data$")
+
+
+def names_validation(ident: str) -> bool:
+    """A field or variable name that holds validation data or says where it lives."""
+    return bool(_VAL_LOC.match(ident.lower()) or VAL_NAME.search(ident.lower()))
+
+
 # Calls and methods that move data without computing on it: the value stays RAW.
 _KEEP_CALLS = {"asarray", "array", "tensor", "as_tensor", "from_numpy", "frombuffer", "fromfile", "memmap", "load",
                "cat", "concatenate", "stack", "hstack", "vstack", "list", "tuple", "sorted", "Path", "open", "glob",
@@ -146,6 +154,7 @@ class Taint:
             st.locals = {p: {f"p:{p}": (RAW, ())} for p in st.params}
             self.states[id(f.node)] = st
             self.by_name.setdefault(f.name, []).append(st)
+        self.train_fed = self._train_fed_params()
         self._solve()
         self._contexts()
 
@@ -161,13 +170,14 @@ class Taint:
             tv = st.locals.get(node.id)
             if tv is None and st.info is not None:
                 tv = self.globals.get(node.id)
-            if _VAL_LOC.match(node.id.lower()) or _VAL_NAME.search(node.id.lower()):
+            if _VAL_LOC.match(node.id.lower()) or (VAL_NAME.search(node.id.lower()) and not (
+                    st.info is not None and (id(st.info.node), node.id) in self.train_fed)):
                 tv = join(tv or {}, {VAL: (RAW, ((st.file, getattr(node, "lineno", 0), node),))})
             return tv or {}
         if isinstance(node, ast.Attribute):
             if node.attr in _SHAPE_ATTRS:
                 return {}
-            if _VAL_LOC.match(node.attr.lower()) or _VAL_NAME.search(node.attr.lower()):
+            if _VAL_LOC.match(node.attr.lower()) or VAL_NAME.search(node.attr.lower()):
                 return {VAL: (RAW, ((st.file, node.lineno, node),))}
             if isinstance(node.value, ast.Name) and node.value.id == "self" and st.cls:
                 return self.attrs.get((st.cls, node.attr), {})
@@ -356,20 +366,45 @@ class Taint:
             if not changed:
                 break
 
+    def _train_fed_params(self) -> set[tuple[int, str]]:
+        """(function, parameter) pairs where a parameter named like validation data
+        (`val_tokens`) is handed training data at every call site of the bundle: a temperature
+        search reusing `eval_val` on `train_loader.stream.take(65536)` (the 2026-03-24/26
+        records). The name alone is then no evidence; an argument not known to be training data
+        keeps the name's meaning."""
+        verdicts: dict[tuple[int, str], list[bool]] = {}
+        for st in self.states.values():
+            scope = list(own_nodes(st.info.node)) if st.info is not None else list(st.stmts)
+            trained = train_names(scope)
+            for _ in range(3):  # `calib = train_loader.stream.take(n)`; `calib = calib[:u + 1]`
+                trained |= {x.id for n in scope if isinstance(n, ast.Assign) and mentions_train(n.value, trained)
+                            for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+            for call, name, args, method in self._call_sites(st):
+                for callee in self.by_name.get(name, []):
+                    params = list(callee.params)
+                    if method and params and params[0] in ("self", "cls"):
+                        params = params[1:]
+                    passed = dict(zip(params, args)) | {k.arg: k.value for k in call.keywords if k.arg}
+                    for p in callee.params:
+                        if VAL_NAME.search(p.lower()):
+                            arg = passed.get(p)
+                            verdicts.setdefault((id(callee.info.node), p), []).append(
+                                arg is not None and mentions_train(arg, trained))
+        return {k for k, v in verdicts.items() if v and all(v)}
+
     # ------------------------------------------------------------------ contexts
     def _contexts(self) -> None:
         """param_in[f][p]: the taint arriving at parameter p of f from the call sites."""
         for _ in range(3):
             changed = False
             for st in self.states.values():
-                for call in self._calls(st):
-                    short = _short_name(call.func)
-                    for callee in self.by_name.get(short or "", []):
+                for call, name, args, method in self._call_sites(st):
+                    for callee in self.by_name.get(name, []):
                         params = list(callee.params)
-                        if isinstance(call.func, ast.Attribute) and params and params[0] in ("self", "cls"):
+                        if method and params and params[0] in ("self", "cls"):
                             params = params[1:]
                         pin = self.param_in.setdefault(id(callee.info.node), {})
-                        for i, a in enumerate(call.args):
+                        for i, a in enumerate(args):
                             if i < len(params):
                                 changed |= self._merge_param(pin, params[i], self.resolved(st, a))
                         for k in call.keywords:
@@ -377,6 +412,17 @@ class Taint:
                                 changed |= self._merge_param(pin, k.arg, self.resolved(st, k.value))
             if not changed:
                 break
+
+    def _call_sites(self, st: _FuncState):
+        """(call, callee name, its positional arguments, called as a method?) for each call in
+        `st`, including a bundle function handed to another call with the arguments after it:
+        `timed_eval("final_slot", eval_val_slot, h, device, val_data, model)` runs
+        `eval_val_slot(h, device, val_data, model)`."""
+        for call in self._calls(st):
+            yield call, _short_name(call.func) or "", call.args, isinstance(call.func, ast.Attribute)
+            for i, a in enumerate(call.args):
+                if isinstance(a, ast.Name) and a.id in self.by_name:
+                    yield call, a.id, call.args[i + 1:], False
 
     @staticmethod
     def _merge_param(pin: dict[str, TV], p: str, tv: TV) -> bool:

@@ -4,6 +4,7 @@ The scripts here are short samples written for this test; the real development s
 the repository and is never read by the tests.
 """
 
+import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -110,3 +111,31 @@ def test_bad_devset_is_a_clear_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         review_devset.main([str(tmp_path)])
     assert exc.value.code == 2 and "lacks" in capsys.readouterr().err
+
+
+def test_sources_list_tells_a_matching_copy_from_a_changed_one(tmp_path):
+    entries = [_entry(tmp_path, "legal_pr", "same", CLEAN, "legal"),
+               _entry(tmp_path, "legal_pr", "edited", CLEAN, "legal"),
+               _entry(tmp_path, "legal_pr", "new", CLEAN, "legal")]
+    (tmp_path / "manifest.json").write_text(json.dumps(entries), encoding="utf-8")
+    digest = hashlib.sha256(CLEAN.encode()).hexdigest()
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps([
+        {"set": "legal_pr", "id": "same", "file": "train_gpt.py", "sha256": digest},
+        {"set": "legal_pr", "id": "edited", "file": "train_gpt.py", "sha256": digest},
+    ]), encoding="utf-8")
+    # One byte changed after the list was written: the rebuilt copy is not the measured one.
+    (tmp_path / "legal_pr" / "edited" / "train_gpt.py").write_text(CLEAN + "\n", encoding="utf-8")
+    results, summary = review_devset.run(tmp_path, sources=review_devset.load_sources(sources))
+    by_id = {r["id"]: r["copy_check"] for r in results}
+    assert by_id == {"same": "match", "edited": "mismatch", "new": "unrecorded"}
+    assert summary["copies"] == {"match": 1, "mismatch": 1, "unrecorded": 1, "ids_not_matching": ["edited", "new"]}
+
+
+def test_sources_list_without_hashes_is_a_clear_exit_2(tmp_path, capsys):
+    bad = tmp_path / "sources.json"
+    bad.write_text('[{"set": "merged", "id": "x", "file": "train_gpt.py"}]', encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        review_devset.load_sources(bad)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "sha256" in err and "Traceback" not in err

@@ -4,10 +4,14 @@ Each sample is a short shape written for this test (no challenge code): it repro
 script is laid out where the review first got it wrong. docs/compliance-validation.md lists the
 scripts and results.
 """
+from gepa.compliance import check_record
 from gepa.compliance.review import scan_code, scan_sources
 from gepa.compliance.pysyntax import downgrade_fstrings, parse
+from tests.support.paths import REPO
 import base64
 import lzma
+
+SAMPLES = REPO / "tests" / "gepa" / "compliance" / "samples"
 
 # A switch read from the environment into a local inside main(), off by default; the eval it
 # guards mixes a hashed n-gram count whose key includes the target (`tgt_np`).
@@ -257,3 +261,244 @@ def test_branch_whose_output_is_in_the_log_is_reviewed():
     assert {f.rule for f in rep.findings} == {"code.ttt-pre-eval"}
     # A label that the code never prints (or a bare step counter) changes nothing.
     assert scan_sources({"train_gpt.py": FLAG_OFF_BUT_LOGGED}, printed={"other_metric", "100/2000"}).verdict == "clean"
+
+
+# A softmax temperature picked by the record's own scorer, `eval_val`, run once per candidate and
+# keeping the best; what decides legality is which tokens the search scores (the 2026-03-24
+# ternary and binary records pass a slice of the training stream).
+TEMPERATURE_SEARCH = '''
+import os
+import torch
+
+
+def eval_val(model, val_tokens, temperature=1.0):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1, 1024):
+            x, y = val_tokens[i:i + 1024], val_tokens[i + 1:i + 1025]
+            loss_sum += torch.nn.functional.cross_entropy(model(x) / temperature, y).item()
+    return loss_sum
+
+
+def find_temp(model, calibration_tokens):
+    best_t, best_loss = 1.0, float("inf")
+    for t in [0.9, 0.95, 1.0, 1.05]:
+        loss = eval_val(model, calibration_tokens, temperature=t)
+        if loss < best_loss:
+            best_loss = loss
+            best_t = t
+    return best_t
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    train_tokens = torch.load("fineweb_train_000000.pt")
+    val_tokens = torch.load("fineweb_val_000000.pt")
+    t = find_temp(model, CALIBRATION)
+    print(eval_val(model, val_tokens, temperature=t))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_temperature_search_on_training_tokens_is_not_a_best_of_validation_passes():
+    src = TEMPERATURE_SEARCH.replace("CALIBRATION", "train_tokens[:65536]")
+    rep = scan_code(src)
+    assert "code.rescore" not in {f.rule for f in rep.findings}, [f.to_dict() for f in rep.findings]
+
+
+def test_temperature_search_on_validation_tokens_keeps_the_best_pass():
+    src = TEMPERATURE_SEARCH.replace("CALIBRATION", "val_tokens[:65536]")
+    hits = [f for f in scan_code(src).findings if f.rule == "code.rescore"]
+    assert hits and "if loss < best_loss" in src.splitlines()[hits[0].line - 1]
+
+
+def _folder_without_train_gpt(tmp_path, files: dict[str, str]):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return check_record(tmp_path)
+
+
+def test_a_folder_of_several_scripts_and_no_train_gpt_reviews_each_as_a_program(tmp_path):
+    # The HNet study ships train_gpt_hnet.py and train_gpt_hnet_byte.py and no train_gpt.py:
+    # nothing at all used to be reviewed (every code rule skipped).
+    legal = (SAMPLES / "legal_score_first.py").read_text(encoding="utf-8")
+    v = _folder_without_train_gpt(tmp_path, {"train_a.py": legal, "train_b.py": legal})
+    status = {r.rule: r.status for r in v.results}
+    assert status["code.parse"] == "pass"
+    assert all(status[r] == "pass" for r in status if r.startswith("code.") and r != "code.parse"), status
+
+
+def test_the_second_script_of_such_a_folder_is_not_a_standalone_helper(tmp_path):
+    # Picking the first script as the run would demote the other's findings to warnings: an
+    # illegal script shipped next to a legal one must still fail.
+    legal = (SAMPLES / "legal_score_first.py").read_text(encoding="utf-8")
+    slot = (SAMPLES / "illegal_slot.py").read_text(encoding="utf-8")
+    v = _folder_without_train_gpt(tmp_path, {"train_a.py": legal, "train_b.py": slot})
+    slot_rule = next(r for r in v.results if r.rule == "code.slot")
+    assert slot_rule.status == "fail" and any(e.file == "train_b.py" for e in slot_rule.evidence)
+
+
+# The 2026-03-26 JEPA record: a temperature search whose scorer parameter is *named* val_tokens but
+# is handed training tokens at its only call site; a linear probe trained on frozen hidden states
+# of validation text for a diagnostic; and a name (`diag`) reused after the training loop for
+# those diagnostics, which a flow-insensitive taint would carry back into the loop.
+JEPA_SHAPES = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Loader:
+    def __init__(self, pattern):
+        self.stream = torch.load(pattern)
+
+
+def eval_val(model, val_tokens, temperature=1.0):
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 1, 1024):
+            loss_sum += F.cross_entropy(model(val_tokens[i:i + 1024]) / temperature, val_tokens[i + 1:i + 1025]).item()
+    return loss_sum
+
+
+def find_best_temperature(model, val_tokens):
+    best_t, best_loss = 1.0, float("inf")
+    for t in [0.9, 1.0, 1.1]:
+        loss = eval_val(model, val_tokens, temperature=t)
+        if loss < best_loss:
+            best_loss = loss
+            best_t = t
+    return best_t
+
+
+def diagnostics(model, val_tokens):
+    with torch.no_grad():
+        h = model.hidden(val_tokens[:-1])
+    probe = nn.Linear(h.size(-1), 1024)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+    for _ in range(50):
+        loss = F.cross_entropy(probe(h), val_tokens[1:])
+        opt.zero_grad(); loss.backward(); opt.step()
+    return {"probe_loss": loss.detach(), "h_norm": h.norm()}
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    train_loader = Loader("fineweb_train_*.bin")
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    acc = {}
+    for step in range(100):
+        x = train_loader.stream[step:step + 1024]
+        loss, diag = model(x), {"norm": x.float().norm()}
+        loss.backward()
+        opt.step()
+        for k, v in diag.items():
+            if k not in acc:
+                acc[k] = v
+            else:
+                acc[k] += v
+    diag = diagnostics(model, val_tokens)
+    calib = train_loader.stream[:65536]
+    calib = calib[:65000]
+    t = find_best_temperature(model, calib)
+    print(diag, eval_val(model, val_tokens, temperature=t))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_jepa_record_shapes_are_not_flagged():
+    rep = scan_code(JEPA_SHAPES)
+    errors = [f.to_dict() for f in rep.findings if f.severity == "error"]
+    assert not errors, errors
+    # The probe is trained on validation hidden states: reported, as a throwaway warm-up is.
+    assert "code.val-warmup" in {f.rule for f in rep.findings}
+
+
+def test_the_same_temperature_search_fed_validation_tokens_is_best_of_passes():
+    src = JEPA_SHAPES.replace("t = find_best_temperature(model, calib)", "t = find_best_temperature(model, val_tokens)")
+    assert "code.rescore" in {f.rule for f in scan_code(src).findings if f.severity == "error"}
+
+
+def test_a_table_keyed_by_validation_data_inside_the_loop_is_still_a_cache():
+    # Bound before the loop, the reused name does carry validation data into it.
+    src = JEPA_SHAPES.replace("    acc = {}\n", "    acc = {}\n    diag = diagnostics(model, val_tokens)\n") \
+        .replace("        loss, diag = model(x), {\"norm\": x.float().norm()}\n", "        loss = model(x)\n") \
+        .replace("    diag = diagnostics(model, val_tokens)\n    calib", "    calib")
+    assert "code.val-cache" in {f.rule for f in scan_code(src).findings}
+
+
+# A SLOT eval laid out like a ruled-illegal PR (X8): the switch is read through an alias of
+# os.environ.get, the eval function is handed to a timing wrapper instead of being called, and the
+# score is added up in a helper through a local slice of the per-token losses.
+SLOT_BEHIND_WRAPPER = '''
+import os
+import time
+import torch
+import torch.nn.functional as F
+_E = os.environ.get
+
+
+class Hyperparameters:
+    slot_enabled = bool(int(_E("SLOT_ENABLED", "0")))
+    slot_steps = int(_E("SLOT_STEPS", 8))
+
+
+def add_scores(nll, ls, tc):
+    sn = nll[:, 64:].to(torch.float64)
+    ls += sn.sum()
+    tc += float(sn.numel())
+
+
+def eval_val_slot(h, vd, bm):
+    ls = torch.zeros((), dtype=torch.float64)
+    tc = torch.zeros((), dtype=torch.float64)
+    for i in range(0, vd.numel() - 1025, 512):
+        xb, yb = vd[i:i + 1024][None], vd[i + 1:i + 1025][None]
+        with torch.no_grad():
+            hid = bm.backbone(xb).detach()
+        delta = torch.zeros(1, 1, hid.size(-1), requires_grad=True)
+        opt = torch.optim.AdamW([delta], lr=0.005)
+        for _ in range(h.slot_steps):
+            opt.zero_grad()
+            F.cross_entropy(bm.head(hid + delta).flatten(0, 1), yb.flatten()).backward()
+            opt.step()
+        with torch.no_grad():
+            nll = F.cross_entropy(bm.head(hid + delta).flatten(0, 1), yb.flatten(), reduction="none").view(1, -1)
+            add_scores(nll, ls, tc)
+    return ls / tc
+
+
+def timed_eval(label, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    print(label, out, time.perf_counter() - t0)
+
+
+def main():
+    h = Hyperparameters()
+    vd = torch.load("fineweb_val_000000.bin")
+    bm = torch.nn.Linear(8, 8)
+    if h.slot_enabled:
+        timed_eval("final_slot", eval_val_slot, h, vd, bm)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_slot_handed_to_a_timing_wrapper_is_found_when_its_switch_is_on():
+    rep = scan_sources({"train_gpt.py": SLOT_BEHIND_WRAPPER}, settings=[{"SLOT_ENABLED": "1"}])
+    hits = [f for f in rep.findings if f.rule == "code.slot"]
+    assert hits and "opt.step()" in SLOT_BEHIND_WRAPPER.splitlines()[hits[0].line - 1], [f.to_dict() for f in rep.findings]
+
+
+def test_slot_switch_read_through_an_env_alias_is_off_by_default():
+    assert scan_code(SLOT_BEHIND_WRAPPER).verdict == "clean"
