@@ -112,6 +112,7 @@ _NATIVE_CALLS = {"load_inline", "CDLL", "PyDLL", "WinDLL", "LoadLibrary", "RawKe
 _COMPILER_CMD = re.compile(r"(^|[\s/'\"])(gcc|g\+\+|nvcc|clang|clang\+\+|cc|c\+\+|icc|cmake|make|ninja)(\s|$|['\"])")
 _SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
                "tofile", "serialize", "save_file", "copy_"}
+_VAL_SHARD = re.compile(r"fineweb_val_")  # a validation shard's file name (written by data preparation)
 _LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce|\blog2?\(")  # `-np.log(p)` is a loss too
 _COUNTY = re.compile(r"count|cnt|table|freq|hits|ngram|cache|ctx|total|tab")
 _SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
@@ -1245,12 +1246,32 @@ class _Analysis:
         short = _name_of(n.func) or ""
         if short not in _SAVE_CALLS:
             return
+        if self._writes_val_split(f, file, n):
+            return
         for a in list(n.args) + [k.value for k in n.keywords]:
             got = self._val(f, file, a, RAW)
             if got:
                 self.add("code.paid-prefix", file, n.lineno,
                          f"`{_short_call(n)}` stores validation tokens.", got[1])
                 return
+
+    def _writes_val_split(self, f, file, n: ast.Call) -> bool:
+        """The write goes to a validation shard (`fineweb_val_000000.bin`): a data-preparation script
+        producing the validation split (the CaseOps records ship `prepare_caseops_data.py`), not
+        validation content stored where the submission can read it back."""
+        if isinstance(n.func, ast.Attribute) and n.func.attr in ("write", "write_bytes", "tofile"):
+            dest = n.args[0] if n.func.attr == "tofile" and n.args else n.func.value
+        elif n.args and (dotted(n.func) or "").startswith(("np.", "numpy.")):
+            dest = n.args[0]
+        else:
+            return False
+        got = self._val(f, file, dest)
+        if not got or not got[1]:
+            return False
+        origin = got[1][0][2]
+        parts = [origin] if isinstance(origin, ast.Constant) else (origin.values if isinstance(origin, ast.JoinedStr) else
+                                                                  [x for x in ast.walk(origin) if isinstance(x, ast.Constant)])
+        return any(isinstance(c, ast.Constant) and isinstance(c.value, str) and _VAL_SHARD.search(c.value) for c in parts)
 
     def _per_token_min(self, f, file, n: ast.Call):
         d = dotted(n.func) or ""

@@ -214,7 +214,10 @@ class Taint:
                 out = join(out, self.expr(st, c, depth + 1))
             return demote(out)
         if isinstance(node, ast.JoinedStr):
-            return {}
+            # Formatted values are not carried (a log line quoting a loss is not val data); a path
+            # the f-string spells out is a source: f"{root}/fineweb_val_{i:06d}.bin".
+            text = "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "*" for v in node.values)
+            return {VAL: (RAW, ((st.file, node.lineno, node),))} if _VAL_STR.search(text) else {}
         if isinstance(node, ast.NamedExpr):
             return self.expr(st, node.value, depth + 1)
         if isinstance(node, ast.Await):

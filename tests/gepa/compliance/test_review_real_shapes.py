@@ -12,6 +12,7 @@ import base64
 import lzma
 
 SAMPLES = REPO / "tests" / "gepa" / "compliance" / "samples"
+LEGAL_ENTRY = (SAMPLES / "legal_score_first.py").read_text(encoding="utf-8")
 
 # A switch read from the environment into a local inside main(), off by default; the eval it
 # guards mixes a hashed n-gram count whose key includes the target (`tgt_np`).
@@ -502,3 +503,45 @@ def test_slot_handed_to_a_timing_wrapper_is_found_when_its_switch_is_on():
 
 def test_slot_switch_read_through_an_env_alias_is_off_by_default():
     assert scan_code(SLOT_BEHIND_WRAPPER).verdict == "clean"
+
+
+# A data-preparation script shipped with a CaseOps record: it tokenizes documents and writes the
+# validation split itself (`fineweb_val_000000.bin`, named by an f-string). Writing the split is
+# not storing validation content where the submission reads it back; the same buffer written to a
+# file of the submission's own is.
+PREP_SCRIPT = '''
+import json
+import pathlib
+import numpy as np
+
+
+def write_shard(out_path, arr):
+    header = np.zeros(256, dtype=np.int32)
+    header[2] = int(arr.size)
+    with out_path.open("wb") as fh:
+        fh.write(header.tobytes())
+        fh.write(arr.tobytes())
+
+
+def main():
+    out = pathlib.Path("data")
+    val_buf_tokens = []
+    for i, line in enumerate(open("docs.jsonl")):
+        val_buf_tokens.extend(ord(c) for c in json.loads(line)["text"])
+    write_shard(out / f"fineweb_val_{0:06d}.bin", np.array(val_buf_tokens, dtype=np.uint16))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_script_writing_the_validation_split_is_not_a_paid_prefix():
+    rep = scan_sources({"train_gpt.py": LEGAL_ENTRY, "prepare_data.py": PREP_SCRIPT})
+    assert "code.paid-prefix" not in {f.rule for f in rep.findings}, [f.to_dict() for f in rep.findings]
+
+
+def test_the_same_buffer_written_into_a_shipped_file_is_a_paid_prefix():
+    src = PREP_SCRIPT.replace('out / f"fineweb_val_{0:06d}.bin"', 'pathlib.Path("prefix.bin")')
+    rep = scan_sources({"train_gpt.py": LEGAL_ENTRY, "prepare_data.py": src})
+    assert "code.paid-prefix" in {f.rule for f in rep.findings if f.severity == "error"}
