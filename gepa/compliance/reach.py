@@ -428,6 +428,16 @@ def _refs(nodes: list[ast.AST], live: set[int]) -> tuple[set[str], set[str]]:
     return names, attrs
 
 
+def _is_library(tree: ast.Module) -> bool:
+    """Definitions only: functions, and module statements that bind constants (`LIB = Path(...)`),
+    but none that runs anything (a call statement, an `if __name__ == "__main__":`, a loop)."""
+    has_defs = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in tree.body)
+    runs = any(isinstance(n, (ast.Expr, ast.If, ast.For, ast.While, ast.With, ast.Try)) and
+               not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))  # a docstring
+               for n in tree.body)
+    return has_defs and not runs
+
+
 def reach(program: Program, env: Env, entry_files: set[str] | None = None) -> Reach:
     live: set[int] = set()
     for file, tree in program.modules:
@@ -438,6 +448,11 @@ def reach(program: Program, env: Env, entry_files: set[str] | None = None) -> Re
     seen: set[int] = set()
     reached: list[FuncInfo] = []
     pending_names, pending_attrs = _refs(roots, live)
+    if program.modules and _is_library(program.modules[0][1]):
+        # The entry defines functions and runs none (a helper module reviewed on its own): how it
+        # is called is unknown, so every function it defines is taken as reachable.
+        pending_names |= {n.name for n in program.modules[0][1].body
+                          if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     done_names: set[str] = set()
     while pending_names or pending_attrs:
         names, attrs = pending_names, pending_attrs

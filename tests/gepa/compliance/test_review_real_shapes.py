@@ -545,3 +545,20 @@ def test_the_same_buffer_written_into_a_shipped_file_is_a_paid_prefix():
     src = PREP_SCRIPT.replace('out / f"fineweb_val_{0:06d}.bin"', 'pathlib.Path("prefix.bin")')
     rep = scan_sources({"train_gpt.py": LEGAL_ENTRY, "prepare_data.py": src})
     assert "code.paid-prefix" in {f.rule for f in rep.findings if f.severity == "error"}
+
+
+def test_a_helper_module_reviewed_on_its_own_has_every_function_reached():
+    # Ruled-illegal PRs ship the mechanism in a module of definitions only (the #1420 word-start
+    # expert in `online_best_agree_eval.py`); how it is called is not in the file, so nothing in
+    # it used to be reachable and the module passed clean.
+    gate = (SAMPLES / "illegal_target_gate.py").read_text(encoding="utf-8")
+    library = gate[: gate.index("print(eval_tilt(")]
+    assert "code.target-in-key" in {f.rule for f in scan_code(gate).findings}
+    assert "code.target-in-key" in {f.rule for f in scan_code(library).findings}
+
+
+def test_a_script_that_runs_something_is_not_taken_for_a_library():
+    # The same definitions under a main that never calls them stay unreached (dead code).
+    gate = (SAMPLES / "illegal_target_gate.py").read_text(encoding="utf-8")
+    script = gate[: gate.index("print(eval_tilt(")] + "\n\ndef main():\n    print('nothing')\n\n\nmain()\n"
+    assert "code.target-in-key" not in {f.rule for f in scan_code(script).findings}
