@@ -6,7 +6,7 @@ DEVSET is a development-set folder as bench/review_devset.py takes it: one with 
 folder of merged record scripts laid out as `<track>/<record folder>/` (e.g. /work/devset/merged).
 For every entry the entry's files are reviewed with `scan_bundle` (decoding, unwrapping, taint tracking, every rule) under the
 defaults plus the entry's settings, `--repeat` times; the median is its time. The same run
-times `ast.parse` of the same files as the baseline, so the ratio review/parse is comparable
+times parsing the same files (`ast.parse`, with 3.12 f-strings through `pysyntax`) as the baseline, so the ratio review/parse is comparable
 across machines.
 
 The largest entry is reported on its own (on the merged set: the 158,381-char 2026-04-27 record).
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.review_devset import load_manifest  # noqa: E402
-from gepa.compliance.pysyntax import downgrade_fstrings  # noqa: E402
+from gepa.compliance.pysyntax import downgrade_fstrings, parse  # noqa: E402
 from gepa.compliance.review import scan_bundle  # noqa: E402
 from gepa.compliance.wrapper import _unwrap_cached  # noqa: E402
 
@@ -69,10 +69,15 @@ def _fresh(files: dict[str, bytes], run_no: int) -> dict[str, bytes]:
     return {n: d + b"\n# run %d\n" % run_no if n.endswith(".py") else d for n, d in files.items()}
 
 
+def _parse(data: bytes) -> ast.Module:
+    # The records ran on Python 3.12: PEP 701 f-strings parse through pysyntax, as the review does.
+    return parse(data.decode("utf-8", "replace"))
+
+
 def _parse_all(files: dict[str, bytes]) -> None:
     for name, data in files.items():
         if name.endswith(".py"):
-            ast.parse(data)
+            _parse(data)
 
 
 def record_sized(target_bytes: int, tail: bytes) -> bytes:
@@ -107,7 +112,7 @@ def run(devset: Path, repeat: int, size_kb: int) -> dict:
         script = record_sized(size_kb * 1000, tail.get("train_gpt.py", b""))
         review_s = _time(lambda r: scan_bundle(_fresh({"train_gpt.py": script}, r)), repeat)
         wall = _WALL[0]
-        parse_s = _time(lambda r: ast.parse(_fresh({"train_gpt.py": script}, r)["train_gpt.py"]), repeat)
+        parse_s = _time(lambda r: _parse(_fresh({"train_gpt.py": script}, r)["train_gpt.py"]), repeat)
         big = {"bytes": len(script), "review_s": review_s, "wall_s": wall, "parse_s": parse_s,
                "ratio": review_s / parse_s}
     times = [r["review_s"] for r in rows]
