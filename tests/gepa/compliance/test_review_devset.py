@@ -139,3 +139,18 @@ def test_sources_list_without_hashes_is_a_clear_exit_2(tmp_path, capsys):
         review_devset.load_sources(bad)
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "sha256" in err and "Traceback" not in err
+
+
+def test_the_committed_provenance_list_names_a_source_and_a_hash_for_every_file():
+    # bench/devset_sources.json is how a later session rebuilds the development set and shows it
+    # holds the same bytes (docs/compliance-validation.md quotes the figures measured on it).
+    path = ROOT / "bench" / "devset_sources.json"
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    table = review_devset.load_sources(path)
+    assert len(table) == len(rows), "each (set, id, file) is listed once"
+    for r in rows:
+        assert len(r["sha256"]) == 64 and int(r["sha256"], 16) >= 0, r
+        assert r["set"] in review_devset.SETS and r["ruling"] == ("illegal" if r["set"] == "illegal_pr" else "legal"), r
+        assert (r.get("repo") and r.get("commit") and r.get("path")) or r.get("index_id") or r.get("source"), r
+        if r["set"] == "merged":
+            assert (review_devset.RECORDS / r["record_folder"]).is_dir(), r["record_folder"]
