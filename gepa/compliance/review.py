@@ -20,6 +20,13 @@ Families detected, each only in code reachable under the defaults or a logged co
 Validation data is followed by taint tracking (`taint.py`) from its sources (the val files),
 not by variable names; findings quote the taint chain (file:line steps) that reached them.
 
+This module holds the entry points, the findings and `_Analysis` (reach, the scoring and update
+facts of each function, the score-before-update order, the checks found through taint). Checks
+that stand on their own are mixins `_Analysis` inherits: score slots rewritten in a later pass
+(`score_slots.py`), lookups keyed by the target (`target_keys.py`), training on throwaway copies
+(`throwaway.py`), network and native code (`network_native.py`); `review_names.py` holds the name
+heuristics they share.
+
 Vocabulary: a *scoring* function accumulates a loss sum (`loss_sum += ...`, or passes it to a
 helper that does); a *val read* subscripts or iterates validation tokens; a *val update* is a
 `backward()`/`optimizer.step()` whose loop reads validation tokens outside `no_grad`. Score-first
@@ -44,8 +51,10 @@ from gepa.compliance.source import decode_source, is_code, is_native, is_python
 from gepa.compliance.taint import VAL, DERIVED, RAW, Taint, chain_text, names_validation, render
 from gepa.compliance.wrapper import unwrap
 from gepa.compliance.policy import PER_RUN_KEYS
+from gepa.compliance.network_native import NetworkNative
 from gepa.compliance.score_slots import ScoreSlots
 from gepa.compliance.target_keys import TargetKeys
+from gepa.compliance.throwaway import Throwaway
 
 RULE_TEXT = {
     "code.ttt-pre-eval": "Weights are updated on validation tokens before those tokens are scored "
@@ -98,21 +107,10 @@ _OPT = re.compile(r"opt")
 _CALIB = re.compile(r"hessian|calib|gptq|awq|act(ivation)?_?stats|collect_stats")
 _READ_METHODS = {"to", "cuda", "view", "reshape", "unfold", "split", "chunk", "narrow", "index_select", "next_batch",
                  "numpy", "tolist", "flatten", "long", "int", "float", "contiguous", "clone", "pin_memory"}
-_NET_MODULES = ("requests", "urllib.request", "urllib3", "httpx", "aiohttp", "http.client", "huggingface_hub",
-                "wget", "gdown", "ftplib", "paramiko", "boto3", "smart_open")
-_NET_CALLS = {"torch.hub.load", "torch.hub.load_state_dict_from_url", "torch.hub.download_url_to_file",
-              "hf_hub_download", "snapshot_download", "load_dataset", "datasets.load_dataset", "urlopen",
-              "urllib.request.urlopen", "urlretrieve", "socket.create_connection", "socket.socket"}
-_NET_CMD = re.compile(r"\b(curl|wget|git\s+clone|huggingface-cli|hf\s+download|pip\s+install|scp|rsync|aws\s+s3)\b")
-_NATIVE_CALLS = {"load_inline", "CDLL", "PyDLL", "WinDLL", "LoadLibrary", "RawKernel", "RawModule", "SourceModule",
-                 "dlopen", "compile_extension", "load_cuda_kernel"}
-_COMPILER_CMD = re.compile(r"(^|[\s/'\"])(gcc|g\+\+|nvcc|clang|clang\+\+|cc|c\+\+|icc|cmake|make|ninja)(\s|$|['\"])")
 _SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
                "tofile", "serialize", "save_file", "copy_"}
 _VAL_SHARD = re.compile(r"fineweb_val_")  # a validation shard's file name (written by data preparation)
 _COUNTY = re.compile(r"count|cnt|table|freq|hits|ngram|cache|ctx|total|tab")
-_SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
-          "os.system", "os.popen"}
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,7 @@ def _no_grad_ctx(item: ast.withitem) -> bool:
     return bool(d) and d.split(".")[-1] in ("no_grad", "inference_mode")
 
 
-class _Analysis(ScoreSlots, TargetKeys):
+class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
     def __init__(self, program: Program, env: Env, entry: set[str]):
         self.program, self.env = program, env
         self.r = reach(program, env, entry)
@@ -586,50 +584,6 @@ class _Analysis(ScoreSlots, TargetKeys):
                             and n.value is not None and _mentions_val_file(n.value):
                         self.add("code.val-in-training", file, n.lineno, f"`{ast.unparse(targets[0])}` points the training data at validation files.")
 
-    def _network(self):
-        for file, tree in self.program.modules:
-            for n in walk(tree):
-                if not (id(n) in self.live or id(n) in self.r.module_live):
-                    continue
-                mods = []
-                if isinstance(n, ast.Import):
-                    mods = [a.name for a in n.names]
-                elif isinstance(n, ast.ImportFrom) and n.module:
-                    mods = [n.module] + [f"{n.module}.{a.name}" for a in n.names]
-                for m in mods:
-                    if any(m == x or m.startswith(x + ".") for x in _NET_MODULES):
-                        self.add("code.network", file, n.lineno, f"imports `{m}`.")
-                        break
-                if isinstance(n, ast.Call):
-                    d = dotted(n.func) or ""
-                    short = d.split(".")[-1]
-                    if d in _NET_CALLS or short in ("hf_hub_download", "snapshot_download", "urlretrieve", "urlopen", "download_url_to_file", "load_state_dict_from_url"):
-                        self.add("code.network", file, n.lineno, f"calls `{d}`.")
-                    elif d in _SHELL:
-                        text = " ".join(s.value for s in ast.walk(n) if isinstance(s, ast.Constant) and isinstance(s.value, str))
-                        if _NET_CMD.search(text):
-                            self.add("code.network", file, n.lineno, f"runs a shell command that downloads (`{_NET_CMD.search(text).group(0)}`).")
-
-
-    # ---------- native code ----------
-    def _native(self):
-        for f, file, root, live in self._roots():
-            for n in _local(root):
-                if id(n) not in live or not isinstance(n, ast.Call):
-                    continue
-                d = dotted(n.func) or ""
-                short = d.split(".")[-1] if d else (name_of(n.func) or "")
-                hit = None
-                if short in _NATIVE_CALLS or (short == "load" and "cpp_extension" in d):
-                    hit = f"`{d or short}` compiles or loads native code at run time"
-                elif d in _SHELL:
-                    text = " ".join(c.value for c in ast.walk(n) if isinstance(c, ast.Constant) and isinstance(c.value, str))
-                    m = _COMPILER_CMD.search(text)
-                    if m:
-                        hit = f"runs a compiler (`{m.group(0)}`)"
-                if hit:
-                    self.add("code.native", file, n.lineno, f"{hit}.")
-
     # ---------- mechanisms found through taint ----------
     def _tainted_mechanisms(self):
         scorers = {f.name for f in self.r.reached if self.facts[id(f.node)]["scores"]}
@@ -937,49 +891,6 @@ class _Analysis(ScoreSlots, TargetKeys):
                                  f"a test on `{cur}`, the token at position {idx}, passes (line {n.lineno}).", got[1])
                         return
 
-    # ---------- throwaway copies ----------
-    def _throwaway(self, f: FuncInfo, train_st, score_st) -> bool:
-        fresh = self._fresh(f.node)
-        used = {x.id for x in ast.walk(train_st) if isinstance(x, ast.Name)}
-        scored = {x.id for x in ast.walk(score_st) if isinstance(x, ast.Name)}
-        return bool(fresh & used) and not (fresh & scored) and self._discards(f.node)
-
-    @staticmethod
-    def _fresh(fn) -> set[str]:
-        """Names bound in `fn` to a copy of a model or a new adapter (`copy.deepcopy(model)`, `LoRA(...)`)."""
-        out = set()
-        for n in _local(fn):
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
-                call = n.value
-                # `BatchedTTTLoRA(...).to(device)`: the object is the innermost constructor's.
-                while isinstance(call.func, ast.Attribute) and call.func.attr in _MOVE_METHODS \
-                        and isinstance(call.func.value, ast.Call):
-                    call = call.func.value
-                callee = (dotted(call.func) or name_of(call.func) or "").lower()
-                # A layer built here (`probe = nn.Linear(d, vocab)`) is a fresh probe, not the model.
-                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model|(^|\.)nn\.(linear|sequential|bilinear)$", callee):
-                    out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
-        return out
-
-    def _discards(self, fn) -> bool:
-        """Updates in `fn` only touch a fresh copy/adapter that is neither returned nor stored."""
-        fresh = self._fresh(fn)
-        if not fresh:
-            return False
-        opts = [n for n in _local(fn) if isinstance(n, ast.Call) and re.search(r"adam|sgd|optim|muon|lion", (name_of(n.func) or "").lower())]
-        if not opts or not all(any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(o)) for o in opts):
-            return False
-        scorers = {g.name for g in self.r.reached if self.facts[id(g.node)]["scores"]}
-        for n in _local(fn):
-            if isinstance(n, ast.Return) and n.value is not None and any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(n.value)):
-                return False
-            if isinstance(n, ast.Call) and name_of(n.func) in scorers and any(
-                    isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
-                return False  # the trained object is the one that scores
-            if isinstance(n, ast.Call) and (name_of(n.func) or "") == "load_state_dict" and \
-                    any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
-                return False  # the trained copy is written back into the model
-        return True
 
 def _callees(c: ast.Call) -> list[str]:
     """The function a call runs, and any function it is handed as a plain name to run
@@ -1018,7 +929,6 @@ def _loss_names(node: ast.AST) -> set[str]:
     return set()
 
 
-_MOVE_METHODS = {"to", "cuda", "cpu", "float", "bfloat16", "half", "train", "eval", "requires_grad_"}
 _REDUCE_METHODS = {"sum", "mean", "float", "double", "squeeze", "reshape", "view", "to", "mul", "div", "clone",
                    "nansum", "nanmean", "flatten", "contiguous"}
 
