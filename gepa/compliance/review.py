@@ -24,8 +24,8 @@ This module holds the entry points, the findings and `_Analysis` (reach, the sco
 facts of each function, the score-before-update order, the checks found through taint). Checks
 that stand on their own are mixins `_Analysis` inherits: score slots rewritten in a later pass
 (`score_slots.py`), lookups keyed by the target (`target_keys.py`), training on throwaway copies
-(`throwaway.py`), network and native code (`network_native.py`); `review_names.py` holds the name
-heuristics they share.
+(`throwaway.py`), network and native code (`network_native.py`), calibration after the training
+budget (`budget.py`); `review_names.py` holds the names and name heuristics they share.
 
 Vocabulary: a *scoring* function accumulates a loss sum (`loss_sum += ...`, or passes it to a
 helper that does); a *val read* subscripts or iterates validation tokens; a *val update* is a
@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from gepa.compliance.budget import budget_loops, mentions_train, statements_after, train_names
+from gepa.compliance.budget import CalibBudget
 from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
-from gepa.compliance.review_names import BYTE_LUT, LOSSY, name_of
+from gepa.compliance.review_names import BYTE_LUT, CALIB, LOSSY, OPT, name_of, short_call
 from gepa.compliance import pysyntax
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
 from gepa.compliance.taint import VAL, DERIVED, RAW, Taint, chain_text, names_validation, render
@@ -103,8 +103,6 @@ def severity(rule: str) -> str:
 _VAL = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|data|ids|seqs?|stream|np|arr|set|buf|docs?|files|loader|shards?)(_|$)|^val$|fineweb_val")
 _ACC = re.compile(r"(loss|nll|logp|logprob|bits|xent)_?(sum|total|acc|accum|tot)|(sum|total|tot|running)_?(loss|nll|logp|logprob|bits|xent)")
 _EPOCH = re.compile(r"^_?(ep|epoch|epochs|ep_i|epoch_idx|pass_idx|pass_i|rep|sweep)$")
-_OPT = re.compile(r"opt")
-_CALIB = re.compile(r"hessian|calib|gptq|awq|act(ivation)?_?stats|collect_stats")
 _READ_METHODS = {"to", "cuda", "view", "reshape", "unfold", "split", "chunk", "narrow", "index_select", "next_batch",
                  "numpy", "tolist", "flatten", "long", "int", "float", "contiguous", "clone", "pin_memory"}
 _SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
@@ -187,7 +185,7 @@ def _no_grad_ctx(item: ast.withitem) -> bool:
     return bool(d) and d.split(".")[-1] in ("no_grad", "inference_mode")
 
 
-class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
+class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative, CalibBudget):
     def __init__(self, program: Program, env: Env, entry: set[str]):
         self.program, self.env = program, env
         self.r = reach(program, env, entry)
@@ -297,7 +295,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
             if isinstance(c.func, ast.Attribute):
                 if c.func.attr == "backward":
                     out.append(c)
-                elif c.func.attr == "step" and _OPT.search((name_of(c.func.value) or "").lower()):
+                elif c.func.attr == "step" and OPT.search((name_of(c.func.value) or "").lower()):
                     out.append(c)
             if dotted(c.func) in ("torch.autograd.grad", "autograd.grad"):
                 out.append(c)
@@ -559,7 +557,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
         extra = self.val_extra.get(id(f.node), set())
         for c in self._calls(f.node):
             nm = (name_of(c.func) or "").lower()
-            if not _CALIB.search(nm):
+            if not CALIB.search(nm):
                 continue
             for a in list(c.args) + [k.value for k in c.keywords]:
                 got = self._val(f, f.file, a)
@@ -624,7 +622,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
             got = self._val(f, file, a, RAW)
             if got:
                 self.add("code.paid-prefix", file, n.lineno,
-                         f"`{_short_call(n)}` stores validation tokens.", got[1])
+                         f"`{short_call(n)}` stores validation tokens.", got[1])
                 return
 
     def _writes_val_split(self, f, file, n: ast.Call) -> bool:
@@ -653,7 +651,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
             tainted = [self._val(f, file, a) for a in args[:2]]
             if all(tainted) and any(LOSSY.search(ast.unparse(a).lower()) for a in args[:2]):
                 self.add("code.rescore", file, n.lineno,
-                         f"`{_short_call(n)}` keeps a per-token minimum over several scoring passes.", tainted[0][1])
+                         f"`{short_call(n)}` keeps a per-token minimum over several scoring passes.", tainted[0][1])
         elif short in ("min", "amin") and args and any(k.arg in ("dim", "axis") for k in n.keywords) or \
                 short in ("min", "amin") and len(args) >= 2 and isinstance(args[1], ast.Constant):
             src = args[0] if d.startswith(("torch.", "np.", "numpy.")) else (n.func.value if isinstance(n.func, ast.Attribute) else None)
@@ -662,7 +660,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
                 got = self._val(f, file, src)
                 if got and LOSSY.search(ast.unparse(src).lower()):
                     self.add("code.rescore", file, n.lineno,
-                             f"`{_short_call(n)}` picks the per-token minimum across passes.", got[1])
+                             f"`{short_call(n)}` picks the per-token minimum across passes.", got[1])
 
     def _count_table(self, f, file, n: ast.Call):
         d = dotted(n.func) or ""
@@ -682,7 +680,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
         if got:
             where = f"`{f.name}`" if f else "module code"
             self.add("code.val-cache", file, n.lineno,
-                     f"{where} builds a count table from validation tokens (`{_short_call(n)}`) outside the "
+                     f"{where} builds a count table from validation tokens (`{short_call(n)}`) outside the "
                      "score-first loop.", got[1])
 
     def _unnormalised(self, f, file, n: ast.Call):
@@ -708,7 +706,7 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
                         got = self._val(f, file, sub.slice)
                         if got:
                             self.add("code.unnormalised", file, n.lineno,
-                                     f"`{_short_call(n)}` scores a count ratio `{name_of(sub.value)}[...]` read for "
+                                     f"`{short_call(n)}` scores a count ratio `{name_of(sub.value)}[...]` read for "
                                      "the target without normalising over the vocabulary.", got[1])
                             return
 
@@ -719,98 +717,6 @@ class _Analysis(ScoreSlots, TargetKeys, Throwaway, NetworkNative):
                 out[n.targets[0].id] = n.value
         return out
 
-    def _calib_budget(self):
-        """Training data read after a training loop that stops at its full time budget (see budget.py):
-        a failure with the loop, the budget test and the late read as evidence. Without such a loop in
-        sight, a calibration call on training data in a script with a wallclock cap and no reserve
-        only warns: the code alone cannot show whether its time was counted."""
-        if self._budget_loops():
-            return
-        idents = set()
-        for _, tree in self.program.modules:
-            for n in walk(tree):
-                if isinstance(n, ast.Name):
-                    idents.add(n.id.lower())
-                elif isinstance(n, ast.Attribute):
-                    idents.add(n.attr.lower())
-                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 60:
-                    idents.add(n.value.lower())
-        if not any("wallclock" in i or "time_budget" in i for i in idents) or any("reserve" in i for i in idents):
-            return
-        for f in self.r.reached:
-            for c in self._calls(f.node):
-                nm = (name_of(c.func) or "").lower()
-                if _CALIB.search(nm) and any("train" in str(getattr(x, "id", getattr(x, "attr", getattr(x, "value", "")))).lower()
-                                             for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)):
-                    self.add("code.calib-budget", f.file, c.lineno,
-                             f"`{name_of(c.func)}` reads training data for calibration, and the training loop "
-                             "stops at its wallclock cap without a reserve for it.", soft=True)
-                    return
-
-    def _budget_loops(self) -> bool:
-        module_nodes = [n for _, t in self.program.modules for n in walk(t)]
-        module_assigns = [n for n in module_nodes if isinstance(n, (ast.Assign, ast.AugAssign))]
-        readers = None
-        for f in self.r.reached:
-            fn_nodes = [n for n in _local(f.node) if id(n) in self.live]
-            scope = [n for n in fn_nodes if isinstance(n, (ast.Assign, ast.AugAssign))] + module_assigns
-            for loop, cmp, reserved in budget_loops(fn_nodes, scope, self._is_train_event):
-                if reserved:
-                    continue
-                readers = self._train_readers() if readers is None else readers
-                late = self._late_train_read(f.node.body, loop, fn_nodes, readers)
-                where, file = (late, f.file) if late is not None else (None, None)
-                if late is None:
-                    for g in self.callers.get(f.name, []):
-                        body = g.node.body if g else [s for _, t in self.program.modules for s in t.body]
-                        scope = [n for n in _local(g.node)] if g else module_nodes
-                        for call in (c for c in (_local(g.node) if g else module_nodes)
-                                     if isinstance(c, ast.Call) and name_of(c.func) == f.name):
-                            late = self._late_train_read(body, call, scope, readers)
-                            if late is not None:
-                                where, file = late, g.file if g else self.program.modules[0][0]
-                                break
-                        if late is not None:
-                            break
-                if where is not None:
-                    self.add("code.calib-budget", file, where.lineno,
-                             f"`{_short_call(where)}` reads training data after the training loop (line {loop.lineno} in "
-                             f"`{f.name}`) stops at its full time budget (line {cmp.lineno}), with nothing reserved "
-                             "for it.", ((f.file, cmp.lineno, cmp), (file, where.lineno, where)), via="The budget")
-                    return True
-        return False
-
-    def _is_train_event(self, c: ast.Call) -> bool:
-        if isinstance(c.func, ast.Attribute) and c.func.attr == "backward":
-            return True
-        return isinstance(c.func, ast.Attribute) and c.func.attr == "step" and bool(_OPT.search((name_of(c.func.value) or "").lower()))
-
-    def _train_readers(self) -> set[str]:
-        """Reached functions that read training data without training on it (loaders, calibrators)."""
-        direct = {}
-        # Module constants naming the training files (`TRAIN = "data/fineweb_train_*.bin"`).
-        glob_names = train_names([n for _, t in self.program.modules for n in t.body])
-        for f in self.r.reached:
-            nodes = [n for n in _local(f.node) if id(n) in self.live]
-            trains = any(isinstance(n, ast.Call) and self._is_train_event(n) for n in nodes)
-            reads = any(mentions_train(n, glob_names) for n in nodes if isinstance(n, (ast.Assign, ast.Call, ast.Return)))
-            direct[f.name] = (reads, trains, nodes)
-        readers = {k for k, (reads, trains, _) in direct.items() if reads and not trains}
-        for _ in range(3):
-            for k, (_, trains, nodes) in direct.items():
-                if not trains and k not in readers and any(isinstance(n, ast.Call) and name_of(n.func) in readers for n in nodes):
-                    readers.add(k)
-        return readers
-
-    def _late_train_read(self, body, anchor, scope, readers) -> ast.Call | None:
-        names = train_names(scope)
-        for st in statements_after(body, anchor):
-            for n in ast.walk(st):
-                if isinstance(n, ast.Call) and (id(n) in self.live or id(n) in self.r.module_live) and \
-                        not self._is_train_event(n) and (name_of(n.func) in readers or
-                                                         any(mentions_train(a, names) for a in list(n.args) + [k.value for k in n.keywords])):
-                    return n
-        return None
 
     def _best_of_passes(self, f: FuncInfo, scorers: set[str]):
         """A loop that runs a scoring function each pass and keeps the best (or min) result."""
@@ -909,11 +815,6 @@ def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
     loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
     return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
                for file, line, _ in chain)
-
-
-def _short_call(n: ast.Call, limit: int = 70) -> str:
-    text = " ".join(ast.unparse(n).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _loss_names(node: ast.AST) -> set[str]:

@@ -1,6 +1,6 @@
-"""Name heuristics shared by the static review's checks (`review.py`, `score_slots.py`,
-`target_keys.py`): how an expression is named, and which names or code read as a loss or as a
-per-token byte-length table.
+"""Names in reviewed code, shared by the static review's checks (`review.py` and its mixins): how an
+expression is named (`name_of`) and a call quoted in a message (`short_call`), and the name
+patterns that read as a loss, an optimizer, a calibration routine or a byte-length table.
 
 The review mostly follows data (taint, targets); these patterns only decide what a value is
 where its name or spelling is all there is to go on.
@@ -14,6 +14,10 @@ import re
 LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce|\blog2?\(")  # `-np.log(p)` is a loss too
 # Tables indexed by a token that give its byte length or word start (a legal use of the target).
 BYTE_LUT = re.compile(r"byte|leading_space|space_lut|piece_len|utf")
+# The object a `.step()` belongs to when it is a training step.
+OPT = re.compile(r"opt")
+# Functions that collect quantisation calibration statistics.
+CALIB = re.compile(r"hessian|calib|gptq|awq|act(ivation)?_?stats|collect_stats")
 
 
 def name_of(node: ast.AST) -> str | None:
@@ -25,3 +29,8 @@ def name_of(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
     return None
+
+
+def short_call(n: ast.Call, limit: int = 70) -> str:
+    text = " ".join(ast.unparse(n).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
