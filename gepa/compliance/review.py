@@ -20,6 +20,14 @@ Families detected, each only in code reachable under the defaults or a logged co
 Validation data is followed by taint tracking (`taint.py`) from its sources (the val files),
 not by variable names; findings quote the taint chain (file:line steps) that reached them.
 
+This module holds the entry points, the findings and `_Analysis` (reach, the scoring and update
+facts of each function, the score-before-update order, pre-eval calls, calibration on validation
+data). Checks that stand on their own are mixins `_Analysis` inherits: mechanisms validation data
+reaches (`taint_checks.py`), score slots rewritten in a later pass (`score_slots.py`), lookups keyed
+by the target (`target_keys.py`), training on throwaway copies (`throwaway.py`), network and native
+code (`network_native.py`), calibration after the training budget (`budget.py`); `review_names.py`
+holds the names and name heuristics they share.
+
 Vocabulary: a *scoring* function accumulates a loss sum (`loss_sum += ...`, or passes it to a
 helper that does); a *val read* subscripts or iterates validation tokens; a *val update* is a
 `backward()`/`optimizer.step()` whose loop reads validation tokens outside `no_grad`. Score-first
@@ -36,14 +44,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from gepa.compliance.budget import budget_loops, mentions_train, statements_after, train_names
-from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
 from gepa.compliance import pysyntax
-from gepa.compliance.source import decode_source, is_code, is_native, is_python
-from gepa.compliance.target_flow import is_position_read, stored_match, target_positions
-from gepa.compliance.taint import VAL, DERIVED, RAW, Taint, chain_text, names_validation, render
-from gepa.compliance.wrapper import unwrap
+from gepa.compliance.budget import CalibBudget
+from gepa.compliance.network_native import NetworkNative
 from gepa.compliance.policy import PER_RUN_KEYS
+from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_branches, own_nodes, reach, walk
+from gepa.compliance.review_names import ACC, CALIB, LOSSY, OPT, assigned, name_of
+from gepa.compliance.score_slots import ScoreSlots
+from gepa.compliance.source import decode_source, is_code, is_native, is_python
+from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
+from gepa.compliance.taint_checks import TaintChecks
+from gepa.compliance.target_keys import TargetKeys
+from gepa.compliance.throwaway import Throwaway
+from gepa.compliance.wrapper import unwrap
 
 RULE_TEXT = {
     "code.ttt-pre-eval": "Weights are updated on validation tokens before those tokens are scored "
@@ -90,33 +103,9 @@ def severity(rule: str) -> str:
     return "warning" if rule in WARNING_RULES else ("review" if rule in REVIEW_RULES else "error")
 
 _VAL = re.compile(r"(^|_)(val|valid|validation)_(tokens?|toks|data|ids|seqs?|stream|np|arr|set|buf|docs?|files|loader|shards?)(_|$)|^val$|fineweb_val")
-# Target names, with the suffixes real scripts add for the same value in another form
-# (`tgt_np`, `target_ids`, `y_batch`, `labels_u64`).
-_TGT = re.compile(r"^(tgts?|targets?|y|ys|yb|ybatch|labels?|gold|next_toks?|next_tokens?|true_toks?)"
-                  r"(_(np|ids?|arr|array|t|tok|toks|tokens?|b|batch|flat|cpu|gpu|dev|u64|i64|int|long))*$")
-_ACC = re.compile(r"(loss|nll|logp|logprob|bits|xent)_?(sum|total|acc|accum|tot)|(sum|total|tot|running)_?(loss|nll|logp|logprob|bits|xent)")
 _EPOCH = re.compile(r"^_?(ep|epoch|epochs|ep_i|epoch_idx|pass_idx|pass_i|rep|sweep)$")
-_OPT = re.compile(r"opt")
-_CALIB = re.compile(r"hessian|calib|gptq|awq|act(ivation)?_?stats|collect_stats")
-_BYTE_LUT = re.compile(r"byte|leading_space|space_lut|piece_len|utf")
 _READ_METHODS = {"to", "cuda", "view", "reshape", "unfold", "split", "chunk", "narrow", "index_select", "next_batch",
                  "numpy", "tolist", "flatten", "long", "int", "float", "contiguous", "clone", "pin_memory"}
-_NET_MODULES = ("requests", "urllib.request", "urllib3", "httpx", "aiohttp", "http.client", "huggingface_hub",
-                "wget", "gdown", "ftplib", "paramiko", "boto3", "smart_open")
-_NET_CALLS = {"torch.hub.load", "torch.hub.load_state_dict_from_url", "torch.hub.download_url_to_file",
-              "hf_hub_download", "snapshot_download", "load_dataset", "datasets.load_dataset", "urlopen",
-              "urllib.request.urlopen", "urlretrieve", "socket.create_connection", "socket.socket"}
-_NET_CMD = re.compile(r"\b(curl|wget|git\s+clone|huggingface-cli|hf\s+download|pip\s+install|scp|rsync|aws\s+s3)\b")
-_NATIVE_CALLS = {"load_inline", "CDLL", "PyDLL", "WinDLL", "LoadLibrary", "RawKernel", "RawModule", "SourceModule",
-                 "dlopen", "compile_extension", "load_cuda_kernel"}
-_COMPILER_CMD = re.compile(r"(^|[\s/'\"])(gcc|g\+\+|nvcc|clang|clang\+\+|cc|c\+\+|icc|cmake|make|ninja)(\s|$|['\"])")
-_SAVE_CALLS = {"save", "savez", "savez_compressed", "dump", "write", "write_bytes", "register_buffer", "compress",
-               "tofile", "serialize", "save_file", "copy_"}
-_VAL_SHARD = re.compile(r"fineweb_val_")  # a validation shard's file name (written by data preparation)
-_LOSSY = re.compile(r"nll|loss|logp|bits|xent|surpris|score|\bce\b|_ce|\blog2?\(")  # `-np.log(p)` is a loss too
-_COUNTY = re.compile(r"count|cnt|table|freq|hits|ngram|cache|ctx|total|tab")
-_SHELL = {"subprocess.run", "subprocess.call", "subprocess.Popen", "subprocess.check_output", "subprocess.check_call",
-          "os.system", "os.popen"}
 
 
 @dataclass(frozen=True)
@@ -183,19 +172,8 @@ class ScanReport:
 _local = own_nodes  # nodes of a subtree without nested function/class bodies (cached per node)
 
 
-def _name_of(node: ast.AST) -> str | None:
-    """The identifying name of an expression: `x`, `a.b.x` -> x, `x[...]` -> x."""
-    while isinstance(node, ast.Subscript):
-        node = node.value
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
 def _is_val(node: ast.AST, extra: set[str]) -> bool:
-    n = _name_of(node)
+    n = name_of(node)
     return bool(n) and (bool(_VAL.search(n.lower())) or n in extra)
 
 
@@ -204,7 +182,7 @@ def _no_grad_ctx(item: ast.withitem) -> bool:
     return bool(d) and d.split(".")[-1] in ("no_grad", "inference_mode")
 
 
-class _Analysis:
+class _Analysis(ScoreSlots, TargetKeys, TaintChecks, Throwaway, NetworkNative, CalibBudget):
     def __init__(self, program: Program, env: Env, entry: set[str]):
         self.program, self.env = program, env
         self.r = reach(program, env, entry)
@@ -239,7 +217,7 @@ class _Analysis:
                                 and any(isinstance(x, ast.Name) and x.id in from_params for x in ast.walk(n.value))
                                 for t in n.targets if isinstance(t, ast.Name)}
             for n in _local(f.node):
-                if isinstance(n, ast.AugAssign) and _name_of(n.target) in params and _ACC.search((_name_of(n.target) or "").lower()):
+                if isinstance(n, ast.AugAssign) and name_of(n.target) in params and ACC.search((name_of(n.target) or "").lower()):
                     self.accumulators.add(f.name)
                 # `ls += lbl.sum()` on a parameter, whatever its name: a helper that adds into
                 # the caller's accumulators (called with per-token losses it is a score).
@@ -262,7 +240,7 @@ class _Analysis:
             for owner, root in roots:
                 extra = self.val_extra.get(id(owner.node), set()) if owner else self.module_extra
                 for call in self._calls(root):
-                    callee = _name_of(call.func)
+                    callee = name_of(call.func)
                     for g in by_name.get(callee or "", []):
                         params = [a.arg for a in g.node.args.args]
                         if g.cls and params and params[0] == "self" and isinstance(call.func, ast.Attribute):
@@ -314,7 +292,7 @@ class _Analysis:
             if isinstance(c.func, ast.Attribute):
                 if c.func.attr == "backward":
                     out.append(c)
-                elif c.func.attr == "step" and _OPT.search((_name_of(c.func.value) or "").lower()):
+                elif c.func.attr == "step" and OPT.search((name_of(c.func.value) or "").lower()):
                     out.append(c)
             if dotted(c.func) in ("torch.autograd.grad", "autograd.grad"):
                 out.append(c)
@@ -333,23 +311,23 @@ class _Analysis:
         for n in _local(root):
             if id(n) not in self.live:
                 continue
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and _ACC.search((_name_of(n.target) or "").lower()):
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and ACC.search((name_of(n.target) or "").lower()):
                 if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue
                 out.append(n)
             elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and f is not None and \
-                    _LOSSY.search(ast.unparse(n.value).lower()) and self._val(f, f.file, n.value):
+                    LOSSY.search(ast.unparse(n.value).lower()) and self._val(f, f.file, n.value):
                 # A per-token loss of validation data summed into anything (`ls += nll.sum()`).
                 if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue
                 out.append(n)
-            elif isinstance(n, ast.Call) and f is not None and _name_of(n.func) in self.param_accumulators and \
-                    any(_LOSSY.search(ast.unparse(a).lower()) and self._val(f, f.file, a) for a in n.args):
+            elif isinstance(n, ast.Call) and f is not None and name_of(n.func) in self.param_accumulators and \
+                    any(LOSSY.search(ast.unparse(a).lower()) and self._val(f, f.file, a) for a in n.args):
                 out.append(n)
             elif isinstance(n, ast.Call):
-                if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and _ACC.search((_name_of(n.func.value) or "").lower()):
+                if isinstance(n.func, ast.Attribute) and n.func.attr == "add_" and ACC.search((name_of(n.func.value) or "").lower()):
                     out.append(n)
-                elif _name_of(n.func) in self.accumulators and any(_ACC.search((_name_of(a) or "").lower()) for a in n.args):
+                elif name_of(n.func) in self.accumulators and any(ACC.search((name_of(a) or "").lower()) for a in n.args):
                     out.append(n)
         if f is not None and root is f.node:
             # `chunk_nll[ci] = -np.log(p).sum()` into slots that are summed into the result (not the
@@ -359,291 +337,6 @@ class _Analysis:
                     and not any(isinstance(m, ast.Name) and m.id in trained and w.lineno > trained[m.id]
                                 for m in ast.walk(w))]
         return out
-
-    # ---------- score slots ----------
-    def _slot_writes(self, f: FuncInfo) -> dict[str, list[ast.AST]]:
-        """Score slots of `f`: container (dotted name) -> the statements that store a validation loss
-        into one of its elements (`C[i] = nll.sum()`, `C[a:b] = nll`, `C[i] += ...`), for containers
-        whose elements are then summed or averaged (`C.sum()`, `sum(C)`, `np.mean(C)`) or returned."""
-        cache = self._slots
-        if id(f.node) not in cache:
-            writes = self._raw_slot_writes(f)
-            cache[id(f.node)] = {box: ws for box, ws in writes.items() if self._reduction(f, box) is not None}
-        return cache[id(f.node)]
-
-    def _raw_slot_writes(self, f: FuncInfo, depth: int = 0) -> dict[str, list[ast.AST]]:
-        """Every store of a validation loss into an element of a container, summed later or not; a
-        call that hands the container to a helper storing into it (`rescore(chunk_nll, ...)`) is a
-        store at the call."""
-        memo = self._raw_slots
-        if id(f.node) in memo:
-            return memo[id(f.node)]
-        memo[id(f.node)] = {}
-        writes: dict[str, list[ast.AST]] = {}
-        assigns = self._value_map(f)
-        for n in _local(f.node):
-            if id(n) not in self.live:
-                continue
-            if isinstance(n, ast.Call) and depth < 2:
-                for g in self.program.funcs.get(_name_of(n.func) or "", []):
-                    if g not in self.r.reached or g.node is f.node:
-                        continue
-                    params = [a.arg for a in g.node.args.args]
-                    if g.cls and params and params[0] == "self" and isinstance(n.func, ast.Attribute):
-                        params = params[1:]
-                    pairs = [(params[i], a) for i, a in enumerate(n.args) if i < len(params)]
-                    pairs += [(k.arg, k.value) for k in n.keywords if k.arg]
-                    inner = self._raw_slot_writes(g, depth + 1)
-                    for q, a in pairs:
-                        box = dotted(a) if isinstance(a, (ast.Name, ast.Attribute)) else None
-                        if box and inner.get(q):
-                            writes.setdefault(box, []).append(n)
-                            if any(not isinstance(w, ast.Call) or id(w) in self._callee_stores for w in inner[q]):
-                                self._callee_stores.add(id(n))
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" \
-                    and len(n.args) == 1 and isinstance(n.func.value, (ast.Name, ast.Attribute)):
-                # `losses.append(nll.sum())` in a loop fills one slot per iteration.
-                box = dotted(n.func.value)
-                if box and self._lossy(n.args[0], assigns) and self._val(f, f.file, n.args[0]):
-                    writes.setdefault(box, []).append(n)
-                continue
-            if isinstance(n, ast.Assign) and len(n.targets) == 1:
-                tgt = n.targets[0]
-            elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add):
-                tgt = n.target
-            else:
-                continue
-            if not (isinstance(tgt, ast.Subscript) and isinstance(tgt.value, (ast.Name, ast.Attribute))):
-                continue
-            box = dotted(tgt.value)
-            if not box or any(dotted(x) == box for x in ast.walk(n.value) if isinstance(x, (ast.Name, ast.Attribute))):
-                continue  # `C[i] = C[i] / n` transforms a slot, it does not score into it
-            if self._lossy(n.value, assigns) and self._val(f, f.file, n.value):
-                writes.setdefault(box, []).append(n)
-        memo[id(f.node)] = writes
-        return writes
-
-    @staticmethod
-    def _value_map(f: FuncInfo) -> dict[str, list[ast.AST]]:
-        """Local name -> every value assigned or added to it (`x = ...`, `x += ...`)."""
-        out: dict[str, list[ast.AST]] = {}
-        for n in _local(f.node):
-            if isinstance(n, ast.Assign):
-                for t in n.targets:
-                    if isinstance(t, ast.Name):
-                        out.setdefault(t.id, []).append(n.value)
-            elif isinstance(n, (ast.AugAssign, ast.AnnAssign)) and isinstance(n.target, ast.Name) and n.value is not None:
-                out.setdefault(n.target.id, []).append(n.value)
-        return out
-
-    @staticmethod
-    def _lossy(expr: ast.AST, values: dict[str, list[ast.AST]]) -> bool:
-        """A loss: the expression, or the local values it is computed from (three assignments back)."""
-        exprs, seen = [expr], set()
-        for _ in range(3):
-            for e in list(exprs):
-                for x in ast.walk(e):
-                    if isinstance(x, ast.Name) and x.id in values and x.id not in seen:
-                        seen.add(x.id)
-                        exprs += values[x.id]
-        return any(_LOSSY.search(ast.unparse(e).lower()) for e in exprs)
-
-    def _reduction(self, f: FuncInfo, box: str) -> ast.AST | None:
-        """Where the slots of `box` are summed or averaged into a result (or handed back whole)."""
-        for n in _local(f.node):
-            if id(n) not in self.live:
-                continue
-            if isinstance(n, ast.Call):
-                short = (dotted(n.func) or _name_of(n.func) or "").split(".")[-1]
-                if short not in _SLOT_REDUCE:
-                    continue
-                if isinstance(n.func, ast.Attribute) and dotted(_slot_view(n.func.value)) == box:
-                    return n
-                if n.args and dotted(_slot_view(n.args[0])) == box:
-                    return n
-            elif isinstance(n, ast.Return) and n.value is not None and dotted(n.value) == box:
-                return n
-        return None
-
-    def _slot_rescore(self, f: FuncInfo):
-        """The same score slot written in two passes with a validation-dependent state update between
-        them: pass 1 scores each chunk into `C[ci]` (and updates a cache/table/model from the
-        validation tokens, score-first or not), a later pass scores the chunks again and overwrites
-        `C[ci]`, and the result sums `C`. Every token's reported score then comes from a state that
-        has already seen it (and the text after it): only the first pass may count (C4)."""
-        for box, ws in self._slot_writes(f).items():
-            red = self._reduction(f, box)
-            for w1 in ws if len(ws) >= 2 else ():
-                for w2 in ws:
-                    if w2 is w1 or w2.lineno <= w1.lineno or \
-                            (isinstance(w2, ast.Call) and id(w2) not in self._callee_stores):
-                        continue  # an append adds a slot, it does not overwrite one
-                    block, i1, i2 = _split_at(f.node.body, w1, w2)
-                    if block is None or i1 >= i2 or not _looped(block[i1], w1):
-                        continue
-                    upd = self._state_update(f, block[i1:i2], box)
-                    if upd is None:
-                        continue
-                    u, states = upd
-                    if not self._reads_state(block[i2], states):
-                        continue
-                    self.add("code.rescore", f.file, w2.lineno,
-                             f"`{f.name}` scores into `{box}[...]` in a first pass (line {w1.lineno}), updates "
-                             f"`{sorted(states)[0]}` from validation tokens (line {u.lineno}), then scores the same "
-                             f"slots again and overwrites them (line {w2.lineno}); the result sums `{box}` "
-                             f"(line {red.lineno}).",
-                             ((f.file, w1.lineno, w1), (f.file, u.lineno, u), (f.file, w2.lineno, w2),
-                              (f.file, red.lineno, red)), via="The score slot")
-                    return
-            if self._pass_loop_rescore(f, box, ws, red):
-                return
-        self._replaced_contribution(f)
-
-    def _reads_state(self, stmt: ast.AST, states: set[str], skip: ast.AST | None = None) -> bool:
-        """`stmt` reads the updated state: the object itself, part of it, or its owner."""
-        inside = {id(x) for x in ast.walk(skip)} if skip is not None else set()
-        used = {dotted(x) for x in ast.walk(stmt) if isinstance(x, (ast.Name, ast.Attribute)) and id(x) not in inside}
-        return any(d and (d == st or d.startswith(st + ".") or st.startswith(d + ".")) for d in used for st in states)
-
-    def _pass_loop_rescore(self, f: FuncInfo, box: str, ws: list[ast.AST], red: ast.AST) -> bool:
-        """One write of `box[i]` inside an outer loop over passes: the slot index does not depend on
-        the outer loop, the state the scoring reads is updated from validation tokens inside it, and
-        the slots are summed only after it, so each pass overwrites the last one's scores."""
-        for w in ws:
-            loops = [x for x in ast.walk(f.node) if isinstance(x, (ast.For, ast.AsyncFor, ast.While))
-                     and x is not w and any(y is w for y in ast.walk(x))]
-            for outer in loops:
-                if any(y is red for y in ast.walk(outer)):
-                    continue
-                if isinstance(outer, (ast.For, ast.AsyncFor)) and self._val(f, f.file, outer.iter):
-                    continue  # a loop over documents or batches of validation data, not over passes
-                dep = {x.id for x in ast.walk(outer.target) if isinstance(x, ast.Name)} \
-                    if isinstance(outer, (ast.For, ast.AsyncFor)) else set()
-                for _ in range(3):
-                    for n in ast.walk(outer):
-                        src = n.value if isinstance(n, (ast.Assign, ast.AugAssign)) else \
-                            (n.iter if isinstance(n, (ast.For, ast.AsyncFor)) and n is not outer else None)
-                        if src is not None and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(src)):
-                            tg = n.targets if isinstance(n, ast.Assign) else [n.target]
-                            dep |= {x.id for t in tg for x in ast.walk(t) if isinstance(x, ast.Name)}
-                if isinstance(w, ast.Call):
-                    break
-                target = w.targets[0] if isinstance(w, ast.Assign) else w.target
-                if any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(target.slice)):
-                    continue
-                upd = self._state_update(f, [outer], box)
-                if upd is None or not self._reads_state(outer, upd[1], skip=upd[0]):
-                    continue
-                u, states = upd
-                self.add("code.rescore", f.file, w.lineno,
-                         f"`{f.name}` writes `{box}[...]` (line {w.lineno}) on every pass of the loop at line "
-                         f"{outer.lineno}, which also updates `{sorted(states)[0]}` from validation tokens (line "
-                         f"{u.lineno}); the slots are summed only after the last pass (line {red.lineno}), so "
-                         "the reported score is the rescored one.",
-                         ((f.file, outer.lineno, outer), (f.file, u.lineno, u), (f.file, w.lineno, w),
-                          (f.file, red.lineno, red)), via="The score slot")
-                return True
-        return False
-
-    def _replaced_contribution(self, f: FuncInfo):
-        """`acc -= C[ci]; acc += new_loss` in a later pass: the first-pass score stored in slot `C[ci]`
-        is taken out of the reported sum and replaced by a rescore after a validation-dependent update."""
-        raw = self._raw_slot_writes(f)
-        if not raw:
-            return
-        assigns = self._value_map(f)
-        subs = [n for n in _local(f.node) if id(n) in self.live and isinstance(n, ast.AugAssign)
-                and isinstance(n.op, ast.Sub)]
-        for w2 in subs:
-            acc = dotted(w2.target)
-            for box, ws in raw.items():
-                if not acc or not any(isinstance(x, ast.Subscript) and dotted(x.value) == box for x in ast.walk(w2.value)):
-                    continue
-                for w1 in ws:
-                    block, i1, i2 = _split_at(f.node.body, w1, w2)
-                    if block is None or i1 >= i2 or not _looped(block[i1], w1):
-                        continue
-                    add = next((n for n in ast.walk(block[i2]) if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add)
-                                and dotted(n.target) == acc and self._lossy(n.value, assigns)
-                                and self._val(f, f.file, n.value)), None)
-                    upd = self._state_update(f, block[i1:i2], box) if add is not None else None
-                    if upd is None or not self._reads_state(block[i2], upd[1]):
-                        continue
-                    u, states = upd
-                    self.add("code.rescore", f.file, w2.lineno,
-                             f"`{f.name}` stores each chunk's first-pass score in `{box}[...]` (line {w1.lineno}), "
-                             f"updates `{sorted(states)[0]}` from validation tokens (line {u.lineno}), then takes "
-                             f"that score out of `{acc}` (line {w2.lineno}) and adds a rescore instead (line "
-                             f"{add.lineno}).",
-                             ((f.file, w1.lineno, w1), (f.file, u.lineno, u), (f.file, w2.lineno, w2),
-                              (f.file, add.lineno, add)), via="The score slot")
-                    return
-
-    def _state_update(self, f: FuncInfo, stmts: list[ast.stmt], box: str) -> tuple[ast.AST, set[str]] | None:
-        """A statement in `stmts` that updates state from validation data: a count-table update keyed by
-        validation tokens (`np.add.at(T, key, 1)`, `T[key] += 1`, `T += np.bincount(key)`), or a call,
-        given validation data, to a function that mutates its object or arguments
-        (`cache.update(val_np, lo, hi)`). Returns it and the names of the state it changes."""
-        for st in stmts:
-            for n in ast.walk(st):
-                if id(n) not in self.live:
-                    continue
-                if isinstance(n, ast.AugAssign):
-                    counted = any(isinstance(x, ast.Call) and _name_of(x.func) == "bincount" for x in ast.walk(n.value))
-                    base = dotted(n.target.value if isinstance(n.target, ast.Subscript) else n.target)
-                    keyed = isinstance(n.target, ast.Subscript) and self._val(f, f.file, n.target.slice)
-                    if base and base != box and (keyed or (counted and self._val(f, f.file, n.value))):
-                        return n, {base}
-                    continue
-                if not isinstance(n, ast.Call):
-                    continue
-                d = dotted(n.func) or ""
-                short = d.split(".")[-1] if d else (_name_of(n.func) or "")
-                if (d.endswith("add.at") and len(n.args) >= 2) or (short in ("index_add_", "scatter_add_") and len(n.args) >= 2):
-                    table = n.args[0] if d.endswith("add.at") else n.func.value
-                    base = dotted(table)
-                    if base and base != box and self._val(f, f.file, n.args[1]):
-                        return n, {base}
-                    continue
-                args = list(n.args) + [k.value for k in n.keywords]
-                if not any(self._val(f, f.file, a) for a in args):
-                    continue
-                for g in self.program.funcs.get(_name_of(n.func) or "", []):
-                    if g not in self.r.reached or not self._mutates(g):
-                        continue
-                    if isinstance(n.func, ast.Attribute) and g.cls:
-                        states = {dotted(n.func.value)} - {None}
-                    else:
-                        states = {dotted(a) for a in args if isinstance(a, (ast.Name, ast.Attribute))
-                                  and not self._val(f, f.file, a)} - {None}
-                    if states and box not in states:
-                        return n, states
-        return None
-
-    @staticmethod
-    def _mutates(g: FuncInfo) -> bool:
-        """`g` changes state its caller sees: an item or attribute of `self` or of a parameter, or a
-        count table it is handed (`self.rows[k] += 1`, `np.add.at(self.full, key, 1)`, `t.index_add_`)."""
-        params = {a.arg for a in g.node.args.args}
-
-        def rooted(e):
-            while isinstance(e, (ast.Attribute, ast.Subscript)):
-                e = e.value
-            return isinstance(e, ast.Name) and e.id in params
-
-        for n in _local(g.node):
-            if isinstance(n, ast.AugAssign) and rooted(n.target) and not isinstance(n.target, ast.Name):
-                return True
-            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Subscript) and rooted(t) for t in n.targets):
-                return True
-            if isinstance(n, ast.Call):
-                d = dotted(n.func) or ""
-                if d.endswith("add.at") and n.args and rooted(n.args[0]):
-                    return True
-                if isinstance(n.func, ast.Attribute) and n.func.attr in ("index_add_", "scatter_add_", "add_", "index_put_") \
-                        and rooted(n.func.value):
-                    return True
-        return False
 
     def _facts(self, f: FuncInfo) -> dict:
         scores = self._score_events(f.node, f)
@@ -758,7 +451,7 @@ class _Analysis:
 
     def _order_function(self, f: FuncInfo, facts: dict):
         updates = {id(n) for n in facts["val_updates"]}
-        v_calls = {id(c) for c in self._calls(f.node) if _name_of(c.func) in self.V}
+        v_calls = {id(c) for c in self._calls(f.node) if name_of(c.func) in self.V}
         train_ids = updates | v_calls
         if not train_ids:
             return
@@ -773,7 +466,7 @@ class _Analysis:
         if not isinstance(st, ast.AugAssign):
             return i
         names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
-        times = [j for j in range(i) for t in _assigned(stmts[j]) if t in names]
+        times = [j for j in range(i) for t in assigned(stmts[j]) if t in names]
         return max(times) if times else i
 
     def _order(self, stmts, f, train_ids, score_ids, facts, loop_vars):
@@ -824,7 +517,7 @@ class _Analysis:
         """Check a statement that both scores and updates; True when it was reported whole."""
         lv = list(loop_vars)
         if isinstance(st, (ast.For, ast.AsyncFor)):
-            tname = _name_of(st.target) or ""
+            tname = name_of(st.target) or ""
             if _EPOCH.match(tname) or "epoch" in ast.unparse(st.iter).lower():
                 self.add("code.rescore", f.file, st.lineno,
                          f"`{f.name}` scores validation tokens inside the epoch loop `for {tname} ...`, so each target is scored once per epoch.")
@@ -852,304 +545,22 @@ class _Analysis:
     def _restores(st) -> bool:
         for n in ast.walk(st):
             if isinstance(n, ast.Call):
-                nm = (_name_of(n.func) or "").lower()
+                nm = (name_of(n.func) or "").lower()
                 if nm == "load_state_dict" or "restore" in nm or nm == "copy_":
                     return True
         return False
 
-    def _targets(self, f: FuncInfo) -> set[str]:
-        """Names holding the target token in `f`, found by what the scoring does with them: the
-        label of `cross_entropy`/`nll_loss`, the index of a `gather` on log-probabilities, the last
-        index of `logp[..., y]`; then names assigned by moving those values (`.long()`, slices,
-        arithmetic), whatever they are called."""
-        names: set[str] = set()
-        for n in _local(f.node):
-            if id(n) not in self.live:
-                continue
-            if isinstance(n, ast.Call):
-                short = _name_of(n.func) or ""
-                arg = None
-                if short in ("cross_entropy", "nll_loss") and len(n.args) >= 2:
-                    arg = n.args[1]
-                elif short in ("gather", "take_along_dim", "take_along_axis") and len(n.args) >= 2:
-                    arg = n.args[1] if short == "gather" else n.args[1]
-                arg = next((k.value for k in n.keywords if k.arg in ("target", "index", "indices")), arg)
-                if arg is not None:
-                    # `toks[lo:hi]`: the bounds of a slice are positions, not the target.
-                    bounds = {x.id for sl in ast.walk(arg) if isinstance(sl, ast.Slice)
-                              for x in ast.walk(sl) if isinstance(x, ast.Name)}
-                    names |= {x.id for x in ast.walk(arg) if isinstance(x, ast.Name)} - bounds
-            elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load) and isinstance(n.slice, ast.Tuple) and \
-                    re.search(r"logp|log_prob|logprob|lprob|probs|logits|log_softmax", (_name_of(n.value) or "").lower()):
-                names |= {x.id for x in ast.walk(n.slice.elts[-1]) if isinstance(x, ast.Name)}
-        names = {x for x in names if not re.search(r"^(i|j|k|n|b|t|idx|pos|arange|range|torch|np|dim)$", x)}
-        for _ in range(3):
-            grew = False
-            for n in _local(f.node):
-                if isinstance(n, ast.Assign) and _moves(n.value) and \
-                        any(isinstance(x, ast.Name) and x.id in names for x in ast.walk(n.value)):
-                    for t in n.targets:
-                        for x in ast.walk(t):
-                            if isinstance(x, ast.Name) and x.id not in names:
-                                names.add(x.id)
-                                grew = True
-            if not grew:
-                break
-        return names
-
-    def _target_names(self, nodes: list[ast.AST], tn0: frozenset, raw: frozenset, pos: frozenset) -> frozenset:
-        # `nxt = stream[where]`: a copy of the target read at its positions is the target too.
-        tn = set(tn0) | {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
-                         and is_position_read(n.value, raw, pos) for t in n.targets if isinstance(t, ast.Name)}
-        # A parameter handed the target keeps being it when sliced or moved (`tgt = y_row[:n]`).
-        for _ in range(2):
-            tn |= {t.id for n in nodes if isinstance(n, ast.Assign) and _moves(n.value)
-                   and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(n.value))
-                   for t in n.targets if isinstance(t, ast.Name)}
-        return frozenset(tn)
-
-    def _target_key(self, f: FuncInfo, extra: frozenset = frozenset(), depth: int = 0, pos_in: frozenset = frozenset(),
-                    via: tuple = (), tail: tuple = ()):
-        """`via`: evidence steps from the scorer down to this helper (where the target is bound, each
-        call that hands it on); `tail`: the step where the scorer scores what the lookup returned."""
-        raw = frozenset(self.val_extra.get(id(f.node), ()))
-        nodes = [n for n in _local(f.node) if id(n) in self.live]
-        tn0 = frozenset(self._targets(f)) | extra
-        pos = frozenset(target_positions(nodes, set(tn0), set(raw), pos_in))
-        tn = self._target_names(nodes, tn0, raw, pos)
-        keys, key_steps = self._key_names(f.file, nodes, tn, raw, pos)
-        self._stored_match(f, nodes, tn, raw, pos)
-        lead = via or self._pos_chain(f, nodes, pos)
-        for n in nodes:
-            if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Load):
-                idx = n.slice
-                used = [x.id for x in ast.walk(idx) if isinstance(x, ast.Name) and x.id in keys]
-                if _hashy_with_target(idx, tn, raw, pos) or used:
-                    chain = key_steps.get(used[0], ()) + ((f.file, n.lineno, n),) if used else ()
-                    self.add("code.target-in-key", f.file, n.lineno,
-                             f"`{f.name}` reads `{_name_of(n.value)}` with a key built from the target token.",
-                             _dedup_steps(lead + chain + tail), via="The target")
-                    return
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("get", "__getitem__", "setdefault") \
-                    and n.args and not _BYTE_LUT.search((_name_of(n.func.value) or "").lower()):
-                key = n.args[0]
-                if _hashy_with_target(key, tn, raw, pos) or any(isinstance(x, ast.Name) and x.id in keys for x in ast.walk(key)) or \
-                        (isinstance(key, ast.Tuple) and any(_is_target(e, tn, raw, pos) for e in key.elts)):
-                    self.add("code.target-in-key", f.file, n.lineno,
-                             f"`{f.name}` looks up `{_name_of(n.func.value)}` with a key that includes the target token.",
-                             _dedup_steps(via + ((f.file, n.lineno, n),) + tail) if via else (), via="The target")
-                    return
-            tests = []
-            if isinstance(n, (ast.If, ast.IfExp, ast.While)):
-                tests = [n.test]
-            elif isinstance(n, ast.Call) and (_name_of(n.func) or "") == "where" and n.args:
-                tests = [n.args[0]]
-            for t in tests:
-                for s in ast.walk(t):
-                    if isinstance(s, ast.Subscript) and _is_target(s.slice, tn, raw) and not _BYTE_LUT.search((_name_of(s.value) or "").lower()):
-                        self.add("code.target-in-key", f.file, s.lineno,
-                                 f"`{f.name}` gates on `{_name_of(s.value)}[...]` of the target token.")
-                        return
-        if depth >= 3 or not (tn or pos):
-            return
-        # Helpers handed the target or its positions (vectorised hash/lookup functions, any name),
-        # followed through helpers that hand it on (lookup -> key builder -> hash), 3 calls deep.
-        for c in self._calls(f.node):
-            for g in self.program.funcs.get(_name_of(c.func) or "", []):
-                if g not in self.r.reached or g.node is f.node:
-                    continue
-                hit, hit_pos = self._bound(g, c, tn, pos)
-                if (hit or hit_pos) and (id(g.node), hit, hit_pos) not in self._tk_done:
-                    self._tk_done.add((id(g.node), hit, hit_pos))
-                    step = ((f.file, c.lineno, c),)
-                    if depth == 0:
-                        self._target_key(g, hit, 1, hit_pos, self._origin(f, nodes, c, tn, pos) + step,
-                                         self._score_step(f, nodes, c))
-                    else:
-                        self._target_key(g, hit, depth + 1, hit_pos, via + step, tail)
-
-    def _key_names(self, file: str, nodes: list[ast.AST], tn: frozenset, raw: frozenset,
-                   pos: frozenset, depth: int = 0) -> tuple[set[str], dict[str, tuple]]:
-        """Names of one function bound to a hash that mixes in the target: built here (`k = ctx ^
-        (tgt * P)`, `h ^= tgt * P`), returned by a helper chain (`full = keys(toks, at, tgt).astype(...)`,
-        `_, full = _ngh(...)`), or moved from such a name. Returns the names and, per name, the evidence
-        steps (the helper calls and the line that mixes the target in)."""
-        keys: set[str] = set()
-        steps: dict[str, tuple] = {}
-        for _ in range(2):
-            for n in nodes:
-                if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name) and n.target.id not in keys and \
-                        isinstance(n.op, (ast.BitXor, ast.Add)) and \
-                        (_hashy_with_target(n.value, tn, raw, pos) or
-                         (isinstance(n.op, ast.BitXor) and _is_target(n.value, tn, raw, pos))):
-                    keys.add(n.target.id)
-                    steps[n.target.id] = ((file, n.lineno, n),)
-                if not isinstance(n, ast.Assign):
-                    continue
-                names = [t.id for t in n.targets if isinstance(t, ast.Name)]
-                if _hashy_with_target(n.value, tn, raw, pos):
-                    for t in names:
-                        steps.setdefault(t, ((file, n.lineno, n),))
-                    keys |= set(names)
-                    continue
-                moved = next((x.id for x in ast.walk(n.value) if isinstance(x, ast.Name) and x.id in keys), None)
-                if moved is not None and _moves(n.value):
-                    for t in names:
-                        steps.setdefault(t, steps.get(moved, ()))
-                    keys |= set(names)
-                    continue
-                idx, st = self._key_call(file, n.value, tn, raw, pos, depth)
-                if not idx:
-                    continue
-                got: set[str] = set()
-                for t in n.targets:
-                    if isinstance(t, ast.Tuple):
-                        got |= {t.elts[i].id for i in idx if 0 <= i < len(t.elts) and isinstance(t.elts[i], ast.Name)}
-                    elif isinstance(t, ast.Name) and -1 in idx:
-                        got.add(t.id)
-                for t in got:
-                    steps.setdefault(t, st)
-                keys |= got
-        return keys, steps
-
-    def _key_call(self, file: str, value: ast.AST, tn: frozenset, raw: frozenset, pos: frozenset,
-                  depth: int = 0) -> tuple[set[int], tuple]:
-        """`value` is (after re-encoding or masking: `.astype(...)`, `& mask`) a call to a helper that
-        returns a hash it mixed the target into, given these arguments. The target may reach the
-        helper by name, or as a token array plus target positions (`_ngh(val_np, where)`), and the
-        helper may get the hash from a further helper. Returns the indices of the returned tuple that
-        carry it (-1: the whole value) and the evidence steps (each call, then the hash line)."""
-        core = _strip_key_moves(value)
-        if not isinstance(core, ast.Call) or depth > 3:
-            return set(), ()
-        for g in self.program.funcs.get(_name_of(core.func) or "", []):
-            if g not in self.r.reached:
-                continue
-            # Even with nothing bound, a helper may read the target itself (`tgt = arr[pos]`).
-            hit, hit_pos = self._bound(g, core, tn, pos)
-            idx, steps = self._returned_key(g, hit, hit_pos, depth + 1)
-            if idx:
-                return idx, ((file, core.lineno, core),) + steps
-        return set(), ()
-
-    def _returned_key(self, g: FuncInfo, hit: frozenset, hit_pos: frozenset, depth: int) -> tuple[set[int], tuple]:
-        memo = self._rk_memo
-        k = (id(g.node), hit, hit_pos)
-        if k in memo:
-            return memo[k]
-        memo[k] = (set(), ())  # a recursive helper returns nothing new while it is being looked at
-        nodes = list(_local(g.node))
-        g_raw = frozenset(self.val_extra.get(id(g.node), ())) if hit_pos else frozenset()
-        g_pos = frozenset(target_positions(nodes, set(hit), set(g_raw), hit_pos)) if hit_pos else frozenset()
-        tn = self._target_names(nodes, hit, g_raw, g_pos)
-        inner, inner_steps = self._key_names(g.file, nodes, tn, g_raw, g_pos, depth)
-        out: set[int] = set()
-        steps: tuple = ()
-        for r in nodes:
-            if not (isinstance(r, ast.Return) and r.value is not None):
-                continue
-            is_tuple = isinstance(r.value, ast.Tuple)
-            elts = r.value.elts if is_tuple else [r.value]
-            for i, e in enumerate(elts):
-                st: tuple | None = None
-                if _hashy_with_target(e, tn, g_raw, g_pos):
-                    st = ((g.file, r.lineno, r),)
-                else:
-                    used = next((x.id for x in ast.walk(e) if isinstance(x, ast.Name) and x.id in inner), None)
-                    if used is not None and _moves(e):
-                        st = inner_steps.get(used, ())
-                    else:
-                        idx, sub = self._key_call(g.file, e, tn, g_raw, g_pos, depth)
-                        if -1 in idx:
-                            st = sub
-                if st is not None:
-                    out.add(i if is_tuple else -1)
-                    steps = steps or st
-        memo[k] = (out, steps)
-        return out, steps
-
-    def _origin(self, f: FuncInfo, nodes: list[ast.AST], c: ast.Call, tn: frozenset, pos: frozenset) -> tuple:
-        """The line in the scorer that binds the target (or its positions) handed to call `c`."""
-        names = {x.id for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)
-                 if isinstance(x, ast.Name) and (x.id in tn or x.id in pos)}
-        for n in nodes:
-            if isinstance(n, ast.Assign) and n.lineno <= c.lineno and \
-                    any(isinstance(t, ast.Name) and t.id in names for t in n.targets):
-                return ((f.file, n.lineno, n),)
-        return ()
-
-    def _score_step(self, f: FuncInfo, nodes: list[ast.AST], c: ast.Call) -> tuple:
-        """The score event in `f` that the result of call `c` flows into (through local assignments)."""
-        holder = next((n for n in nodes if isinstance(n, ast.Assign) and any(x is c for x in ast.walk(n.value))), None)
-        if holder is None:
-            return ()
-        names = {x.id for t in holder.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
-        scores = {id(s) for s in self.facts[id(f.node)]["scores"]}
-        for n in sorted((n for n in nodes if isinstance(n, (ast.Assign, ast.AugAssign)) and n.lineno > holder.lineno),
-                        key=lambda n: n.lineno):
-            if not any(isinstance(x, ast.Name) and x.id in names for x in ast.walk(n.value)):
-                continue
-            if id(n) in scores or any(id(x) in scores for x in ast.walk(n)):
-                return ((f.file, n.lineno, n),)
-            if isinstance(n, ast.Assign):
-                names |= {x.id for t in n.targets for x in ast.walk(t) if isinstance(x, ast.Name)}
-        return ()
-
-    @staticmethod
-    def _bound(g: FuncInfo, c: ast.Call, tn: frozenset, pos: frozenset) -> tuple[frozenset, frozenset]:
-        """Parameters of `g` that call `c` binds to the target (`tn`) and to target positions (`pos`,
-        passed bare or masked: `where`, `where[ok]`)."""
-        params = [a.arg for a in g.node.args.args]
-        if g.cls and params and params[0] == "self" and isinstance(c.func, ast.Attribute):
-            params = params[1:]
-        pairs = [(params[i], a) for i, a in enumerate(c.args) if i < len(params)]
-        pairs += [(k.arg, k.value) for k in c.keywords if k.arg]
-        # The argument is the target when it only moves or masks it (`tgt`, `tgt[ok]`, `y.cpu().numpy()`);
-        # a value computed from it by another call (`np.arange(lo, hi)`, `ctx(toks, at)`) is not.
-        hit = frozenset(p for p, a in pairs if _moves(a) and any(isinstance(x, ast.Name) and x.id in tn for x in ast.walk(a)))
-
-        def positional(a):
-            return (isinstance(a, ast.Name) and a.id in pos) or \
-                (isinstance(a, ast.Subscript) and isinstance(a.value, ast.Name) and a.value.id in pos)
-        return hit, frozenset(p for p, a in pairs if positional(a))
-
-    def _file_of(self, node: ast.AST) -> str:
-        for f in self.r.reached:
-            if any(x is node for x in _local(f.node)):
-                return f.file
-        return self.program.modules[0][0]
-
-    def _pos_chain(self, f: FuncInfo, nodes: list[ast.AST], pos: frozenset) -> tuple:
-        """The line that builds the target positions, as the first evidence step."""
-        for n in nodes:
-            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id in pos for t in n.targets):
-                return ((f.file, n.lineno, n),)
-        return ()
-
-    def _stored_match(self, f: FuncInfo, nodes: list[ast.AST], tn: frozenset, raw: frozenset, pos: frozenset):
-        """A loss zeroed (or scaled) where stored content equals the target: a paid prefix read at
-        scoring time, whatever the stored file is called (see target_flow.stored_match)."""
-        if not (tn or pos):
-            return
-        got = stored_match(nodes, lambda e: _is_target(e, tn, raw, pos))
-        if got:
-            cmp, edit = got
-            self.add("code.paid-prefix", f.file, edit.lineno,
-                     f"`{f.name}` compares stored content with the target token (line {cmp.lineno}) and edits the "
-                     "loss where they match, so text known in advance is scored as free.",
-                     ((f.file, cmp.lineno, cmp), (f.file, edit.lineno, edit)))
-
     def _calibration(self, f: FuncInfo):
         extra = self.val_extra.get(id(f.node), set())
         for c in self._calls(f.node):
-            nm = (_name_of(c.func) or "").lower()
-            if not _CALIB.search(nm):
+            nm = (name_of(c.func) or "").lower()
+            if not CALIB.search(nm):
                 continue
             for a in list(c.args) + [k.value for k in c.keywords]:
                 got = self._val(f, f.file, a)
                 if _is_val(a, extra) or got:
                     self.add("code.val-in-training", f.file, c.lineno,
-                             f"`{_name_of(c.func)}` (quantisation calibration) is given validation data.", got[1] if got else ())
+                             f"`{name_of(c.func)}` (quantisation calibration) is given validation data.", got[1] if got else ())
                     break
 
     def _train_on_val_files(self):
@@ -1163,428 +574,16 @@ class _Analysis:
                     continue
                 if isinstance(n, (ast.Assign, ast.AnnAssign)):
                     targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                    names = [(_name_of(t) or "").lower() for t in targets]
+                    names = [(name_of(t) or "").lower() for t in targets]
                     if any("train" in t and ("file" in t or "path" in t or "pattern" in t or "shard" in t or "loader" in t) for t in names) \
                             and n.value is not None and _mentions_val_file(n.value):
                         self.add("code.val-in-training", file, n.lineno, f"`{ast.unparse(targets[0])}` points the training data at validation files.")
 
-    def _network(self):
-        for file, tree in self.program.modules:
-            for n in walk(tree):
-                if not (id(n) in self.live or id(n) in self.r.module_live):
-                    continue
-                mods = []
-                if isinstance(n, ast.Import):
-                    mods = [a.name for a in n.names]
-                elif isinstance(n, ast.ImportFrom) and n.module:
-                    mods = [n.module] + [f"{n.module}.{a.name}" for a in n.names]
-                for m in mods:
-                    if any(m == x or m.startswith(x + ".") for x in _NET_MODULES):
-                        self.add("code.network", file, n.lineno, f"imports `{m}`.")
-                        break
-                if isinstance(n, ast.Call):
-                    d = dotted(n.func) or ""
-                    short = d.split(".")[-1]
-                    if d in _NET_CALLS or short in ("hf_hub_download", "snapshot_download", "urlretrieve", "urlopen", "download_url_to_file", "load_state_dict_from_url"):
-                        self.add("code.network", file, n.lineno, f"calls `{d}`.")
-                    elif d in _SHELL:
-                        text = " ".join(s.value for s in ast.walk(n) if isinstance(s, ast.Constant) and isinstance(s.value, str))
-                        if _NET_CMD.search(text):
-                            self.add("code.network", file, n.lineno, f"runs a shell command that downloads (`{_NET_CMD.search(text).group(0)}`).")
-
-
-    # ---------- native code ----------
-    def _native(self):
-        for f, file, root, live in self._roots():
-            for n in _local(root):
-                if id(n) not in live or not isinstance(n, ast.Call):
-                    continue
-                d = dotted(n.func) or ""
-                short = d.split(".")[-1] if d else (_name_of(n.func) or "")
-                hit = None
-                if short in _NATIVE_CALLS or (short == "load" and "cpp_extension" in d):
-                    hit = f"`{d or short}` compiles or loads native code at run time"
-                elif d in _SHELL:
-                    text = " ".join(c.value for c in ast.walk(n) if isinstance(c, ast.Constant) and isinstance(c.value, str))
-                    m = _COMPILER_CMD.search(text)
-                    if m:
-                        hit = f"runs a compiler (`{m.group(0)}`)"
-                if hit:
-                    self.add("code.native", file, n.lineno, f"{hit}.")
-
-    # ---------- mechanisms found through taint ----------
-    def _tainted_mechanisms(self):
-        scorers = {f.name for f in self.r.reached if self.facts[id(f.node)]["scores"]}
-        for f, file, root, live in self._roots():
-            in_scoring = f is not None and (bool(self.facts[id(f.node)]["scores"]) or self._within_scoring(f))
-            nodes = [n for n in _local(root) if id(n) in live]
-            for n in nodes:
-                if isinstance(n, ast.Call):
-                    self._paid_prefix(f, file, n)
-                    self._per_token_min(f, file, n)
-                    if not in_scoring:
-                        self._count_table(f, file, n)
-                    self._unnormalised(f, file, n)
-                elif isinstance(n, ast.AugAssign) and not in_scoring and isinstance(n.target, ast.Subscript):
-                    got = self._val(f, file, n.target.slice)
-                    if got and not _ACC.search((_name_of(n.target) or "").lower()) and not _bound_later(f, n, got[1]):
-                        self.add("code.val-cache", file, n.lineno,
-                                 f"`{_name_of(n.target)}` counts entries keyed by validation tokens outside the scoring loop.", got[1])
-                elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
-                    targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                    names = [(_name_of(t) or "").lower() for t in targets]
-                    if any("train" in t and "val" not in t and "loss" not in t for t in names):
-                        got = self._val(f, file, n.value, RAW)
-                        if got:
-                            self.add("code.val-in-training", file, n.lineno,
-                                     f"`{ast.unparse(targets[0])}` (training data) is built from validation data.", got[1])
-            if f is not None:
-                self._best_of_passes(f, scorers)
-                self._position_gate(f)
-
-    def _paid_prefix(self, f, file, n: ast.Call):
-        short = _name_of(n.func) or ""
-        if short not in _SAVE_CALLS:
-            return
-        if self._writes_val_split(f, file, n):
-            return
-        for a in list(n.args) + [k.value for k in n.keywords]:
-            got = self._val(f, file, a, RAW)
-            if got:
-                self.add("code.paid-prefix", file, n.lineno,
-                         f"`{_short_call(n)}` stores validation tokens.", got[1])
-                return
-
-    def _writes_val_split(self, f, file, n: ast.Call) -> bool:
-        """The write goes to a validation shard (`fineweb_val_000000.bin`): a data-preparation script
-        producing the validation split (the CaseOps records ship `prepare_caseops_data.py`), not
-        validation content stored where the submission can read it back."""
-        if isinstance(n.func, ast.Attribute) and n.func.attr in ("write", "write_bytes", "tofile"):
-            dest = n.args[0] if n.func.attr == "tofile" and n.args else n.func.value
-        elif n.args and (dotted(n.func) or "").startswith(("np.", "numpy.")):
-            dest = n.args[0]
-        else:
-            return False
-        got = self._val(f, file, dest)
-        if not got or not got[1]:
-            return False
-        origin = got[1][0][2]
-        parts = [origin] if isinstance(origin, ast.Constant) else (origin.values if isinstance(origin, ast.JoinedStr) else
-                                                                  [x for x in ast.walk(origin) if isinstance(x, ast.Constant)])
-        return any(isinstance(c, ast.Constant) and isinstance(c.value, str) and _VAL_SHARD.search(c.value) for c in parts)
-
-    def _per_token_min(self, f, file, n: ast.Call):
-        d = dotted(n.func) or ""
-        short = d.split(".")[-1] if d else (_name_of(n.func) or "")
-        args = list(n.args)
-        if short in ("minimum", "fmin") and len(args) >= 2:
-            tainted = [self._val(f, file, a) for a in args[:2]]
-            if all(tainted) and any(_LOSSY.search(ast.unparse(a).lower()) for a in args[:2]):
-                self.add("code.rescore", file, n.lineno,
-                         f"`{_short_call(n)}` keeps a per-token minimum over several scoring passes.", tainted[0][1])
-        elif short in ("min", "amin") and args and any(k.arg in ("dim", "axis") for k in n.keywords) or \
-                short in ("min", "amin") and len(args) >= 2 and isinstance(args[1], ast.Constant):
-            src = args[0] if d.startswith(("torch.", "np.", "numpy.")) else (n.func.value if isinstance(n.func, ast.Attribute) else None)
-            if isinstance(src, ast.Call) and (_name_of(src.func) or "") in ("stack", "vstack", "cat") \
-                    and src.args and isinstance(src.args[0], (ast.List, ast.Tuple)) and len(src.args[0].elts) >= 2:
-                got = self._val(f, file, src)
-                if got and _LOSSY.search(ast.unparse(src).lower()):
-                    self.add("code.rescore", file, n.lineno,
-                             f"`{_short_call(n)}` picks the per-token minimum across passes.", got[1])
-
-    def _count_table(self, f, file, n: ast.Call):
-        d = dotted(n.func) or ""
-        short = d.split(".")[-1] if d else (_name_of(n.func) or "")
-        key = None
-        if d.endswith("add.at") and len(n.args) >= 2:
-            key = n.args[1]
-        elif short == "bincount" and n.args:
-            key = n.args[0]
-        elif short in ("index_add_", "scatter_add_", "index_put_") and len(n.args) >= 2:
-            key = n.args[1] if short != "index_put_" else n.args[0]
-        elif short == "Counter" and n.args:
-            key = n.args[0]
-        if key is None:
-            return
-        got = self._val(f, file, key)
-        if got:
-            where = f"`{f.name}`" if f else "module code"
-            self.add("code.val-cache", file, n.lineno,
-                     f"{where} builds a count table from validation tokens (`{_short_call(n)}`) outside the "
-                     "score-first loop.", got[1])
-
-    def _unnormalised(self, f, file, n: ast.Call):
-        short = (dotted(n.func) or _name_of(n.func) or "").split(".")[-1]
-        if short not in ("log", "log2", "log10", "log1p") or not n.args:
-            return
-        # The probability may be built on earlier lines: follow local names two assignments deep.
-        assigns = self._assigns(f) if f is not None else {}
-        exprs, seen = [n.args[0]], set()
-        for _ in range(2):
-            for e in list(exprs):
-                for x in ast.walk(e):
-                    if isinstance(x, ast.Name) and x.id in assigns and x.id not in seen:
-                        seen.add(x.id)
-                        exprs.append(assigns[x.id])
-        for e in exprs:
-            for d in ast.walk(e):
-                if not (isinstance(d, ast.BinOp) and isinstance(d.op, ast.Div)):
-                    continue
-                for sub in ast.walk(d):
-                    if isinstance(sub, ast.Subscript) and not _BYTE_LUT.search((_name_of(sub.value) or "").lower()) \
-                            and _COUNTY.search((_name_of(sub.value) or "").lower()):
-                        got = self._val(f, file, sub.slice)
-                        if got:
-                            self.add("code.unnormalised", file, n.lineno,
-                                     f"`{_short_call(n)}` scores a count ratio `{_name_of(sub.value)}[...]` read for "
-                                     "the target without normalising over the vocabulary.", got[1])
-                            return
-
-    def _assigns(self, f: FuncInfo) -> dict[str, ast.AST]:
-        out: dict[str, ast.AST] = {}
-        for n in _local(f.node):
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                out[n.targets[0].id] = n.value
-        return out
-
-    def _calib_budget(self):
-        """Training data read after a training loop that stops at its full time budget (see budget.py):
-        a failure with the loop, the budget test and the late read as evidence. Without such a loop in
-        sight, a calibration call on training data in a script with a wallclock cap and no reserve
-        only warns: the code alone cannot show whether its time was counted."""
-        if self._budget_loops():
-            return
-        idents = set()
-        for _, tree in self.program.modules:
-            for n in walk(tree):
-                if isinstance(n, ast.Name):
-                    idents.add(n.id.lower())
-                elif isinstance(n, ast.Attribute):
-                    idents.add(n.attr.lower())
-                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) < 60:
-                    idents.add(n.value.lower())
-        if not any("wallclock" in i or "time_budget" in i for i in idents) or any("reserve" in i for i in idents):
-            return
-        for f in self.r.reached:
-            for c in self._calls(f.node):
-                nm = (_name_of(c.func) or "").lower()
-                if _CALIB.search(nm) and any("train" in str(getattr(x, "id", getattr(x, "attr", getattr(x, "value", "")))).lower()
-                                             for a in list(c.args) + [k.value for k in c.keywords] for x in ast.walk(a)):
-                    self.add("code.calib-budget", f.file, c.lineno,
-                             f"`{_name_of(c.func)}` reads training data for calibration, and the training loop "
-                             "stops at its wallclock cap without a reserve for it.", soft=True)
-                    return
-
-    def _budget_loops(self) -> bool:
-        module_nodes = [n for _, t in self.program.modules for n in walk(t)]
-        module_assigns = [n for n in module_nodes if isinstance(n, (ast.Assign, ast.AugAssign))]
-        readers = None
-        for f in self.r.reached:
-            fn_nodes = [n for n in _local(f.node) if id(n) in self.live]
-            scope = [n for n in fn_nodes if isinstance(n, (ast.Assign, ast.AugAssign))] + module_assigns
-            for loop, cmp, reserved in budget_loops(fn_nodes, scope, self._is_train_event):
-                if reserved:
-                    continue
-                readers = self._train_readers() if readers is None else readers
-                late = self._late_train_read(f.node.body, loop, fn_nodes, readers)
-                where, file = (late, f.file) if late is not None else (None, None)
-                if late is None:
-                    for g in self.callers.get(f.name, []):
-                        body = g.node.body if g else [s for _, t in self.program.modules for s in t.body]
-                        scope = [n for n in _local(g.node)] if g else module_nodes
-                        for call in (c for c in (_local(g.node) if g else module_nodes)
-                                     if isinstance(c, ast.Call) and _name_of(c.func) == f.name):
-                            late = self._late_train_read(body, call, scope, readers)
-                            if late is not None:
-                                where, file = late, g.file if g else self.program.modules[0][0]
-                                break
-                        if late is not None:
-                            break
-                if where is not None:
-                    self.add("code.calib-budget", file, where.lineno,
-                             f"`{_short_call(where)}` reads training data after the training loop (line {loop.lineno} in "
-                             f"`{f.name}`) stops at its full time budget (line {cmp.lineno}), with nothing reserved "
-                             "for it.", ((f.file, cmp.lineno, cmp), (file, where.lineno, where)), via="The budget")
-                    return True
-        return False
-
-    def _is_train_event(self, c: ast.Call) -> bool:
-        if isinstance(c.func, ast.Attribute) and c.func.attr == "backward":
-            return True
-        return isinstance(c.func, ast.Attribute) and c.func.attr == "step" and bool(_OPT.search((_name_of(c.func.value) or "").lower()))
-
-    def _train_readers(self) -> set[str]:
-        """Reached functions that read training data without training on it (loaders, calibrators)."""
-        direct = {}
-        # Module constants naming the training files (`TRAIN = "data/fineweb_train_*.bin"`).
-        glob_names = train_names([n for _, t in self.program.modules for n in t.body])
-        for f in self.r.reached:
-            nodes = [n for n in _local(f.node) if id(n) in self.live]
-            trains = any(isinstance(n, ast.Call) and self._is_train_event(n) for n in nodes)
-            reads = any(mentions_train(n, glob_names) for n in nodes if isinstance(n, (ast.Assign, ast.Call, ast.Return)))
-            direct[f.name] = (reads, trains, nodes)
-        readers = {k for k, (reads, trains, _) in direct.items() if reads and not trains}
-        for _ in range(3):
-            for k, (_, trains, nodes) in direct.items():
-                if not trains and k not in readers and any(isinstance(n, ast.Call) and _name_of(n.func) in readers for n in nodes):
-                    readers.add(k)
-        return readers
-
-    def _late_train_read(self, body, anchor, scope, readers) -> ast.Call | None:
-        names = train_names(scope)
-        for st in statements_after(body, anchor):
-            for n in ast.walk(st):
-                if isinstance(n, ast.Call) and (id(n) in self.live or id(n) in self.r.module_live) and \
-                        not self._is_train_event(n) and (_name_of(n.func) in readers or
-                                                         any(mentions_train(a, names) for a in list(n.args) + [k.value for k in n.keywords])):
-                    return n
-        return None
-
-    def _best_of_passes(self, f: FuncInfo, scorers: set[str]):
-        """A loop that runs a scoring function each pass and keeps the best (or min) result."""
-        for loop in (n for n in _local(f.node) if isinstance(n, (ast.For, ast.While)) and id(n) in self.live):
-            results: set[str] = set()
-            for st in ast.walk(loop):
-                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call) and _name_of(st.value.func) in scorers \
-                        and self._scores_validation(f, st.value):
-                    for t in st.targets:
-                        results |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
-            if not results:
-                continue
-            for st in ast.walk(loop):
-                hit = None
-                if isinstance(st, ast.Call) and _name_of(st.func) in ("min", "max") and \
-                        any(isinstance(x, ast.Name) and x.id in results for a in st.args for x in ast.walk(a)):
-                    hit = st
-                elif isinstance(st, ast.If) and isinstance(st.test, ast.Compare) and \
-                        any(isinstance(x, ast.Name) and x.id in results for x in ast.walk(st.test)) and \
-                        any("best" in t.lower() for b in st.body for t in _assigned(b)):
-                    hit = st
-                if hit is not None:
-                    self.add("code.rescore", f.file, hit.lineno,
-                             f"`{f.name}` scores the validation set once per pass (loop at line {loop.lineno}) and "
-                             "keeps the best pass.")
-                    return
-
-    def _scores_validation(self, f: FuncInfo, call: ast.Call) -> bool:
-        """Whether a call to a scoring function scores validation data: it is handed validation
-        data, or it reads the validation set by itself (a val glob, `args.val_files`). A search
-        over a setting (a softmax temperature) that hands the record's own `eval_val` training
-        tokens (the 2026-03-24 ternary/binary and 03-26 JEPA records) chooses nothing on
-        validation data, even where the scorer's parameter is named `val_tokens`."""
-        if any(self._val(f, f.file, a) for a in list(call.args) + [k.value for k in call.keywords]):
-            return True
-        callee = next((g for g in self.r.reached if g.name == _name_of(call.func)), None)
-        st = self.taint.state(callee) if callee is not None else None
-        if st is None:
-            return True
-        local = set(st.params) | set(st.locals)
-
-        def source(n: ast.AST) -> bool:  # a read of its own, not what its parameters carry
-            if isinstance(n, ast.Attribute):
-                return names_validation(n.attr)  # `args.val_files`, `self.val_tokens`
-            return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and n.id not in local)
-        return any(VAL in self.taint.expr(st, n) for n in _local(callee.node)
-                   if isinstance(n, (ast.Attribute, ast.Constant, ast.Name)) and source(n))
-
-    def _position_gate(self, f: FuncInfo):
-        """`for i, tok in enumerate(tokens): if lut[tok]: hint[i] = best` -- the hint emitted for
-        position i is gated on the token at position i, i.e. on the answer it is meant to predict
-        (the word-start / within-word experts of #1420, X9). Values derived from the token (its
-        byte length) may be stored at i; a gate on it may not."""
-        for loop in (n for n in _local(f.node) if isinstance(n, ast.For) and id(n) in self.live):
-            if not (isinstance(loop.iter, ast.Call) and _name_of(loop.iter.func) == "enumerate" and loop.iter.args
-                    and isinstance(loop.target, ast.Tuple) and len(loop.target.elts) == 2
-                    and all(isinstance(e, ast.Name) for e in loop.target.elts)):
-                continue
-            got = self._val(f, f.file, loop.iter.args[0], RAW)
-            if not got:
-                continue
-            idx, cur = loop.target.elts[0].id, loop.target.elts[1].id
-            dep = {cur}
-            for _ in range(3):
-                for n in ast.walk(loop):
-                    if isinstance(n, ast.Assign) and any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.value)):
-                        dep |= {t.id for t in n.targets if isinstance(t, ast.Name)}
-            for n in ast.walk(loop):
-                if not isinstance(n, ast.If) or not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(n.test)):
-                    continue
-                for st in ast.walk(n):
-                    if isinstance(st, ast.Assign) and any(
-                            isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Name) and t.slice.id == idx
-                            for t in st.targets) and not any(isinstance(x, ast.Name) and x.id in dep for x in ast.walk(st.value)):
-                        name = _name_of(st.targets[0]) or "?"
-                        self.add("code.target-in-key", f.file, st.lineno,
-                                 f"`{f.name}` writes `{name}[{idx}]` (the prediction for position {idx}) only when "
-                                 f"a test on `{cur}`, the token at position {idx}, passes (line {n.lineno}).", got[1])
-                        return
-
-    # ---------- throwaway copies ----------
-    def _throwaway(self, f: FuncInfo, train_st, score_st) -> bool:
-        fresh = self._fresh(f.node)
-        used = {x.id for x in ast.walk(train_st) if isinstance(x, ast.Name)}
-        scored = {x.id for x in ast.walk(score_st) if isinstance(x, ast.Name)}
-        return bool(fresh & used) and not (fresh & scored) and self._discards(f.node)
-
-    @staticmethod
-    def _fresh(fn) -> set[str]:
-        """Names bound in `fn` to a copy of a model or a new adapter (`copy.deepcopy(model)`, `LoRA(...)`)."""
-        out = set()
-        for n in _local(fn):
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
-                call = n.value
-                # `BatchedTTTLoRA(...).to(device)`: the object is the innermost constructor's.
-                while isinstance(call.func, ast.Attribute) and call.func.attr in _MOVE_METHODS \
-                        and isinstance(call.func.value, ast.Call):
-                    call = call.func.value
-                callee = (dotted(call.func) or _name_of(call.func) or "").lower()
-                # A layer built here (`probe = nn.Linear(d, vocab)`) is a fresh probe, not the model.
-                if re.search(r"deepcopy|\bcopy$|lora|adapter|clone_model|(^|\.)nn\.(linear|sequential|bilinear)$", callee):
-                    out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
-        return out
-
-    def _discards(self, fn) -> bool:
-        """Updates in `fn` only touch a fresh copy/adapter that is neither returned nor stored."""
-        fresh = self._fresh(fn)
-        if not fresh:
-            return False
-        opts = [n for n in _local(fn) if isinstance(n, ast.Call) and re.search(r"adam|sgd|optim|muon|lion", (_name_of(n.func) or "").lower())]
-        if not opts or not all(any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(o)) for o in opts):
-            return False
-        scorers = {g.name for g in self.r.reached if self.facts[id(g.node)]["scores"]}
-        for n in _local(fn):
-            if isinstance(n, ast.Return) and n.value is not None and any(isinstance(x, ast.Name) and x.id in fresh for x in ast.walk(n.value)):
-                return False
-            if isinstance(n, ast.Call) and _name_of(n.func) in scorers and any(
-                    isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
-                return False  # the trained object is the one that scores
-            if isinstance(n, ast.Call) and (_name_of(n.func) or "") == "load_state_dict" and \
-                    any(isinstance(x, ast.Name) and x.id in fresh for a in n.args for x in ast.walk(a)):
-                return False  # the trained copy is written back into the model
-        return True
 
 def _callees(c: ast.Call) -> list[str]:
     """The function a call runs, and any function it is handed as a plain name to run
     (`timed_eval("final_slot", eval_val_slot, h, ...)`, `partial(fn, ...)`)."""
-    return [_name_of(c.func) or ""] + [a.id for a in c.args if isinstance(a, ast.Name)]
-
-
-def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
-    """The taint reaches `use` only through a binding made further down the same function and
-    outside every loop that holds `use`, so at run time it cannot: the taint is flow-insensitive,
-    and a name reused after the training loop (`diag = jepa_diagnostics(model, val_tokens)` after
-    `loss, diag = model(x, y)` in the 2026-03-26 JEPA record) would otherwise reach back."""
-    if f is None:
-        return False
-    end = f.node.end_lineno or f.node.lineno
-    loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
-    return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
-               for file, line, _ in chain)
-
-
-def _short_call(n: ast.Call, limit: int = 70) -> str:
-    text = " ".join(ast.unparse(n).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return [name_of(c.func) or ""] + [a.id for a in c.args if isinstance(a, ast.Name)]
 
 
 def _loss_names(node: ast.AST) -> set[str]:
@@ -1600,147 +599,15 @@ def _loss_names(node: ast.AST) -> set[str]:
     return set()
 
 
-_MOVE_METHODS = {"to", "cuda", "cpu", "float", "bfloat16", "half", "train", "eval", "requires_grad_"}
 _REDUCE_METHODS = {"sum", "mean", "float", "double", "squeeze", "reshape", "view", "to", "mul", "div", "clone",
                    "nansum", "nanmean", "flatten", "contiguous"}
-
-
-def _assigned(st) -> list[str]:
-    out = []
-    if isinstance(st, ast.Assign):
-        for t in st.targets:
-            out += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
-    elif isinstance(st, (ast.AnnAssign, ast.AugAssign)) and isinstance(st.target, ast.Name):
-        out.append(st.target.id)
-    elif isinstance(st, (ast.With, ast.If, ast.For)):
-        for sub in st.body:
-            out += _assigned(sub)
-    return out
-
-
-def _moves(value: ast.AST) -> bool:
-    """An expression that only moves or re-encodes a value (no model call, no loss)."""
-    for n in ast.walk(value):
-        if isinstance(n, ast.Call):
-            short = _name_of(n.func) or ""
-            if short not in _MOVE_CALLS:
-                return False
-    return True
-
-
-_MOVE_CALLS = {"long", "int", "to", "view", "reshape", "flatten", "numpy", "cpu", "cuda", "contiguous", "astype",
-               "asarray", "array", "from_numpy", "tensor", "as_tensor", "unsqueeze", "squeeze", "clone", "item",
-               "tolist", "int64", "uint64", "detach", "ravel", "bitwise_xor", "remainder", "fmod"}
-
-
-def _is_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset(),
-               pos: frozenset = frozenset()) -> bool:
-    """`extra`: names found to hold the target; `raw`: names holding validation tokens, whose
-    element one past the current position (`seq[i + 1]`), or at a target position (`seq[where]`,
-    `pos`: see target_flow), is the target."""
-    if is_position_read(node, raw, pos):
-        return True
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and (_TGT.match(n.id) or n.id in extra):
-            return True
-        if isinstance(n, ast.Subscript) and (re.search(r"tok|val", (_name_of(n.value) or "").lower()) or _name_of(n.value) in raw):
-            s = n.slice
-            if isinstance(s, ast.BinOp) and isinstance(s.op, ast.Add) and isinstance(s.right, ast.Constant) and s.right.value == 1:
-                return True
-    return False
-
-
-def _hashy_with_target(node: ast.AST, extra: frozenset = frozenset(), raw: frozenset = frozenset(),
-                       pos: frozenset = frozenset()) -> bool:
-    """An expression that hashes/mixes values and includes the target token: `ctx ^ (tgt * P)`."""
-    for n in ast.walk(node):
-        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.BitXor, ast.Mult, ast.LShift)):
-            other = [n.left, n.right]
-            if any(_is_target(o, extra, raw, pos) for o in other):
-                if isinstance(n.op, ast.BitXor) or isinstance(n.op, ast.LShift):
-                    return True
-                if any(isinstance(o, ast.Constant) and isinstance(o.value, int) and o.value > 1000 for o in other) \
-                        or any(re.search(r"prime|mult|hash|mix", (_name_of(o) or "").lower()) for o in other):
-                    return True
-    return False
-
-
-_SLOT_REDUCE = {"sum", "mean", "nansum", "nanmean", "fsum", "average"}
-
-
-def _slot_view(e: ast.AST) -> ast.AST:
-    """`C.values()`, `C.double()`, `C.cpu().numpy()` are the slots of `C`."""
-    for _ in range(8):
-        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and \
-                e.func.attr in ("values", "tolist", "cpu", "numpy", "float", "double", "detach", "to", "clone"):
-            e = e.func.value
-        elif isinstance(e, ast.Subscript) and (isinstance(e.slice, ast.Slice) or isinstance(e.slice, ast.Tuple)
-                                               and any(isinstance(x, ast.Slice) for x in e.slice.elts)):
-            e = e.value  # `C[:n]`, `C[:, 0]`
-        elif isinstance(e, ast.Call) and (_name_of(e.func) or "") in ("asarray", "array", "tensor", "stack", "cat") \
-                and e.args:
-            e = e.args[0]  # `np.asarray(C)`, `torch.tensor(C)`
-        else:
-            break
-    return e
-
-
-def _split_at(body: list[ast.stmt], a: ast.AST, b: ast.AST) -> tuple[list[ast.stmt] | None, int, int]:
-    """The innermost statement list holding `a` and `b` in two different statements, and their indices."""
-    def index(stmts, node):
-        return next((i for i, st in enumerate(stmts) if st is node or any(x is node for x in ast.walk(st))), None)
-
-    while True:
-        i, j = index(body, a), index(body, b)
-        if i is None or j is None:
-            return None, 0, 0
-        if i != j:
-            return body, i, j
-        st = body[i]
-        subs = [getattr(st, k) for k in ("body", "orelse", "finalbody") if isinstance(getattr(st, k, None), list)]
-        subs += [h.body for h in getattr(st, "handlers", []) or []]
-        nxt = next((sub for sub in subs if index(sub, a) is not None and index(sub, b) is not None), None)
-        if nxt is None or isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return None, 0, 0
-        body = nxt
-
-
-def _looped(st: ast.stmt, node: ast.AST) -> bool:
-    """`node` runs inside a loop within statement `st` (a pass over chunks, windows or documents)."""
-    return any(isinstance(x, (ast.For, ast.AsyncFor, ast.While)) and any(y is node for y in ast.walk(x))
-               for x in ast.walk(st))
-
-
-def _strip_key_moves(node: ast.AST) -> ast.AST:
-    """The call under re-encodings and masks of a hash: `f(...).astype(np.int64)`, `f(...) & mask`,
-    `np.int64(f(...))`, `(f(...) % B).long()`."""
-    for _ in range(8):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MOVE_CALLS:
-            node = node.func.value
-        elif isinstance(node, ast.Call) and (_name_of(node.func) or "") in _MOVE_CALLS and len(node.args) == 1:
-            node = node.args[0]
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.Mod)):
-            node = node.left
-        else:
-            break
-    return node
-
-
-def _dedup_steps(steps: tuple) -> tuple:
-    seen, out = set(), []
-    for st in steps:
-        key = (st[0], st[1])
-        if key not in seen:
-            seen.add(key)
-            out.append(st)
-    return tuple(out)
 
 
 def _mentions_val_file(node: ast.AST) -> bool:
     for n in ast.walk(node):
         if isinstance(n, ast.Constant) and isinstance(n.value, str) and ("fineweb_val" in n.value or re.search(r"(^|[/_*])val_\*", n.value)):
             return True
-        if isinstance(n, (ast.Name, ast.Attribute)) and re.search(r"val_(files|pattern|path|shards)", (_name_of(n) or "").lower()):
+        if isinstance(n, (ast.Name, ast.Attribute)) and re.search(r"val_(files|pattern|path|shards)", (name_of(n) or "").lower()):
             return True
     return False
 
