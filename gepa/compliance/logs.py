@@ -40,6 +40,7 @@ _NOT_FINAL = ("pre-quant", "pre_quant", "prequant", "diagnostic", "warmup")
 _VAL_TOKENS = re.compile(r"^(?:val_tokens\s*[:=]\s*(\d+)|val_loader:.*\btokens\s*[:=]\s*(\d+))")
 _TRAIN_SHARDS = re.compile(r"\btrain_shards\s*[:=]\s*(\d+)")
 _TRAIN_FILES = re.compile(r"^train_files\s*[:=]\s*(\S+)")
+_TRAIN_DATASET = re.compile(r"\btrain_loader:dataset:(\S+)")
 _VAL_FILES = re.compile(r"^val_files\s*[:=]\s*(\S+)|val_loader:shards pattern=(\S+)")
 # Calibration steps that read data after the training loop stopped (ruling X6d: they count).
 _CALIB = re.compile(r"^(?:GPTQ:collected .* in|gptq:calibrated .* in)\s+(\d+(?:\.\d+)?)s\b", re.I)
@@ -90,6 +91,8 @@ class ParsedLog:
     train_shards_line: int | None = None
     train_files: str | None = None
     train_files_line: int | None = None
+    train_dataset: str | None = None    # `train_loader:dataset:fineweb10B_sp1024`: the folder trained on
+    train_dataset_line: int | None = None
     calib_s: float = 0.0                # post-training calibration seconds found in the log
     calib_lines: list[int] = field(default_factory=list)
     ar_calib_s: float = 0.0             # self-generated calibration seconds (not counted)
@@ -236,6 +239,9 @@ def _data_facts(line: str, no: int, out: ParsedLog) -> None:
     m = _TRAIN_FILES.search(line)
     if m and out.train_files is None:
         out.train_files, out.train_files_line = m.group(1), no
+    m = _TRAIN_DATASET.search(line)
+    if m and out.train_dataset is None:
+        out.train_dataset, out.train_dataset_line = m.group(1), no
     m = _VAL_FILES.search(line)
     if m and out.val_files is None:
         out.val_files = m.group(1) or m.group(2)

@@ -598,6 +598,10 @@ def rule_val_tokens(ctx: RuleContext):
     return result(PASS, f"{len(logs) - len(unknown)} log(s) scored the canonical validation count", ev)
 
 
+# A path or dataset name that says validation: `fineweb_val_*`, `.../val/...`, `..._valonly/...`.
+_NAMES_VAL = re.compile(r"(^|[/_\-])val(id|idation)?(_?only)?[_./*\-]|fineweb_val")
+
+
 def rule_train_shards(ctx: RuleContext):
     """The training shard count is logged, and no run trained on validation shards (a train file
     pattern naming val shards, or the CaseOps leak fingerprint of 1499 shards, ruling X12)."""
@@ -606,9 +610,13 @@ def rule_train_shards(ctx: RuleContext):
     for lg in logs:
         if lg.train_files is not None:
             ev.append(Evidence("training files", file=lg.file, line=lg.train_files_line, value=lg.train_files))
-            if re.search(r"(^|[/_])val(idation)?[_./*]|fineweb_val", lg.train_files.lower()):
+            if _NAMES_VAL.search(lg.train_files.lower()):
                 leaks.append(Evidence("the training file pattern names validation shards", file=lg.file,
                                       line=lg.train_files_line, value=lg.train_files))
+        if lg.train_dataset is not None and _NAMES_VAL.search(lg.train_dataset.lower() + "/"):
+            # PR #44: the validation shard symlinked as the only file of a `..._valonly` dataset.
+            leaks.append(Evidence("the training dataset is named for validation data", file=lg.file,
+                                  line=lg.train_dataset_line, value=lg.train_dataset))
         if lg.train_shards is not None:
             ev.append(Evidence("training shards", file=lg.file, line=lg.train_shards_line, value=lg.train_shards))
             if lg.train_shards in policy.LEAKY_TRAIN_SHARDS:

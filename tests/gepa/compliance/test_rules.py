@@ -215,6 +215,21 @@ def test_val_token_count_subset_and_train_shards(make_record):
     assert status(check_record(make_record(good_submission(), none, code=LEGAL, name="none")), "data.train-shards") == "warn"
 
 
+def test_training_on_a_dataset_folder_named_for_validation_fails(make_record):
+    # PR #44 (ruled illegal): the baseline script, unchanged, run with DATA_PATH on a folder whose
+    # one training shard is a symlink to the validation shard. Only the log shows it.
+    valonly = {k: v.replace("train_loader:dataset:fineweb10B_sp8192 train_shards:80",
+                            "train_loader:dataset:fineweb10B_sp8192_valonly train_shards:1")
+               for k, v in good_logs().items()}
+    r = check_record(make_record(good_submission(), valonly, code=LEGAL, name="valonly")).get("data.train-shards")
+    assert r.status == "fail" and r.kind == "val-in-training" and "named for validation" in r.summary
+    assert r.evidence[0].value == "fineweb10B_sp8192_valonly" and r.evidence[0].line
+    # A dataset whose name merely contains the letters is not one: `..._interval`, `..._valley`.
+    other = {k: v.replace("fineweb10B_sp8192 train_shards", "fineweb10B_sp8192_interval train_shards")
+             for k, v in good_logs().items()}
+    assert status(check_record(make_record(good_submission(), other, code=LEGAL, name="other")), "data.train-shards") == "pass"
+
+
 def test_significance(make_record):
     folder = make_record(good_submission(), good_logs(), code=LEGAL)
     assert status(check_record(folder), "significance.record") == "skip"
