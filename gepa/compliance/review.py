@@ -52,7 +52,7 @@ from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_bran
 from gepa.compliance.review_names import ACC, CALIB, LOSSY, OPT, assigned, name_of
 from gepa.compliance.score_slots import ScoreSlots
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
-from gepa.compliance.taint import DERIVED, RAW, Taint, chain_text, render
+from gepa.compliance.taint import DERIVED, RAW, Taint, bound_later, chain_text, render
 from gepa.compliance.taint_checks import TaintChecks
 from gepa.compliance.target_keys import TargetKeys
 from gepa.compliance.throwaway import Throwaway
@@ -316,7 +316,8 @@ class _Analysis(ScoreSlots, TargetKeys, TaintChecks, Throwaway, NetworkNative, C
                     continue
                 out.append(n)
             elif isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and f is not None and \
-                    LOSSY.search(ast.unparse(n.value).lower()) and self._val(f, f.file, n.value):
+                    LOSSY.search(ast.unparse(n.value).lower()) and (got := self._val(f, f.file, n.value)) and \
+                    not bound_later(f, n, got[1]):
                 # A per-token loss of validation data summed into anything (`ls += nll.sum()`).
                 if any(isinstance(m, ast.Name) and m.id in trained and n.lineno > trained[m.id] for m in ast.walk(n.value)):
                     continue

@@ -507,3 +507,16 @@ def _short_name(fn: ast.AST) -> str | None:
 
 def chain_text(chain: tuple[str, ...]) -> str:
     return " -> ".join(chain)
+
+
+def bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
+    """The taint reaches `use` only through a binding made further down the same function and
+    outside every loop that holds `use`, so at run time it cannot: the taint is flow-insensitive,
+    and a name reused after the training loop (`diag = jepa_diagnostics(model, val_tokens)` after
+    `loss, diag = model(x, y)` in the 2026-03-26 JEPA record) would otherwise reach back."""
+    if f is None:
+        return False
+    end = f.node.end_lineno or f.node.lineno
+    loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
+    return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
+               for file, line, _ in chain)

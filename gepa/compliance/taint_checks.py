@@ -22,7 +22,7 @@ import re
 
 from gepa.compliance.reach import FuncInfo, dotted, own_nodes
 from gepa.compliance.review_names import ACC, BYTE_LUT, LOSSY, assigned, name_of, short_call
-from gepa.compliance.taint import RAW, VAL, names_validation
+from gepa.compliance.taint import RAW, VAL, bound_later, names_validation
 
 _local = own_nodes  # nodes of a subtree without nested function/class bodies (cached per node)
 
@@ -49,7 +49,7 @@ class TaintChecks:
                     self._unnormalised(f, file, n)
                 elif isinstance(n, ast.AugAssign) and not in_scoring and isinstance(n.target, ast.Subscript):
                     got = self._val(f, file, n.target.slice)
-                    if got and not ACC.search((name_of(n.target) or "").lower()) and not _bound_later(f, n, got[1]):
+                    if got and not ACC.search((name_of(n.target) or "").lower()) and not bound_later(f, n, got[1]):
                         self.add("code.val-cache", file, n.lineno,
                                  f"`{name_of(n.target)}` counts entries keyed by validation tokens outside the scoring loop.", got[1])
                 elif isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
@@ -247,16 +247,3 @@ class TaintChecks:
                                  f"`{f.name}` writes `{name}[{idx}]` (the prediction for position {idx}) only when "
                                  f"a test on `{cur}`, the token at position {idx}, passes (line {n.lineno}).", got[1])
                         return
-
-
-def _bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
-    """The taint reaches `use` only through a binding made further down the same function and
-    outside every loop that holds `use`, so at run time it cannot: the taint is flow-insensitive,
-    and a name reused after the training loop (`diag = jepa_diagnostics(model, val_tokens)` after
-    `loss, diag = model(x, y)` in the 2026-03-26 JEPA record) would otherwise reach back."""
-    if f is None:
-        return False
-    end = f.node.end_lineno or f.node.lineno
-    loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
-    return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
-               for file, line, _ in chain)

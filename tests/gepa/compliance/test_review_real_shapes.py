@@ -562,3 +562,49 @@ def test_a_script_that_runs_something_is_not_taken_for_a_library():
     gate = (SAMPLES / "illegal_target_gate.py").read_text(encoding="utf-8")
     script = gate[: gate.index("print(eval_tilt(")] + "\n\ndef main():\n    print('nothing')\n\n\nmain()\n"
     assert "code.target-in-key" not in {f.rule for f in scan_code(script).findings}
+
+
+# PR #776 (ruled illegal): after the training loop, main() itself runs epochs of AdamW on the
+# validation tokens and then scores them. The training loop's `train_loss += loss.detach()` reuses
+# the name `loss` that the later TTT loop binds to validation losses; read flow-insensitively it
+# looked like an earlier validation score, and the pre-eval TTT was reported as a rescore.
+INLINE_PRE_EVAL_TTT = '''
+import torch
+import torch.nn.functional as F
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    train = torch.load("fineweb_train_000000.bin")
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_loss = torch.zeros(())
+    for step in range(100):
+        x, y = train[step:step + 64], train[step + 1:step + 65]
+        loss = F.cross_entropy(model(x), y)
+        train_loss += loss.detach()
+        loss.backward()
+        opt.step()
+    ttt_opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    for ep in range(30):
+        for bs in range(0, val_tokens.numel() - 65, 64):
+            local = val_tokens[bs:bs + 65]
+            loss = F.cross_entropy(model(local[:-1]), local[1:])
+            ttt_opt.zero_grad()
+            loss.backward()
+            ttt_opt.step()
+    nll_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, val_tokens.numel() - 65, 64):
+            nll_sum += F.cross_entropy(model(val_tokens[i:i + 64]), val_tokens[i + 1:i + 65], reduction="sum").item()
+    print(train_loss, nll_sum)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_epochs_on_validation_tokens_inline_in_main_are_pre_eval_ttt():
+    rules = {f.rule for f in scan_code(INLINE_PRE_EVAL_TTT).findings if f.severity == "error"}
+    assert "code.ttt-pre-eval" in rules and "code.rescore" not in rules, rules
