@@ -48,10 +48,6 @@ def find_entries(folder: Path) -> list[str]:
     return py or ["train_gpt.py"]
 
 
-def find_entry(folder: Path) -> str:
-    return find_entries(folder)[0]
-
-
 def build_context(record: Record, artifact: str | Path | None = None, measured: dict[str, Any] | None = None,
                   current_best: dict[str, Any] | None = None, config: str | Path | None = None,
                   historical: bool = False, *, canonical_val_sha256: str | None = None, cap_bytes: int | None = None,

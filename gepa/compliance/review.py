@@ -52,7 +52,7 @@ from gepa.compliance.reach import Env, FuncInfo, Program, dotted, evidenced_bran
 from gepa.compliance.review_names import ACC, CALIB, LOSSY, OPT, assigned, name_of
 from gepa.compliance.score_slots import ScoreSlots
 from gepa.compliance.source import decode_source, is_code, is_native, is_python
-from gepa.compliance.taint import DERIVED, RAW, Taint, bound_later, chain_text, render
+from gepa.compliance.taint import DERIVED, RAW, Taint, bound_later, chain_text, handed, render
 from gepa.compliance.taint_checks import TaintChecks
 from gepa.compliance.target_keys import TargetKeys
 from gepa.compliance.throwaway import Throwaway
@@ -584,7 +584,7 @@ class _Analysis(ScoreSlots, TargetKeys, TaintChecks, Throwaway, NetworkNative, C
 def _callees(c: ast.Call) -> list[str]:
     """The function a call runs, and any function it is handed as a plain name to run
     (`timed_eval("final_slot", eval_val_slot, h, ...)`, `partial(fn, ...)`)."""
-    return [name_of(c.func) or ""] + [a.id for a in c.args if isinstance(a, ast.Name)]
+    return [name_of(c.func) or ""] + [name for name, _ in handed(c)]
 
 
 def _loss_names(node: ast.AST) -> set[str]:

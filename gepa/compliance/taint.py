@@ -423,9 +423,9 @@ class Taint:
         `eval_val_slot(h, device, val_data, model)`."""
         for call in self._calls(st):
             yield call, _short_name(call.func) or "", call.args, isinstance(call.func, ast.Attribute)
-            for i, a in enumerate(call.args):
-                if isinstance(a, ast.Name) and a.id in self.by_name:
-                    yield call, a.id, call.args[i + 1:], False
+            for name, args in handed(call):
+                if name in self.by_name:
+                    yield call, name, args, False
 
     @staticmethod
     def _merge_param(pin: dict[str, TV], p: str, tv: TV) -> bool:
@@ -520,3 +520,10 @@ def bound_later(f: FuncInfo | None, use: ast.AST, chain: tuple) -> bool:
     loops = [n for n in ast.walk(f.node) if isinstance(n, (ast.For, ast.While)) and n.lineno <= use.lineno <= (n.end_lineno or 0)]
     return any(file == f.file and use.lineno < line <= end and not any(line <= (lp.end_lineno or 0) for lp in loops)
                for file, line, _ in chain)
+
+
+def handed(call: ast.Call) -> list[tuple[str, list[ast.expr]]]:
+    """Names passed as plain positional arguments, each with the arguments after it: a function
+    handed to a wrapper that runs it (`timed_eval("final_slot", eval_val_slot, h, vd, model)`)."""
+    return [(a.id, call.args[i + 1:]) for i, a in enumerate(call.args) if isinstance(a, ast.Name)]
+
