@@ -16,19 +16,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.core.models import AuditLog
+from api.core.review_queue import parse_date
 
 PAGE_SIZE = 50
 MAX_VALUE = 200
 SUMMARY_CHARS = 140
-
-
-def _date(value: str, name: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a date like 2026-05-01, not {value[:40]!r}") from None
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,7 @@ class AuditQuery:
         if not before.isdigit() or len(before) > 12:
             raise ValueError("before must be an entry number")
         q = cls(**values, before=int(before))
-        since, until = _date(q.since, "since"), _date(q.until, "until")
+        since, until = parse_date(q.since, "since"), parse_date(q.until, "until")
         if since and until and since > until:
             raise ValueError("since is after until")
         return replace(q, page=int(page))
@@ -78,7 +70,7 @@ def _select(q: AuditQuery) -> Select[Any]:
                           else AuditLog.submission_id.startswith(q.submission, autoescape=True))
     if q.before:
         stmt = stmt.where(AuditLog.id < q.before)
-    since, until = _date(q.since, "since"), _date(q.until, "until")
+    since, until = parse_date(q.since, "since"), parse_date(q.until, "until")
     if since is not None:
         stmt = stmt.where(AuditLog.at >= dt.datetime.combine(since, dt.time(), dt.timezone.utc))
     if until is not None:

@@ -44,7 +44,8 @@ SORTS: dict[str, Any] = {
 DIRECTIONS = ("asc", "desc")
 
 
-def _date(value: str, name: str) -> dt.date | None:
+def parse_date(value: str, name: str) -> dt.date | None:
+    """A query-string date (empty: none); a clear ValueError naming the field otherwise."""
     if not value:
         return None
     try:
@@ -89,7 +90,7 @@ class QueueQuery:
             raise ValueError("flagged must be yes or no")
         if q.state and q.state not in {s.value for s in State}:
             raise ValueError(f"state must be one of {', '.join(s.value for s in State)}")
-        _date(q.since, "since"), _date(q.until, "until")
+        parse_date(q.since, "since"), parse_date(q.until, "until")
         page = values.get("page", "1")
         if not page.isdigit() or not 1 <= int(page) <= 100_000:
             raise ValueError("page must be a whole number from 1 to 100000")
@@ -128,7 +129,7 @@ def base_select(q: QueueQuery) -> Select[Any]:
         stmt = stmt.where(ReviewClaim.submission_id.is_(None))
     elif q.claimed_by:
         stmt = stmt.where(Holder.name == q.claimed_by)
-    since, until = _date(q.since, "since"), _date(q.until, "until")
+    since, until = parse_date(q.since, "since"), parse_date(q.until, "until")
     if since is not None:
         stmt = stmt.where(Submission.created_at >= dt.datetime.combine(since, dt.time(), dt.timezone.utc))
     if until is not None:
