@@ -16,10 +16,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from gepa.evaluate import count_chunks, device_of, evaluate_model, truncate
+from gepa.evaluate import SlidingSpec, StandardSpec, count_chunks, device_of, evaluate_model, truncate
 from gepa.families.base import ChunkCallback, Family, StopCheck
 from gepa.results import EvalResult
 from gepa.valdata import ValData, sentencepiece_data
+
+
+def window_specs(e: Any, t: Any) -> dict[str, Any]:
+    """The standard and sliding drivers' settings of the gepa and march11l configs (same fields):
+    standard chunks of whole sequences, sliding windows that keep the first window's prefix scored
+    when the run adapts (TTT)."""
+    return {
+        "standard": StandardSpec(seq_len=e.seq_len, batch_seqs=e.batch_seqs,
+                                 chunk_seqs=max(1, t.chunk_tokens // e.seq_len)),
+        "sliding": SlidingSpec(seq_len=e.seq_len, stride=e.stride, batch_seqs=e.batch_seqs, chunk_tokens=t.chunk_tokens,
+                               tail=e.tail, keep_first=e.mode == "ttt"),
+    }
 
 
 def targets(total_tokens: int, seq_len: int, max_tokens: int | None) -> int:

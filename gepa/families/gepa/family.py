@@ -14,12 +14,10 @@ from torch import Tensor, nn
 from gepa.codec import Artifact
 from gepa.containers import clean
 from gepa.evaluate import (
-    SlidingSpec,
-    StandardSpec,
     TTTSpec,
     cosine_lr,
 )
-from gepa.families.driven import DrivenFamily
+from gepa.families.driven import DrivenFamily, window_specs
 from gepa.families.gepa import config as gcfg
 from gepa.families.gepa.config import EvalConfig
 from gepa.families.gepa.flops import eval_flops
@@ -52,12 +50,7 @@ def build_model(cfg: EvalConfig, state: Mapping[str, Tensor], device: str | torc
 def specs(cfg: EvalConfig) -> dict[str, Any]:
     e, t = cfg.eval, cfg.ttt
     ttt = e.mode == "ttt"
-    out: dict[str, Any] = {
-        "standard": StandardSpec(seq_len=e.seq_len, batch_seqs=e.batch_seqs,
-                                 chunk_seqs=max(1, t.chunk_tokens // e.seq_len)),
-        "sliding": SlidingSpec(seq_len=e.seq_len, stride=e.stride, batch_seqs=e.batch_seqs, chunk_tokens=t.chunk_tokens,
-                               tail=e.tail, keep_first=ttt),
-    }
+    out: dict[str, Any] = window_specs(e, t)
     if ttt:
         frozen = tuple(f"blocks.{i}." for i in range(t.freeze_blocks))
 

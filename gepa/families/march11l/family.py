@@ -17,12 +17,10 @@ from gepa.codec import Artifact
 from gepa.containers import gptq
 from gepa.errors import ArtifactContentError, ArtifactFormatError
 from gepa.evaluate import (
-    SlidingSpec,
-    StandardSpec,
     TTTSpec,
     cosine_lr,
 )
-from gepa.families.driven import DrivenFamily
+from gepa.families.driven import DrivenFamily, window_specs
 from gepa.families.gepa.flops import eval_flops
 from gepa.families.march11l import config as mcfg
 from gepa.families.march11l import infer
@@ -74,12 +72,7 @@ def _frozen(name: str, blocks: int) -> bool:
 def specs(cfg: EvalConfig) -> dict[str, Any]:
     e, t = cfg.eval, cfg.ttt
     ttt = e.mode == "ttt"
-    out: dict[str, Any] = {
-        "standard": StandardSpec(seq_len=e.seq_len, batch_seqs=e.batch_seqs,
-                                 chunk_seqs=max(1, t.chunk_tokens // e.seq_len)),
-        "sliding": SlidingSpec(seq_len=e.seq_len, stride=e.stride, batch_seqs=e.batch_seqs, chunk_tokens=t.chunk_tokens,
-                               tail=e.tail, keep_first=ttt),
-    }
+    out: dict[str, Any] = window_specs(e, t)
     if ttt:
         def trainable(model: nn.Module) -> list[nn.Parameter]:
             return [p for name, p in model.named_parameters() if not _frozen(name, t.freeze_blocks)]
