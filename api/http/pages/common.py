@@ -32,7 +32,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from api.http import charts
-from api.core.auth import Principal
+from api.core.auth import Principal, authenticate
 from api.core.db import utcnow
 from api.core.models import ApiToken, AuditLog, Role, User, WebSession
 
@@ -285,3 +285,17 @@ def sign_out(request: Request, db: Session, viewer: Viewer | None, csrf_token: s
     resp = redirect(login_path)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
+
+
+def login_principal(request: Request, session: Session, token: str, csrf_token: str) -> Principal | tuple[int, str]:
+    """The principal a sign-in form's token names, or the (status, message) to show the form again
+    with: a form from another site or an expired one (403), an unknown token (401). Shared by the
+    reviewer and contestant sign-in pages, which then check what the principal may do."""
+    if not same_origin(request) or not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
+        return 403, "The form expired or came from another site; please sign in again."
+    principal = authenticate(session, token.strip())
+    if principal is None:
+        session.rollback()
+        return 401, "Unknown, revoked or expired token. Paste the whole token, starting with gc_."
+    return principal
+

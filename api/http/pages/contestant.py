@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.core import contestant, quota
-from api.core.auth import authenticate
 from api.core.crud import configured_tracks, queue_position, redact_paths, verification
 from api.core.leaderboard import provenance
 from api.core.models import Result, StateTransition, Submission
@@ -39,6 +38,7 @@ from api.core.reviewer import MAX_REASON, ReviewError, after_commit
 from api.http.deps import SessionDep, SettingsDep, StoreDep
 from api.http.pages import views
 from api.http.pages.common import (
+    login_principal,
     LOGIN_CSRF_COOKIE,
     Viewer,
     csrf_ok,
@@ -113,14 +113,9 @@ def login_form(request: Request, session: SessionDep, next: str | None = Query(N
 def login(request: Request, session: SessionDep, token: str = Form("", max_length=300),
           csrf_token: str = Form("", max_length=100), next: str = Form(ROOT, max_length=500)) -> Response:
     next_url = safe_next(next, ROOT, root=ROOT)
-    if not same_origin(request) or not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
-        return _login_form(request, next_url=next_url, status=403,
-                           error="The form expired or came from another site; please sign in again.")
-    principal = authenticate(session, token.strip())
-    if principal is None:
-        session.rollback()
-        return _login_form(request, next_url=next_url, status=401,
-                           error="Unknown, revoked or expired token. Paste the whole token, starting with gc_.")
+    principal = login_principal(request, session, token, csrf_token)
+    if isinstance(principal, tuple):
+        return _login_form(request, next_url=next_url, status=principal[0], error=principal[1])
     return sign_in(request, session, principal, next_url=next_url, login_path=LOGIN_PATH, pages="contestant")
 
 

@@ -27,7 +27,6 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from api.core import audit_view, review_claims, review_queue, reviewer
-from api.core.auth import authenticate
 from api.core.crud import _progress, verification
 from api.http.deps import ROW_ID_MAX, SessionDep, SettingsDep
 from api.core.leaderboard import claimed_author, provenance
@@ -35,6 +34,7 @@ from api.core.models import Attempt, AuditLog, Result, State, StateTransition, S
 from api.http.pages import code as codeview
 from api.http.pages import views
 from api.http.pages.common import (
+    login_principal,
     LOGIN_CSRF_COOKIE,
     Viewer,
     chart_markup,
@@ -106,14 +106,9 @@ def login_form(request: Request, session: SessionDep, next: str | None = Query(N
 def login(request: Request, session: SessionDep, token: str = Form("", max_length=300),
           csrf_token: str = Form("", max_length=100), next: str = Form("/review", max_length=500)) -> Response:
     next_url = safe_next(next)
-    if not same_origin(request) or not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
-        return _login_form(request, next_url=next_url, status=403,
-                           error="The form expired or came from another site; please sign in again.")
-    principal = authenticate(session, token.strip())
-    if principal is None:
-        session.rollback()
-        return _login_form(request, next_url=next_url, status=401,
-                           error="Unknown, revoked or expired token.")
+    principal = login_principal(request, session, token, csrf_token)
+    if isinstance(principal, tuple):
+        return _login_form(request, next_url=next_url, status=principal[0], error=principal[1])
     if not principal.can_review:
         session.rollback()
         session.add(AuditLog(actor=principal.actor, user_id=principal.user_id, action="web.login_refused",
